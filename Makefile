@@ -1,0 +1,126 @@
+# dexp2p build.  `make` builds everything into build/; see README.md.
+#
+#   make          daemon, client, unit tests, benchmarks
+#   make test     install missing packages, build, run unit + integration tests
+#   make run      install, build, start a 3-node local network (scripts/run.sh)
+#   make bench    build and run the benchmarks (figures as key=value lines)
+#   make asan     unit + integration tests under ASan+UBSan (build-asan/)
+#   make fuzz     every libFuzzer target for FUZZ_SECONDS each (build-fuzz/)
+#   make clean
+
+CC      ?= cc
+BUILD   ?= build
+PYTHON  ?= /usr/bin/python3
+FUZZ_SECONDS ?= 20
+
+PKGS    := libevent libevent_pthreads libsodium libcrypto jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+WARN    := -Wall -Wextra -Werror -Wstrict-prototypes -Wno-unused-parameter
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Isrc $(PKG_CFLAGS) -pthread \
+	-MMD -MP $(CFLAGS) $(SAN)
+ALL_LDFLAGS := -pthread $(SAN) $(LDFLAGS)
+
+CORE_SRC  := $(wildcard src/core/*.c)
+PROTO_SRC := $(wildcard src/proto/*.c)
+NODE_SRC  := $(filter-out src/node/main.c,$(wildcard src/node/*.c))
+CLI_SRC   := $(wildcard src/cli/*.c)
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+BENCH_SRC := $(wildcard bench/bench_*.c)
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+TOOL_SRC  := $(wildcard tools/*/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIBCORE := $(BUILD)/libdexcore.a
+LIBNODE := $(BUILD)/libdexnode.a
+DAEMON  := $(BUILD)/dexp2pd
+CLI     := $(BUILD)/dexp2p-cli
+UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+TOOLS   := $(foreach t,$(TOOL_SRC),$(BUILD)/tools/$(notdir $(basename $(t))))
+
+.PHONY: all deps test unit integration run bench asan fuzz clean
+
+all: $(DAEMON) $(CLI) $(UNITS) $(BENCHES) $(TOOLS)
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIBCORE): $(call obj,$(CORE_SRC) $(PROTO_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBNODE): $(call obj,$(NODE_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(DAEMON): $(call obj,src/node/main.c) $(LIBNODE) $(LIBCORE)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(CLI): $(call obj,$(CLI_SRC)) $(LIBCORE)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBNODE) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBNODE) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tools/%: $(call obj,$(TOOL_SRC)) $(LIBNODE) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %/$*.o,$^) $(LIBNODE) $(LIBCORE) $(PKG_LIBS)
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit integration
+
+unit: $(UNITS)
+	@scripts/run-unit.sh $(UNITS)
+
+integration: $(DAEMON) $(CLI) $(TOOLS)
+	@DEXP2P_BUILD=$(abspath $(BUILD)) scripts/run-integration.sh
+
+run: deps
+	@$(MAKE) --no-print-directory $(DAEMON) $(CLI)
+	@scripts/run.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BENCHES) $(DAEMON) $(CLI)
+	@scripts/run-bench.sh $(BUILD)
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan CC=clang OPT=-O1 \
+		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		all
+	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		$(MAKE) --no-print-directory BUILD=build-asan unit integration
+
+# libFuzzer targets are built by clang against the core sources directly.
+FUZZ_BUILD := build-fuzz
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(PKG_CFLAGS) \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+fuzz: deps
+	@mkdir -p $(FUZZ_BUILD)
+	@set -e; for f in $(FUZZ_SRC); do \
+		n=$$(basename $$f .c); \
+		clang $(FUZZ_FLAGS) -o $(FUZZ_BUILD)/$$n $$f $(CORE_SRC) $(PROTO_SRC) $(PKG_LIBS); \
+		mkdir -p $(FUZZ_BUILD)/corpus-$$n; \
+		echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+		$(FUZZ_BUILD)/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+			-print_final_stats=1 $(FUZZ_BUILD)/corpus-$$n 2>&1 | tail -n 3; \
+	done
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

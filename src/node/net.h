@@ -1,0 +1,44 @@
+/* net.h - the peer-to-peer network of a node: TCP listener and connections
+ * on the node's libevent loop, framing, handshake, address exchange,
+ * dissemination (push, announce/pull, reconciliation) and catch-up.  The
+ * protocol logic lives in src/proto (sans I/O); this module moves bytes.
+ * Wire format: docs/PROTOCOL.md.
+ */
+#ifndef DEX_NET_H
+#define DEX_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+struct node;
+struct stored;
+struct net;
+
+struct net *net_new(struct node *n);
+/* Listen on -port (if -listen) and start connecting to -addnode/-connect.
+ * Returns E_OK or E_IO with a logged reason (port in use...). */
+int net_start(struct net *net);
+/* Close every socket; idempotent. */
+void net_stop(struct net *net);
+void net_free(struct net *net);
+
+/* A packet was stored that peers may lack: a locally created one
+ * (from_peer < 0) or one received from peer `from_peer`. */
+void net_on_new_packet(struct net *net, struct stored *sp, int from_peer);
+
+/* addnode RPC: cmd is "add", "remove" or "onetry".  Returns E_OK, E_DUP
+ * (already added: RPC error -23), E_NOTFOUND (not added: -24) or E_INVAL
+ * (bad address). */
+int net_addnode(struct net *net, const char *hostport, const char *cmd);
+void net_ping_all(struct net *net);
+/* Connected peers (handshake completed). */
+size_t net_peer_count(const struct net *net);
+/* getinfo `synced` part: initial catch-up done with >= 1 peer (or no peer
+ * configured and none connected) and no fetch outstanding. */
+bool net_synced(const struct net *net);
+/* getpeerinfo array (API.md 5.2), a new reference. */
+json_t *net_peerinfo(const struct net *net);
+
+#endif

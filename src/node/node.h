@@ -1,0 +1,102 @@
+/* node.h - the running node: owns the event loop, the store, the identity,
+ * the peer network, the RPC server, the worker pool and the counters shown
+ * by DEX_stats.  Every field is touched by the event-loop thread only.
+ *
+ * Packet flow:
+ *   peer bytes -> net -> node_ingest() -> store -> net (gossip to others)
+ *   RPC        -> mining on a worker -> node_add_local() -> store -> net
+ */
+#ifndef DEX_NODE_H
+#define DEX_NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "core/check.h"
+#include "core/store.h"
+#include "node/config.h"
+
+#define DEX_VERSION_MAJOR 0
+#define DEX_VERSION_MINOR 1
+#define DEX_VERSION_PATCH 0
+#define DEX_VERSION 10000 /* 1000000*major + 10000*minor + 100*patch */
+#define DEX_SUBVERSION "/dexp2p:0.1.0/"
+#define DEX_PROTOCOL_VERSION 1
+#define DEX_VIP_PRIORITY 5
+#define DEX_CMD_PRIORITY 7
+#define DEX_FUTURE_SLACK 1 /* seconds a timestamp may be ahead (API.md A.2) */
+
+struct net;
+struct rpc;
+struct workers;
+struct identity;
+struct cancels;
+
+/* Counters of DEX_stats / perfstats (API.md 4.4). */
+struct node_counters {
+	uint64_t received;          /* packets received from peers, all */
+	uint64_t sent;              /* whole packets sent to peers */
+	uint64_t added;             /* packets stored, local or received */
+	uint64_t duplicates;
+	uint64_t dropped[DROP_MAX];
+	uint64_t ann_examined;      /* L. announcements of unknown packets */
+	uint64_t fetch_sent;        /* A. fetch requests sent */
+	uint64_t fetch_retried;     /* coll. fetch requests retried */
+	uint64_t fetch_pending;     /* pend. outstanding fetch requests */
+	double lag[3];              /* moving averages, see API.md 4.4 */
+	bool lag_init;
+	bool overloaded;            /* LAG flag */
+	uint32_t rate_ring[10];     /* packets added per second, last 10 s */
+	uint32_t rate_sec;          /* second that rate_ring[rate_sec % 10] is */
+};
+
+struct node {
+	struct event_base *base;
+	struct config *cfg;
+	struct store *store;
+	struct identity *ident;     /* crypto.h */
+	struct cancels *cancels;    /* cancel.h: applied cancels, issue 4 */
+	struct net *net;
+	struct rpc *rpc;
+	struct workers *workers;
+	struct node_counters ctr;
+	uint32_t start_time;
+	char secpkey[67];           /* DEX_setpubkey, "" if none */
+	char recvaddr[64];          /* derived from secpkey or -recvTaddr */
+	volatile int shutting_down; /* read by workers' cancel checks */
+	struct event *tick_ev;      /* 1 s timer: purge, rate, log line */
+};
+
+/* Wall clock: the only clock reads in the daemon go through these. */
+uint32_t node_now(void);
+uint64_t node_now_ms(void);
+
+/* A packet received from a peer (peer_id >= 0) or read from anywhere else
+ * untrusted.  Runs packet_check() with the node's parameters, counts the
+ * packet in `received`, a drop in `dropped[reason]`, a duplicate in
+ * `duplicates`; stores a new packet (counts `added`, lag), applies it if it
+ * is a cancel, and applies remembered cancels to it.  Does NOT gossip: the
+ * caller (net) does.  Returns E_OK with *out set for a new packet, E_DUP
+ * with *out = the held packet, or E_PROTO with *reason set for a drop. */
+int node_ingest(struct node *n, const uint8_t *pkt, size_t len,
+                struct stored **out, enum drop_reason *reason);
+
+/* A packet created on this node (mined, valid).  Stores it with recvtime =
+ * now, counts `added`, applies it if it is a cancel, hands it to the
+ * network.  Returns E_OK and *out, or an error (E_DUP, E_NOMEM). */
+int node_add_local(struct node *n, const uint8_t *pkt, size_t len,
+                   struct stored **out);
+
+/* Ask the loop to stop (RPC `stop`, signals): closes listeners, interrupts
+ * workers, then leaves the loop. */
+void node_request_stop(struct node *n);
+
+/* DEX_stats `rate`: packets added in the last 10 s / 10. */
+double node_rate(const struct node *n, uint32_t now);
+
+/* getinfo `synced` (API.md 5.1). */
+bool node_synced(const struct node *n);
+
+#endif
