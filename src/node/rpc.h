@@ -1,0 +1,54 @@
+/* rpc.h - the JSON-RPC over HTTP server (API.md 2) and its method table.
+ *
+ * The server runs on the node's event loop (libevent evhttp).  A handler
+ * either answers at once (rpc_reply) or later, from a done_cb on the loop
+ * thread (e.g. after mining on a worker); the call object stays valid until
+ * it is answered.  Batches are answered in request order.
+ */
+#ifndef DEX_RPC_H
+#define DEX_RPC_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+struct node;
+struct rpc;
+struct rpc_call;
+
+struct rpc *rpc_new(struct node *n);
+/* Bind every -rpcbind address on -rpcport, write the cookie when no
+ * password is configured.  E_OK, or E_IO with a message in err. */
+int rpc_start(struct rpc *r, char *err, size_t errlen);
+/* Stop accepting, drop pending calls, delete the cookie file. */
+void rpc_stop(struct rpc *r);
+void rpc_free(struct rpc *r);
+
+/* A method: params are the positional parameters as strings (API.md 3.1:
+ * numbers as their JSON text, null as ""), missing trailing ones are
+ * absent (nparams counts what was given). */
+typedef void (*rpc_handler)(struct node *n, struct rpc_call *c,
+                            const char *const *params, size_t nparams);
+
+struct rpc_method {
+	const char *name;
+	const char *usage;       /* usage line, as in `help` */
+	const char *group;       /* "DEX", "Network", "Control" */
+	const char *help;        /* free-form description for `help <name>` */
+	int min_params, max_params;
+	rpc_handler handler;
+};
+
+/* Answer a call with a result (takes the reference; NULL = JSON null). */
+void rpc_reply(struct rpc_call *c, json_t *result);
+/* Answer with a JSON-RPC error (API.md 2.4). */
+void rpc_reply_error(struct rpc_call *c, int code, const char *message);
+/* Byte length of params[i] (parameters may contain NUL bytes). */
+size_t rpc_param_len(const struct rpc_call *c, size_t i);
+
+/* Build a result error object (API.md 3.3):
+ * {"result":"error","error":msg, k1:v1, ...}; the varargs are pairs of
+ * (const char *key, json_t *value) terminated by NULL, values stolen. */
+json_t *rpc_errobj(const char *msg, ...);
+
+#endif
