@@ -5,9 +5,15 @@
  * store, peers, evhttp objects).  done_cb then runs on the event-loop thread
  * with the same arg.  The pool is bounded: workers_submit() fails with
  * E_NOMEM when WORKERS_MAX_QUEUE jobs are waiting.
+ *
+ * A job that was still queued when workers_free() ran gets its done_cb
+ * without its work_cb: owners initialise their result to "cancelled" (e.g.
+ * E_CANCELLED) and let work_cb overwrite it.
  */
 #ifndef DEX_WORKERS_H
 #define DEX_WORKERS_H
+
+#include <stddef.h>
 
 #include <event2/event.h>
 
@@ -24,7 +30,10 @@ struct workers *workers_new(struct event_base *base, int nthreads);
  * for (each job watches its own cancel flag to end early), and every job's
  * done_cb is called on the calling thread so its owner can free it. */
 void workers_free(struct workers *w);
+/* E_OK, E_NOMEM (queue full) or E_CANCELLED (pool stopping). */
 int workers_submit(struct workers *w, workers_work_cb work,
                    workers_done_cb done, void *arg);
+/* Jobs waiting to run (not counting running ones). */
+size_t workers_queued(struct workers *w);
 
 #endif
