@@ -382,7 +382,9 @@ static void test_check(void **state)
 
 	/* lowpriority: a valid hash at L >= 1024 (pen 1) with z = 0: try
 	 * nonces until one gives priority -1 (about 8192 tries). */
-	struct packet_fields f = fields("ab", NULL, NULL, buf + 100, 1100);
+	static uint8_t payload[1100];
+	memset(payload, 0x5c, sizeof(payload));
+	struct packet_fields f = fields("ab", NULL, NULL, payload, 1100);
 	size_t blen = packet_encode(buf, sizeof(buf), &f);
 	int found = 0;
 	assert_int_equal(txpow_penalty(blen), 1);
