@@ -67,6 +67,15 @@ int envelope_anon(const struct identity *id, const uint8_t *hdr,
                   const uint8_t *msg, size_t msg_len,
                   uint8_t out[ANON_PAYLOAD_LEN]);
 
+/* envelope_anon with the sealed box's ephemeral key pair derived from
+ * eph_seed (crypto_box_seed_keypair) instead of random; eph_seed NULL is
+ * envelope_anon.  For test vectors (API.md D.1) only. */
+int envelope_anon_seeded(const struct identity *id, const uint8_t *hdr,
+                         size_t hdr_len, const uint8_t dest[CRYPTO_PK_LEN],
+                         const uint8_t *msg, size_t msg_len,
+                         const uint8_t *eph_seed,
+                         uint8_t out[ANON_PAYLOAD_LEN]);
+
 /* What this node can see of a packet's payload (API.md 3.6, 3.7). */
 struct envelope_view {
 	bool has_decrypted;         /* `decrypted` present */
