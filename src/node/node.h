@@ -67,7 +67,33 @@ struct node {
 	char recvaddr[64];          /* derived from secpkey or -recvTaddr */
 	volatile int shutting_down; /* read by workers' cancel checks */
 	struct event *tick_ev;      /* 1 s timer: purge, rate, log line */
+	/* private to node.c */
+	uint64_t last_overload_drops; /* dropped[DROP_OVERLOAD] at last tick */
+	uint32_t overload_until;    /* LAG flag held until this second */
+	uint32_t tick_count;
+	int stop_requested;
 };
+
+#define NODE_STATS_LOG_EVERY 10 /* seconds between "stats:" log lines */
+#define NODE_LAG_HOLD 5         /* seconds LAG stays set after overload */
+
+/* Fill the node's own parts: zero *n, keep base and cfg, create the store
+ * (purgetime, maxmem) and the cancel list, record start_time.  The other
+ * parts (identity, workers, net, rpc) are set by the caller.  E_OK or
+ * E_NOMEM. */
+int node_init(struct node *n, struct event_base *base, struct config *cfg);
+/* Start the 1-second tick on n->base. */
+int node_start_tick(struct node *n);
+/* Free what node_init/node_start_tick made (not identity/net/rpc/workers). */
+void node_fini(struct node *n);
+/* One tick at time `now` (exposed for tests): purge expired packets and
+ * cancels, roll the rate ring, update the LAG flag, log "stats:" every
+ * NODE_STATS_LOG_EVERY ticks (every tick with -debug=dex). */
+void node_tick(struct node *n, uint32_t now);
+
+/* Tests: make node_now()/node_now_ms() return this time (ms since the
+ * epoch); 0 restores the real clock. */
+void node_set_mocktime(uint64_t ms);
 
 /* Wall clock: the only clock reads in the daemon go through these. */
 uint32_t node_now(void);
