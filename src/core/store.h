@@ -81,14 +81,17 @@ struct store_stats {
 
 struct store;
 
+/* NULL if cfg is NULL or purgetime > 7 days (the store keeps one time
+ * bucket per second of the lifetime). */
 struct store *store_new(const struct store_config *cfg);
 void store_free(struct store *s);
 
 /* Store a copy of pkt (already decoded and proof-checked by the caller;
  * pe is its evaluation).  Returns E_OK and *out (may be NULL) on success,
  * E_DUP if a packet with that hash is held (*out = the held one),
- * E_INVAL if priority < 0 or the packet is expired at `now`
- * (now - timestamp >= purgetime), E_NOMEM if the cap is reached and the
+ * E_INVAL if priority < 0, the packet is expired at `now`
+ * (now - timestamp >= purgetime), its timestamp is more than 60 s ahead
+ * of `now`, or its tag/pubkey fields do not fit in len, E_NOMEM if the cap is reached and the
  * packet's priority is not above the lowest held (it is then not stored).
  * When over the cap, the lowest priority, then oldest, packets are evicted
  * first (counted in stats.evicted). */
@@ -152,5 +155,8 @@ void store_range(const struct store *s, uint32_t t0, uint32_t t1,
                  struct store_bucket *b);
 
 void store_get_stats(const struct store *s, struct store_stats *st);
+/* Number of index keys (distinct tagA, tagB, pair and pubkey values) held;
+ * a key is freed when its last packet goes (tests, debugging). */
+size_t store_index_keys(const struct store *s);
 
 #endif

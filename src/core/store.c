@@ -1,0 +1,1052 @@
+/* store.c - the packet store (store.h, DESIGN.md 3, API.md 3.5, 4.2, 4.4).
+ *
+ * Owns every held packet.  Layout, chosen for memory (target: <= 100 bytes
+ * per packet beyond its own bytes; see docs/store.md for the measured
+ * figure):
+ *
+ *  - One allocation per packet: struct stored (64 B), then the list links
+ *    (pairs of u32 slot numbers, only for the lists the packet is in), then
+ *    the packet bytes.
+ *  - A slot table maps a u32 slot number to the record pointer, in chunks of
+ *    4096 pointers (no realloc copy of the whole table); free slots form a
+ *    list threaded through the table.  Links are slot numbers, so a link is
+ *    4 bytes instead of 8.
+ *  - Two open-addressing tables of u32 slots (linear probing, backward-shift
+ *    deletion, grow at 3/4, shrink at 1/8): by full hash and by id (a
+ *    multimap: every packet with an id is in it).
+ *  - Doubly linked newest-first lists (head = newest arrival):
+ *      L_PRIO  one per priority 0..63: arrival order, so the tail is the
+ *              eviction victim (lowest priority, oldest first) and the
+ *              global newest-first walk is a merge of at most 64 lists;
+ *      L_TIME  one per timestamp second (a ring of purgetime + 64
+ *              buckets), so purge visits only what it frees;
+ *      L_A, L_B, L_PAIR, L_PUB  one per index key (tagA, tagB, ordered
+ *              pair, pubkey33).  Keys live in a chained hash table and are
+ *              freed when their list empties.
+ *  - Running XORs of hashes and ids, and per-second count and hash XOR.
+ *
+ * Not thread-safe; callbacks must not call store_put/store_purge.
+ */
+#include "core/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/util.h"
+
+#define NIL UINT32_MAX
+
+enum { L_PRIO = 0, L_TIME = 1, L_A = 2, L_B = 3, L_PAIR = 4, L_PUB = 5 };
+/* stored.flags bits: membership of the optional lists (bit = L - 2). */
+#define F_A 0x01u
+#define F_B 0x02u
+#define F_PAIR 0x04u
+#define F_PUB 0x08u
+#define F_LISTS 0x0fu
+
+#define NPRIO 64
+#define SLOT_SHIFT 12
+#define SLOT_CHUNK (1u << SLOT_SHIFT)
+#define OTAB_MIN 64u
+#define KTAB_MIN 64u
+/* Timestamps accepted up to now + STORE_FUTURE_MAX (check.h allows +1;
+ * the margin keeps the ring correct for callers with a slightly different
+ * clock). */
+#define STORE_FUTURE_MAX 60u
+#define STORE_MAX_PURGETIME (7u * 86400u)
+/* Per-packet bytes outside the record, charged against maxmem: slot
+ * pointer (8) and the two u32 table entries at ~2/3 load (12), rounded. */
+#define STORE_TABLE_COST 24u
+
+struct srec {
+	struct stored pub;
+	uint32_t lk[]; /* [2*i] = newer (prev), [2*i+1] = older (next) */
+};
+
+struct lhead {
+	uint32_t head; /* newest */
+	uint32_t tail; /* oldest */
+};
+
+struct otab {
+	uint32_t *e;
+	uint32_t mask; /* capacity - 1 */
+	uint32_t n;
+};
+
+enum { K_A = 1, K_B, K_PAIR, K_PUB };
+
+struct ikey {
+	struct ikey *next; /* hash chain */
+	uint64_t h;
+	struct lhead l;
+	uint32_t count;
+	uint8_t kind;
+	uint8_t klen;
+	uint8_t key[];
+};
+
+struct ktab {
+	struct ikey **b;
+	size_t cap; /* power of two */
+	size_t n;
+};
+
+struct tbucket {
+	uint32_t t;
+	uint32_t count;
+	struct lhead l;
+	uint8_t fp[32];
+};
+
+struct prlist {
+	struct lhead l;
+	uint64_t count;
+	uint64_t bytes;
+};
+
+struct store {
+	struct store_config cfg;
+	/* slots */
+	uintptr_t **chunks;
+	uint32_t nchunks;
+	uint32_t slot_hi;   /* slots below this have been handed out */
+	uint32_t free_head; /* free slot list */
+	/* tables */
+	struct otab byhash;
+	struct otab byid;
+	struct ktab keys;
+	uint64_t seed;
+	/* lists */
+	struct prlist pr[NPRIO];
+	uint64_t prmask; /* bit p set when pr[p] is not empty */
+	struct tbucket *ring;
+	uint32_t nring;
+	uint32_t purge_next; /* lowest timestamp not yet purged */
+	/* summaries */
+	uint8_t fp[32];
+	uint32_t idxor;
+	uint64_t seq;
+	struct store_stats st;
+};
+
+/* ---- records and links ------------------------------------------------ */
+
+static unsigned rec_nlists(uint8_t flags)
+{
+	return 2u + (unsigned)__builtin_popcount(flags & F_LISTS);
+}
+
+static uint32_t *rec_link(struct srec *r, int list)
+{
+	unsigned i;
+
+	if (list < 2)
+		i = (unsigned)list;
+	else
+		i = 2u + (unsigned)__builtin_popcount(
+		             r->pub.flags & F_LISTS & ((1u << (list - 2)) - 1));
+	return &r->lk[2 * i];
+}
+
+static uint8_t *rec_bytes(struct srec *r)
+{
+	return (uint8_t *)&r->lk[2 * rec_nlists(r->pub.flags)];
+}
+
+const uint8_t *stored_bytes(const struct stored *sp)
+{
+	return (const uint8_t *)sp + sizeof(struct srec) +
+	       8u * rec_nlists(sp->flags);
+}
+
+void stored_view(const struct stored *sp, struct packet_view *pv)
+{
+	(void)packet_decode(stored_bytes(sp), sp->len, pv);
+}
+
+static size_t rec_alloc_size(uint8_t flags, size_t len)
+{
+	return sizeof(struct srec) + 8u * rec_nlists(flags) + len;
+}
+
+/* What the allocation really costs under glibc malloc (8-byte header,
+ * 16-byte granules, 32-byte minimum) plus the table entries. */
+static uint64_t rec_cost(uint8_t flags, size_t len)
+{
+	size_t c = (rec_alloc_size(flags, len) + 8 + 15) & ~(size_t)15;
+
+	if (c < 32)
+		c = 32;
+	return c + STORE_TABLE_COST;
+}
+
+/* Tag and pubkey fields of packet bytes (layout of packet.h). */
+struct rtags {
+	const uint8_t *a, *b, *pk;
+	uint8_t la, lb;
+};
+
+/* Returns false when the bytes cannot hold the fields (defensive: the
+ * caller is supposed to have decoded the packet). */
+static bool tags_parse(const uint8_t *p, size_t len, struct rtags *t)
+{
+	size_t off, plen;
+
+	if (len < PACKET_MIN_LEN)
+		return false;
+	plen = p[PACKET_OFF_PLEN];
+	if (plen != 0 && plen != PACKET_PUBKEY_LEN)
+		return false;
+	t->pk = plen ? p + PACKET_OFF_PUBKEY : NULL;
+	off = PACKET_OFF_PUBKEY + plen;
+	if (off + 1 > len)
+		return false;
+	t->la = p[off];
+	t->a = p + off + 1;
+	off += 1u + t->la;
+	if (t->la > PACKET_TAG_MAX || off + 1 > len)
+		return false;
+	t->lb = p[off];
+	t->b = p + off + 1;
+	off += 1u + t->lb;
+	if (t->lb > PACKET_TAG_MAX || off + 1 + 4 > len)
+		return false;
+	return true;
+}
+
+static void rec_tags(struct srec *r, struct rtags *t)
+{
+	(void)tags_parse(rec_bytes(r), r->pub.len, t);
+}
+
+/* ---- slots -------------------------------------------------------------- */
+
+static struct srec *slot_rec(const struct store *s, uint32_t slot)
+{
+	return (struct srec *)s->chunks[slot >> SLOT_SHIFT][slot & (SLOT_CHUNK - 1)];
+}
+
+static uint32_t slot_alloc(struct store *s, struct srec *r)
+{
+	uint32_t slot;
+
+	if (s->free_head != NIL) {
+		slot = s->free_head;
+		s->free_head = (uint32_t)(s->chunks[slot >> SLOT_SHIFT]
+		                                   [slot & (SLOT_CHUNK - 1)] >> 1);
+	} else {
+		slot = s->slot_hi++;
+		if ((slot >> SLOT_SHIFT) >= s->nchunks) {
+			s->chunks = xrealloc(s->chunks, (s->nchunks + 1) *
+			                                    sizeof(*s->chunks));
+			s->chunks[s->nchunks++] =
+			    xmalloc(SLOT_CHUNK * sizeof(uintptr_t));
+		}
+	}
+	s->chunks[slot >> SLOT_SHIFT][slot & (SLOT_CHUNK - 1)] = (uintptr_t)r;
+	return slot;
+}
+
+static void slot_free(struct store *s, uint32_t slot)
+{
+	s->chunks[slot >> SLOT_SHIFT][slot & (SLOT_CHUNK - 1)] =
+	    ((uintptr_t)s->free_head << 1) | 1u;
+	s->free_head = slot;
+}
+
+/* ---- lists -------------------------------------------------------------- */
+
+static void list_push(struct store *s, struct lhead *h, uint32_t slot,
+                      struct srec *r, int list)
+{
+	uint32_t *l = rec_link(r, list);
+
+	l[0] = NIL;
+	l[1] = h->head;
+	if (h->head != NIL)
+		rec_link(slot_rec(s, h->head), list)[0] = slot;
+	else
+		h->tail = slot;
+	h->head = slot;
+}
+
+static void list_unlink(struct store *s, struct lhead *h, struct srec *r,
+                        int list)
+{
+	uint32_t *l = rec_link(r, list);
+	uint32_t p = l[0], n = l[1];
+
+	if (p != NIL)
+		rec_link(slot_rec(s, p), list)[1] = n;
+	else
+		h->head = n;
+	if (n != NIL)
+		rec_link(slot_rec(s, n), list)[0] = p;
+	else
+		h->tail = p;
+}
+
+/* ---- open-addressing slot tables ---------------------------------------- */
+
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+static uint64_t home_hash(const uint8_t hash[32])
+{
+	return le64(hash + 8); /* uniformly random bits */
+}
+
+static uint64_t home_id(uint32_t id)
+{
+	return mix64(id);
+}
+
+static uint64_t otab_home(const struct store *s, const struct otab *t,
+                          uint32_t slot)
+{
+	const struct srec *r = slot_rec(s, slot);
+
+	return t == &s->byhash ? home_hash(r->pub.hash) : home_id(r->pub.id);
+}
+
+static void otab_init(struct otab *t, uint32_t cap)
+{
+	t->e = xmalloc(cap * sizeof(uint32_t));
+	memset(t->e, 0xff, cap * sizeof(uint32_t));
+	t->mask = cap - 1;
+	t->n = 0;
+}
+
+static void otab_raw_insert(struct otab *t, uint64_t home, uint32_t slot)
+{
+	uint32_t pos = (uint32_t)home & t->mask;
+
+	while (t->e[pos] != NIL)
+		pos = (pos + 1) & t->mask;
+	t->e[pos] = slot;
+}
+
+static void otab_resize(struct store *s, struct otab *t, uint32_t cap)
+{
+	uint32_t *old = t->e, oldcap = t->mask + 1, i;
+
+	t->e = xmalloc(cap * sizeof(uint32_t));
+	memset(t->e, 0xff, cap * sizeof(uint32_t));
+	t->mask = cap - 1;
+	for (i = 0; i < oldcap; i++)
+		if (old[i] != NIL)
+			otab_raw_insert(t, otab_home(s, t, old[i]), old[i]);
+	free(old);
+}
+
+static void otab_insert(struct store *s, struct otab *t, uint32_t slot)
+{
+	if ((uint64_t)(t->n + 1) * 4 > (uint64_t)(t->mask + 1) * 3)
+		otab_resize(s, t, (t->mask + 1) * 2);
+	otab_raw_insert(t, otab_home(s, t, slot), slot);
+	t->n++;
+}
+
+/* Remove `slot` (present) with backward-shift deletion, so lookups never
+ * meet tombstones. */
+static void otab_delete(struct store *s, struct otab *t, uint32_t slot)
+{
+	uint32_t i = (uint32_t)otab_home(s, t, slot) & t->mask, j, k;
+
+	while (t->e[i] != slot)
+		i = (i + 1) & t->mask;
+	j = i;
+	for (;;) {
+		j = (j + 1) & t->mask;
+		if (t->e[j] == NIL)
+			break;
+		k = (uint32_t)otab_home(s, t, t->e[j]) & t->mask;
+		/* Entry j may stay if its home lies cyclically in (i, j]. */
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		t->e[i] = t->e[j];
+		i = j;
+	}
+	t->e[i] = NIL;
+	t->n--;
+	if (t->mask + 1 > OTAB_MIN && (uint64_t)t->n * 8 < t->mask + 1)
+		otab_resize(s, t, (t->mask + 1) / 2);
+}
+
+static uint32_t find_hash(const struct store *s, const uint8_t hash[32])
+{
+	const struct otab *t = &s->byhash;
+	uint32_t pos = (uint32_t)home_hash(hash) & t->mask;
+
+	while (t->e[pos] != NIL) {
+		if (memcmp(slot_rec(s, t->e[pos])->pub.hash, hash, 32) == 0)
+			return t->e[pos];
+		pos = (pos + 1) & t->mask;
+	}
+	return NIL;
+}
+
+/* ---- index keys ------------------------------------------------------------ */
+
+static uint64_t key_hash(const struct store *s, uint8_t kind,
+                         const uint8_t *k, size_t n)
+{
+	uint64_t h = s->seed ^ ((uint64_t)kind << 56) ^ n;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		h = (h ^ k[i]) * 0x100000001b3ULL;
+	return mix64(h);
+}
+
+/* Key bytes of index `kind` for the tags t, into buf (>= 33 bytes).
+ * Pair keys are lenA | tagA | tagB. */
+static size_t key_make(uint8_t kind, const struct rtags *t, uint8_t *buf)
+{
+	switch (kind) {
+	case K_A:
+		memcpy(buf, t->a, t->la);
+		return t->la;
+	case K_B:
+		memcpy(buf, t->b, t->lb);
+		return t->lb;
+	case K_PAIR:
+		buf[0] = t->la;
+		memcpy(buf + 1, t->a, t->la);
+		memcpy(buf + 1 + t->la, t->b, t->lb);
+		return 1u + t->la + t->lb;
+	default:
+		memcpy(buf, t->pk, PACKET_PUBKEY_LEN);
+		return PACKET_PUBKEY_LEN;
+	}
+}
+
+static struct ikey **key_find(const struct store *s, uint8_t kind,
+                              const uint8_t *k, size_t n, uint64_t h)
+{
+	struct ikey **pp = &s->keys.b[h & (s->keys.cap - 1)];
+
+	for (; *pp; pp = &(*pp)->next)
+		if ((*pp)->h == h && (*pp)->kind == kind && (*pp)->klen == n &&
+		    memcmp((*pp)->key, k, n) == 0)
+			return pp;
+	return pp;
+}
+
+static void ktab_resize(struct store *s, size_t cap)
+{
+	struct ikey **nb = xcalloc(cap, sizeof(*nb)), *k, *nx;
+	size_t i;
+
+	for (i = 0; i < s->keys.cap; i++)
+		for (k = s->keys.b[i]; k; k = nx) {
+			nx = k->next;
+			k->next = nb[k->h & (cap - 1)];
+			nb[k->h & (cap - 1)] = k;
+		}
+	free(s->keys.b);
+	s->keys.b = nb;
+	s->keys.cap = cap;
+}
+
+static struct ikey *key_get(struct store *s, uint8_t kind,
+                            const struct rtags *t)
+{
+	uint8_t buf[40];
+	size_t n = key_make(kind, t, buf);
+	uint64_t h = key_hash(s, kind, buf, n);
+	struct ikey **pp = key_find(s, kind, buf, n, h), *k;
+
+	if (*pp)
+		return *pp;
+	k = xmalloc(sizeof(*k) + n);
+	k->next = NULL;
+	k->h = h;
+	k->l.head = k->l.tail = NIL;
+	k->count = 0;
+	k->kind = kind;
+	k->klen = (uint8_t)n;
+	memcpy(k->key, buf, n);
+	*pp = k;
+	if (++s->keys.n > s->keys.cap)
+		ktab_resize(s, s->keys.cap * 2);
+	return k;
+}
+
+static struct ikey *key_lookup(const struct store *s, uint8_t kind,
+                               const struct rtags *t)
+{
+	uint8_t buf[40];
+	size_t n = key_make(kind, t, buf);
+
+	return *key_find(s, kind, buf, n, key_hash(s, kind, buf, n));
+}
+
+static void key_drop(struct store *s, struct ikey *k)
+{
+	struct ikey **pp = key_find(s, k->kind, k->key, k->klen, k->h);
+
+	*pp = k->next;
+	free(k);
+	if (--s->keys.n * 8 < s->keys.cap && s->keys.cap > KTAB_MIN)
+		ktab_resize(s, s->keys.cap / 2);
+}
+
+static const uint8_t key_kind_of_list[6] = {0, 0, K_A, K_B, K_PAIR, K_PUB};
+
+/* ---- create / free ---------------------------------------------------------- */
+
+struct store *store_new(const struct store_config *cfg)
+{
+	struct store *s;
+	int p;
+
+	if (!cfg || cfg->purgetime > STORE_MAX_PURGETIME)
+		return NULL;
+	s = xcalloc(1, sizeof(*s));
+	s->cfg = *cfg;
+	s->free_head = NIL;
+	otab_init(&s->byhash, OTAB_MIN);
+	otab_init(&s->byid, OTAB_MIN);
+	s->keys.cap = KTAB_MIN;
+	s->keys.b = xcalloc(KTAB_MIN, sizeof(*s->keys.b));
+	/* No clock or RNG in core: the address gives a per-process seed
+	 * (ASLR), enough to keep tag-chosen keys from colliding on purpose
+	 * across nodes. */
+	s->seed = mix64((uint64_t)(uintptr_t)s ^ 0x9e3779b97f4a7c15ULL);
+	for (p = 0; p < NPRIO; p++)
+		s->pr[p].l.head = s->pr[p].l.tail = NIL;
+	s->nring = cfg->purgetime + STORE_FUTURE_MAX + 4;
+	s->ring = xcalloc(s->nring, sizeof(*s->ring));
+	for (uint32_t i = 0; i < s->nring; i++)
+		s->ring[i].l.head = s->ring[i].l.tail = NIL;
+	return s;
+}
+
+void store_free(struct store *s)
+{
+	uint32_t i;
+	size_t b;
+	struct ikey *k, *nx;
+
+	if (!s)
+		return;
+	for (i = 0; i < s->slot_hi; i++) {
+		uintptr_t v = s->chunks[i >> SLOT_SHIFT][i & (SLOT_CHUNK - 1)];
+		if (!(v & 1u))
+			free((void *)v);
+	}
+	for (i = 0; i < s->nchunks; i++)
+		free(s->chunks[i]);
+	free(s->chunks);
+	for (b = 0; b < s->keys.cap; b++)
+		for (k = s->keys.b[b]; k; k = nx) {
+			nx = k->next;
+			free(k);
+		}
+	free(s->keys.b);
+	free(s->byhash.e);
+	free(s->byid.e);
+	free(s->ring);
+	free(s);
+}
+
+/* ---- removal ---------------------------------------------------------------- */
+
+static int prio_index(int priority)
+{
+	return priority >= NPRIO ? NPRIO - 1 : priority;
+}
+
+static void xor32(uint8_t *d, const uint8_t *x)
+{
+	for (int i = 0; i < 32; i++)
+		d[i] ^= x[i];
+}
+
+static void rec_remove(struct store *s, uint32_t slot)
+{
+	struct srec *r = slot_rec(s, slot);
+	struct stored *sp = &r->pub;
+	struct prlist *pl = &s->pr[prio_index(sp->priority)];
+	struct tbucket *b = &s->ring[sp->timestamp % s->nring];
+	uint64_t cost = rec_cost(sp->flags, sp->len);
+	struct rtags t;
+	int list;
+
+	list_unlink(s, &pl->l, r, L_PRIO);
+	pl->count--;
+	pl->bytes -= cost;
+	if (!pl->count)
+		s->prmask &= ~(1ULL << prio_index(sp->priority));
+
+	list_unlink(s, &b->l, r, L_TIME);
+	b->count--;
+	xor32(b->fp, sp->hash);
+
+	rec_tags(r, &t);
+	for (list = L_A; list <= L_PUB; list++) {
+		struct ikey *k;
+
+		if (!(sp->flags & (1u << (list - 2))))
+			continue;
+		k = key_lookup(s, key_kind_of_list[list], &t);
+		list_unlink(s, &k->l, r, list);
+		if (--k->count == 0)
+			key_drop(s, k);
+	}
+	otab_delete(s, &s->byhash, slot);
+	otab_delete(s, &s->byid, slot);
+
+	xor32(s->fp, sp->hash);
+	s->idxor ^= sp->id;
+	s->st.count--;
+	s->st.bytes -= cost;
+	s->st.freed++;
+	s->st.by_priority[sp->priority >= 13 ? 13 : sp->priority]--;
+	slot_free(s, slot);
+	free(r);
+}
+
+/* Remove every packet of bucket b (all expired). */
+static size_t bucket_drop(struct store *s, struct tbucket *b)
+{
+	size_t n = 0;
+
+	while (b->l.head != NIL) {
+		rec_remove(s, b->l.head);
+		n++;
+	}
+	s->st.purged += n;
+	return n;
+}
+
+size_t store_purge(struct store *s, uint32_t now)
+{
+	uint32_t cutoff, t;
+	size_t n = 0;
+
+	/* Held while now - timestamp < purgetime: remove timestamp <= cutoff. */
+	if (now < s->cfg.purgetime)
+		return 0;
+	cutoff = now - s->cfg.purgetime;
+	if (cutoff < s->purge_next)
+		return 0;
+	t = s->purge_next;
+	if (cutoff - t >= s->nring)
+		t = cutoff - s->nring + 1; /* visit each ring entry once */
+	for (;; t++) {
+		struct tbucket *b = &s->ring[t % s->nring];
+
+		if (b->count && b->t <= cutoff)
+			n += bucket_drop(s, b);
+		if (t == cutoff)
+			break;
+	}
+	s->purge_next = cutoff + 1;
+	return n;
+}
+
+/* ---- insertion -------------------------------------------------------------- */
+
+static void evict_one(struct store *s)
+{
+	int p = __builtin_ctzll(s->prmask);
+
+	rec_remove(s, s->pr[p].l.tail);
+	s->st.evicted++;
+}
+
+int store_put(struct store *s, const uint8_t *pkt, size_t len,
+              const struct pow_eval *pe, uint32_t now, struct stored **out)
+{
+	struct rtags t;
+	struct srec *r;
+	struct tbucket *b;
+	uint32_t ts, slot;
+	uint8_t flags = 0;
+	uint64_t cost;
+	int p, list;
+
+	if (out)
+		*out = NULL;
+	if (!pe || pe->priority < 0 || len > PACKET_MAX_LEN ||
+	    !tags_parse(pkt, len, &t))
+		return E_INVAL;
+	ts = le32(pkt + PACKET_OFF_TIME);
+	if ((uint64_t)ts + s->cfg.purgetime <= now ||
+	    (uint64_t)ts > (uint64_t)now + STORE_FUTURE_MAX)
+		return E_INVAL;
+	slot = find_hash(s, pe->hash);
+	if (slot != NIL) {
+		if (out)
+			*out = &slot_rec(s, slot)->pub;
+		return E_DUP;
+	}
+
+	/* A ring entry still holding an older second is expired (see
+	 * docs/store.md): free it before reusing the entry. */
+	b = &s->ring[ts % s->nring];
+	if (b->count && b->t != ts)
+		(void)bucket_drop(s, b);
+
+	if (t.la)
+		flags |= F_A;
+	if (t.lb)
+		flags |= F_B;
+	if (t.la && t.lb)
+		flags |= F_PAIR;
+	if (t.pk)
+		flags |= F_PUB;
+	cost = rec_cost(flags, len);
+	p = prio_index(pe->priority);
+	if (s->st.bytes + cost > s->cfg.maxmem) {
+		uint64_t evictable = 0;
+		int q;
+
+		for (q = 0; q < p; q++)
+			evictable += s->pr[q].bytes;
+		if (s->st.bytes - evictable + cost > s->cfg.maxmem)
+			return E_NOMEM;
+		while (s->st.bytes + cost > s->cfg.maxmem)
+			evict_one(s);
+	}
+
+	r = xmalloc(rec_alloc_size(flags, len));
+	memset(&r->pub, 0, sizeof(r->pub));
+	memcpy(r->pub.hash, pe->hash, 32);
+	r->pub.seq = ++s->seq;
+	r->pub.id = pe->id;
+	r->pub.timestamp = ts;
+	r->pub.recvtime = now;
+	r->pub.priority = (int8_t)(pe->priority > 127 ? 127 : pe->priority);
+	r->pub.relay = pkt[PACKET_OFF_RELAY];
+	r->pub.flags = flags;
+	r->pub.len = (uint32_t)len;
+	memcpy(rec_bytes(r), pkt, len);
+	rec_tags(r, &t); /* point into the copy */
+	slot = slot_alloc(s, r);
+
+	list_push(s, &s->pr[p].l, slot, r, L_PRIO);
+	s->pr[p].count++;
+	s->pr[p].bytes += cost;
+	s->prmask |= 1ULL << p;
+
+	b->t = ts;
+	b->count++;
+	xor32(b->fp, pe->hash);
+	list_push(s, &b->l, slot, r, L_TIME);
+
+	for (list = L_A; list <= L_PUB; list++) {
+		struct ikey *k;
+
+		if (!(flags & (1u << (list - 2))))
+			continue;
+		k = key_get(s, key_kind_of_list[list], &t);
+		list_push(s, &k->l, slot, r, list);
+		k->count++;
+	}
+	otab_insert(s, &s->byhash, slot);
+	otab_insert(s, &s->byid, slot);
+
+	xor32(s->fp, pe->hash);
+	s->idxor ^= pe->id;
+	s->st.count++;
+	s->st.added++;
+	s->st.bytes += cost;
+	s->st.by_priority[r->pub.priority >= 13 ? 13 : r->pub.priority]++;
+	if (out)
+		*out = &r->pub;
+	return E_OK;
+}
+
+/* ---- lookups ---------------------------------------------------------------- */
+
+bool store_has(const struct store *s, const uint8_t hash[32])
+{
+	return find_hash(s, hash) != NIL;
+}
+
+struct stored *store_get_hash(const struct store *s, const uint8_t hash[32])
+{
+	uint32_t slot = find_hash(s, hash);
+
+	return slot == NIL ? NULL : &slot_rec(s, slot)->pub;
+}
+
+struct stored *store_get_id(const struct store *s, uint32_t id)
+{
+	const struct otab *t = &s->byid;
+	uint32_t pos = (uint32_t)home_id(id) & t->mask;
+	struct stored *best = NULL;
+
+	for (; t->e[pos] != NIL; pos = (pos + 1) & t->mask) {
+		struct stored *sp = &slot_rec(s, t->e[pos])->pub;
+
+		if (sp->id == id && (!best || sp->seq > best->seq))
+			best = sp;
+	}
+	return best;
+}
+
+static int cmp_seq_desc(const void *a, const void *b)
+{
+	const struct stored *x = *(struct stored *const *)a;
+	const struct stored *y = *(struct stored *const *)b;
+
+	return x->seq < y->seq ? 1 : x->seq > y->seq ? -1 : 0;
+}
+
+void store_foreach_id(const struct store *s, uint32_t id,
+                      bool (*cb)(struct stored *, void *), void *arg)
+{
+	const struct otab *t = &s->byid;
+	uint32_t pos = (uint32_t)home_id(id) & t->mask;
+	struct stored *stack[16], **v = stack;
+	size_t n = 0, cap = 16, i;
+
+	for (; t->e[pos] != NIL; pos = (pos + 1) & t->mask) {
+		struct stored *sp = &slot_rec(s, t->e[pos])->pub;
+
+		if (sp->id != id)
+			continue;
+		if (n == cap) {
+			struct stored **nv = xmalloc(2 * cap * sizeof(*nv));
+
+			memcpy(nv, v, n * sizeof(*nv));
+			if (v != stack)
+				free(v);
+			v = nv;
+			cap *= 2;
+		}
+		v[n++] = sp;
+	}
+	qsort(v, n, sizeof(*v), cmp_seq_desc);
+	for (i = 0; i < n; i++)
+		if (!cb(v[i], arg))
+			break;
+	if (v != stack)
+		free(v);
+}
+
+void store_cancel(struct store *s, struct stored *sp, uint32_t t)
+{
+	(void)s;
+	if (sp && !sp->cancelled)
+		sp->cancelled = t;
+}
+
+/* ---- query ------------------------------------------------------------------ */
+
+/* Step 3 and 4 of DEX_list for one selected packet.  Returns 0 to go on,
+ * 1 to stop the walk (stop point or cb said so). */
+static int query_visit(const struct store_query *q, struct srec *r,
+                       bool (*cb)(struct stored *, void *), void *arg,
+                       size_t *n)
+{
+	const uint8_t *p = rec_bytes(r);
+	uint64_t a, b;
+
+	if ((q->stopat && r->pub.id == q->stopat) ||
+	    (q->stophash && memcmp(r->pub.hash, q->stophash, 32) == 0))
+		return 1;
+	if (r->pub.priority < q->minpriority)
+		return 0;
+	a = le64(p + PACKET_OFF_AMOUNTA);
+	b = le64(p + PACKET_OFF_AMOUNTB);
+	if (a < q->min_a || a > q->max_a || b < q->min_b || b > q->max_b)
+		return 0;
+	(*n)++;
+	return cb(&r->pub, arg) ? 0 : 1;
+}
+
+static bool query_selects(const struct store_query *q, struct srec *r)
+{
+	struct rtags t;
+
+	rec_tags(r, &t);
+	if (q->len_a && (t.la != q->len_a || memcmp(t.a, q->tag_a, t.la)))
+		return false;
+	if (q->len_b && (t.lb != q->len_b || memcmp(t.b, q->tag_b, t.lb)))
+		return false;
+	if (q->pubkey && (!t.pk || memcmp(t.pk, q->pubkey, PACKET_PUBKEY_LEN)))
+		return false;
+	return true;
+}
+
+/* No tag, no pubkey: merge the per-priority arrival lists. */
+static size_t query_all(const struct store *s, const struct store_query *q,
+                        bool (*cb)(struct stored *, void *), void *arg)
+{
+	uint32_t cur[NPRIO];
+	int np = 0, i;
+	size_t n = 0;
+
+	for (i = 0; i < NPRIO; i++)
+		if (s->pr[i].l.head != NIL)
+			cur[np++] = s->pr[i].l.head;
+	while (np > 0) {
+		int best = 0;
+		uint64_t bseq = 0;
+		struct srec *r;
+
+		for (i = 0; i < np; i++) {
+			uint64_t sq = slot_rec(s, cur[i])->pub.seq;
+
+			if (sq > bseq) {
+				bseq = sq;
+				best = i;
+			}
+		}
+		r = slot_rec(s, cur[best]);
+		cur[best] = rec_link(r, L_PRIO)[1];
+		if (cur[best] == NIL)
+			cur[best] = cur[--np];
+		if (query_visit(q, r, cb, arg, &n))
+			break;
+	}
+	return n;
+}
+
+size_t store_query(const struct store *s, const struct store_query *q,
+                   bool (*cb)(struct stored *, void *), void *arg)
+{
+	struct rtags t = {0};
+	struct ikey *best = NULL;
+	int best_list = 0, list;
+	size_t n = 0;
+	uint32_t slot;
+
+	if ((q->len_a && (q->len_a > PACKET_TAG_MAX || !q->tag_a)) ||
+	    (q->len_b && (q->len_b > PACKET_TAG_MAX || !q->tag_b)))
+		return 0;
+	if (!q->len_a && !q->len_b && !q->pubkey)
+		return query_all(s, q, cb, arg);
+	t.a = q->tag_a;
+	t.la = (uint8_t)q->len_a;
+	t.b = q->tag_b;
+	t.lb = (uint8_t)q->len_b;
+	t.pk = q->pubkey;
+	/* Smallest applicable index; a missing key means nothing matches. */
+	for (list = L_A; list <= L_PUB; list++) {
+		struct ikey *k;
+
+		if ((list == L_A && !q->len_a) || (list == L_B && !q->len_b) ||
+		    (list == L_PAIR && !(q->len_a && q->len_b)) ||
+		    (list == L_PUB && !q->pubkey))
+			continue;
+		k = key_lookup(s, key_kind_of_list[list], &t);
+		if (!k)
+			return 0;
+		if (!best || k->count < best->count) {
+			best = k;
+			best_list = list;
+		}
+	}
+	for (slot = best->l.head; slot != NIL;) {
+		struct srec *r = slot_rec(s, slot);
+
+		slot = rec_link(r, best_list)[1];
+		if (!query_selects(q, r))
+			continue;
+		if (query_visit(q, r, cb, arg, &n))
+			break;
+	}
+	return n;
+}
+
+/* ---- time buckets and fingerprints ------------------------------------------ */
+
+void store_foreach_time(const struct store *s, uint32_t t0, uint32_t t1,
+                        bool (*cb)(struct stored *, void *), void *arg)
+{
+	uint64_t t, end;
+
+	if (t1 < t0)
+		return;
+	t = t0;
+	end = t1;
+	if (end - t + 1 > s->nring) {
+		/* Wider than the ring: visit each entry once. */
+		t = 0;
+		end = s->nring - 1;
+	}
+	for (; t <= end; t++) {
+		const struct tbucket *b = &s->ring[t % s->nring];
+		uint32_t slot;
+
+		if (!b->count || b->t < t0 || b->t > t1)
+			continue;
+		for (slot = b->l.head; slot != NIL;) {
+			struct srec *r = slot_rec(s, slot);
+
+			slot = rec_link(r, L_TIME)[1];
+			if (!cb(&r->pub, arg))
+				return;
+		}
+	}
+}
+
+void store_fingerprint(const struct store *s, uint8_t out[32])
+{
+	memcpy(out, s->fp, 32);
+}
+
+uint32_t store_idxor(const struct store *s)
+{
+	return s->idxor;
+}
+
+void store_bucket(const struct store *s, uint32_t t, struct store_bucket *b)
+{
+	const struct tbucket *tb = &s->ring[t % s->nring];
+
+	memset(b, 0, sizeof(*b));
+	if (tb->count && tb->t == t) {
+		b->count = tb->count;
+		memcpy(b->fp, tb->fp, 32);
+	}
+}
+
+void store_range(const struct store *s, uint32_t t0, uint32_t t1,
+                 struct store_bucket *b)
+{
+	uint64_t t, end;
+
+	memset(b, 0, sizeof(*b));
+	if (t1 < t0)
+		return;
+	t = t0;
+	end = t1;
+	if (end - t + 1 > s->nring) {
+		t = 0;
+		end = s->nring - 1;
+	}
+	for (; t <= end; t++) {
+		const struct tbucket *tb = &s->ring[t % s->nring];
+
+		if (!tb->count || tb->t < t0 || tb->t > t1)
+			continue;
+		b->count += tb->count;
+		xor32(b->fp, tb->fp);
+	}
+}
+
+void store_get_stats(const struct store *s, struct store_stats *st)
+{
+	*st = s->st;
+}
+
+size_t store_index_keys(const struct store *s)
+{
+	return s->keys.n;
+}
