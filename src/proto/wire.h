@@ -1,0 +1,188 @@
+/* wire.h - the peer-to-peer wire format (docs/PROTOCOL.md): frame header,
+ * message payload codecs and a growable frame builder.
+ *
+ * Decoders never copy: they validate every count against the bytes given
+ * and hand back pointers into the caller's buffer, valid as long as it is.
+ * Each decoder requires the payload to be consumed exactly (trailing bytes
+ * are an error).  No I/O, no clock.
+ */
+#ifndef DEX_WIRE_H
+#define DEX_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/packet.h"
+
+#define WIRE_MAGIC 0x32505844u        /* "DXP2" on the wire */
+#define WIRE_HDR_LEN 9u
+#define WIRE_MAX_PAYLOAD (PACKET_MAX_LEN + 4096u)
+#define WIRE_PROTOCOL_VERSION 1u
+#define WIRE_SVC_DEXP2P 1u            /* service bit 0 */
+#define WIRE_SVC_FULL 2u              /* service bit 1: -dexp2p=2 */
+#define WIRE_UA_MAX 64u
+#define WIRE_MAX_ADDR 1000u
+#define WIRE_ADDR_LEN 24u
+#define WIRE_MAX_IDS 65536u           /* INV / GETDATA / NOTFOUND */
+#define WIRE_SID_LEN 8u
+#define WIRE_MAX_SEC_ENTRIES 86460u   /* SUMMARY_SEC */
+#define WIRE_IDLIST_BUDGET 1000000u   /* bytes an IDLIST payload may use */
+#define WIRE_MAX_SPAN (86400u + 60u)  /* t1 - t0 of a SUMMARY */
+
+enum wire_type {
+	WIRE_VERSION = 0x01,
+	WIRE_VERACK = 0x02,
+	WIRE_PING = 0x03,
+	WIRE_PONG = 0x04,
+	WIRE_GETADDR = 0x05,
+	WIRE_ADDR = 0x06,
+	WIRE_PACKET = 0x07,
+	WIRE_INV = 0x08,
+	WIRE_GETDATA = 0x09,
+	WIRE_NOTFOUND = 0x0a,
+	WIRE_SUMMARY = 0x0b,
+	WIRE_SUMMARY_SEC = 0x0c,
+	WIRE_IDLIST = 0x0d,
+	WIRE_TYPE_MAX
+};
+
+const char *wire_type_name(int type);
+
+/* Short id of a packet: hash bytes 8..15 as u64le (PROTOCOL.md 3.4). */
+static inline uint64_t wire_sid(const uint8_t hash[32])
+{
+	return le64(hash + 8);
+}
+
+/* Frame header.  Returns E_OK and fills *type / *len, E_AGAIN when fewer
+ * than WIRE_HDR_LEN bytes are given, E_PROTO for a wrong magic or unknown
+ * type, E_TOOBIG when len > WIRE_MAX_PAYLOAD. */
+int wire_hdr_decode(const uint8_t *buf, size_t n, uint8_t *type,
+                    uint32_t *len);
+void wire_hdr_encode(uint8_t out[WIRE_HDR_LEN], uint8_t type, uint32_t len);
+
+/* Growable frame builder.  wb_begin() starts a frame (header with length
+ * patched by wb_end()); several frames may be built back to back.  Memory
+ * is owned by the wbuf; wb_fini() frees it. */
+struct wbuf {
+	uint8_t *p;
+	size_t len, cap;
+	size_t frame_start;
+};
+void wb_init(struct wbuf *wb);
+void wb_fini(struct wbuf *wb);
+void wb_reset(struct wbuf *wb);
+void wb_begin(struct wbuf *wb, uint8_t type);
+void wb_end(struct wbuf *wb);
+void wb_u8(struct wbuf *wb, uint8_t v);
+void wb_u16(struct wbuf *wb, uint16_t v);
+void wb_u32(struct wbuf *wb, uint32_t v);
+void wb_u64(struct wbuf *wb, uint64_t v);
+void wb_bytes(struct wbuf *wb, const void *p, size_t n);
+/* Payload bytes of the frame being built (since wb_begin). */
+size_t wb_frame_payload_len(const struct wbuf *wb);
+
+struct wire_version {
+	uint32_t version;
+	uint64_t services;
+	uint8_t txpowbits;
+	uint32_t purgetime;
+	uint64_t nonce;
+	uint16_t listen_port;
+	uint32_t time;
+	uint8_t plen;                /* 0 or 33 */
+	uint8_t pubkey[33];
+	uint8_t ualen;
+	char ua[WIRE_UA_MAX + 1];    /* NUL-terminated copy */
+};
+int wire_version_decode(const uint8_t *p, size_t n, struct wire_version *v);
+void wire_version_encode(struct wbuf *wb, const struct wire_version *v);
+
+/* Handshake admission (PROTOCOL.md 2.1).  Returns true if acceptable;
+ * otherwise writes the reason ("peer txpowbits 10 != 12") into why. */
+bool wire_version_check(const struct wire_version *peer, int txpowbits,
+                        uint32_t purgetime, uint64_t my_nonce, char *why,
+                        size_t whylen);
+
+/* PING / PONG */
+int wire_nonce_decode(const uint8_t *p, size_t n, uint64_t *nonce);
+void wire_nonce_encode(struct wbuf *wb, uint8_t type, uint64_t nonce);
+
+struct wire_addr {
+	uint8_t ip[16];              /* IPv6 or ::ffff:a.b.c.d */
+	uint16_t port;
+	uint32_t last_seen;
+	uint16_t services;
+};
+/* ADDR: decodes at most cap entries (count > WIRE_MAX_ADDR is E_PROTO). */
+int wire_addr_decode(const uint8_t *p, size_t n, struct wire_addr *out,
+                     size_t cap, size_t *count);
+void wire_addr_encode(struct wbuf *wb, const struct wire_addr *a,
+                      size_t count);
+
+/* INV / GETDATA / NOTFOUND: *ids points at count * 8 bytes in p. */
+int wire_ids_decode(const uint8_t *p, size_t n, const uint8_t **ids,
+                    uint32_t *count);
+void wire_ids_encode(struct wbuf *wb, uint8_t type, const uint64_t *sids,
+                     uint32_t count);
+static inline uint64_t wire_ids_at(const uint8_t *ids, uint32_t i)
+{
+	return le64(ids + (size_t)i * WIRE_SID_LEN);
+}
+
+/* SUMMARY: minute buckets over [t0, t1]. */
+struct wire_summary {
+	uint32_t t0, t1;
+	uint16_t n;
+	const uint8_t *b;            /* n * 12 bytes */
+};
+/* Number of minute buckets [t0, t1] spans. */
+static inline uint32_t wire_minutes(uint32_t t0, uint32_t t1)
+{
+	return t1 / 60 - t0 / 60 + 1;
+}
+/* Seconds covered by minute bucket i of [t0, t1]. */
+void wire_minute_range(uint32_t t0, uint32_t t1, uint32_t i, uint32_t *a,
+                       uint32_t *b);
+int wire_summary_decode(const uint8_t *p, size_t n, struct wire_summary *s);
+static inline void wire_summary_at(const struct wire_summary *s, uint32_t i,
+                                   uint32_t *count, uint64_t *fp)
+{
+	*count = le32(s->b + (size_t)i * 12);
+	*fp = le64(s->b + (size_t)i * 12 + 4);
+}
+
+/* SUMMARY_SEC: per-second buckets. */
+struct wire_summary_sec {
+	uint32_t t0, t1;
+	uint32_t n;
+	const uint8_t *e;            /* n * 16 bytes */
+};
+int wire_summary_sec_decode(const uint8_t *p, size_t n,
+                            struct wire_summary_sec *s);
+static inline void wire_summary_sec_at(const struct wire_summary_sec *s,
+                                       uint32_t i, uint32_t *t,
+                                       uint32_t *count, uint64_t *fp)
+{
+	*t = le32(s->e + (size_t)i * 16);
+	*count = le32(s->e + (size_t)i * 16 + 4);
+	*fp = le64(s->e + (size_t)i * 16 + 8);
+}
+
+/* IDLIST: validated as a whole, then walked with wire_idlist_next(). */
+struct wire_idlist {
+	uint32_t n;                  /* entries */
+	const uint8_t *p, *end;      /* cursor */
+};
+int wire_idlist_decode(const uint8_t *p, size_t n, struct wire_idlist *l);
+/* Next entry; false at the end.  ids points at count * 8 bytes. */
+bool wire_idlist_next(struct wire_idlist *l, uint32_t *t, uint32_t *count,
+                      const uint8_t **ids);
+
+/* Validate any frame payload by type (used by the fuzzer and by net before
+ * dispatch).  PACKET payloads are checked for length bounds only (the
+ * packet itself is judged by packet_check).  Returns E_OK or E_PROTO. */
+int wire_payload_validate(uint8_t type, const uint8_t *p, size_t n);
+
+#endif

@@ -1,0 +1,343 @@
+/* test_wire.c - unit tests for src/proto/wire.c: frame header, each
+ * message's round trip, malformed payloads (short, trailing, counts over
+ * caps), handshake admission reasons.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/err.h"
+#include "proto/wire.h"
+
+/* Split wb into its one frame: check header, return payload. */
+static const uint8_t *one_frame(const struct wbuf *wb, uint8_t want_type,
+                                uint32_t *plen)
+{
+	uint8_t type;
+	assert_int_equal(wire_hdr_decode(wb->p, wb->len, &type, plen), E_OK);
+	assert_int_equal(type, want_type);
+	assert_int_equal(wb->len, WIRE_HDR_LEN + *plen);
+	return wb->p + WIRE_HDR_LEN;
+}
+
+static void test_header(void **state)
+{
+	uint8_t h[WIRE_HDR_LEN], type;
+	uint32_t len;
+
+	wire_hdr_encode(h, WIRE_INV, 1234);
+	assert_memory_equal(h, "DXP2", 4);
+	assert_int_equal(wire_hdr_decode(h, 8, &type, &len), E_AGAIN);
+	assert_int_equal(wire_hdr_decode(h, 9, &type, &len), E_OK);
+	assert_int_equal(type, WIRE_INV);
+	assert_int_equal(len, 1234);
+	wire_hdr_encode(h, WIRE_PACKET, WIRE_MAX_PAYLOAD);
+	assert_int_equal(wire_hdr_decode(h, 9, &type, &len), E_OK);
+	wire_hdr_encode(h, WIRE_PACKET, WIRE_MAX_PAYLOAD + 1);
+	assert_int_equal(wire_hdr_decode(h, 9, &type, &len), E_TOOBIG);
+	wire_hdr_encode(h, 0, 0);
+	assert_int_equal(wire_hdr_decode(h, 9, &type, &len), E_PROTO);
+	wire_hdr_encode(h, WIRE_TYPE_MAX, 0);
+	assert_int_equal(wire_hdr_decode(h, 9, &type, &len), E_PROTO);
+	wire_hdr_encode(h, WIRE_PING, 8);
+	h[0] ^= 1;
+	assert_int_equal(wire_hdr_decode(h, 9, &type, &len), E_PROTO);
+	assert_string_equal(wire_type_name(WIRE_SUMMARY_SEC), "summary_sec");
+	assert_string_equal(wire_type_name(99), "unknown");
+}
+
+static void test_version(void **state)
+{
+	struct wire_version v = {0}, d;
+	struct wbuf wb;
+	uint32_t plen;
+	char why[128];
+
+	v.version = 1;
+	v.services = WIRE_SVC_DEXP2P | WIRE_SVC_FULL;
+	v.txpowbits = 12;
+	v.purgetime = 3600;
+	v.nonce = 0x1122334455667788ULL;
+	v.listen_port = 7770;
+	v.time = 1767225300;
+	v.plen = 33;
+	for (int i = 0; i < 33; i++)
+		v.pubkey[i] = (uint8_t)(i + 1);
+	v.pubkey[0] = 1;
+	strcpy(v.ua, "/dexp2p:0.1.0/");
+	v.ualen = (uint8_t)strlen(v.ua);
+
+	wb_init(&wb);
+	wire_version_encode(&wb, &v);
+	const uint8_t *p = one_frame(&wb, WIRE_VERSION, &plen);
+	assert_int_equal(plen, 32 + 33 + 1 + 14);
+	assert_int_equal(wire_version_decode(p, plen, &d), E_OK);
+	assert_int_equal(d.version, 1);
+	assert_true(d.services == v.services);
+	assert_int_equal(d.txpowbits, 12);
+	assert_int_equal(d.purgetime, 3600);
+	assert_true(d.nonce == v.nonce);
+	assert_int_equal(d.listen_port, 7770);
+	assert_int_equal(d.time, v.time);
+	assert_int_equal(d.plen, 33);
+	assert_memory_equal(d.pubkey, v.pubkey, 33);
+	assert_string_equal(d.ua, "/dexp2p:0.1.0/");
+	/* every truncation and one trailing byte are refused */
+	for (uint32_t n = 0; n < plen; n++)
+		assert_int_equal(wire_version_decode(p, n, &d), E_PROTO);
+	uint8_t big[256];
+	memcpy(big, p, plen);
+	big[plen] = 0;
+	assert_int_equal(wire_version_decode(big, plen + 1, &d), E_PROTO);
+	big[31] = 32; /* bad plen */
+	assert_int_equal(wire_version_decode(big, plen, &d), E_PROTO);
+
+	assert_true(wire_version_check(&v, 12, 3600, 1, why, sizeof(why)));
+	assert_false(wire_version_check(&v, 10, 3600, 1, why, sizeof(why)));
+	assert_string_equal(why, "peer txpowbits 12 != 10");
+	assert_false(wire_version_check(&v, 12, 600, 1, why, sizeof(why)));
+	assert_string_equal(why, "peer purgetime 3600 != 600");
+	assert_false(wire_version_check(&v, 12, 3600, v.nonce, why,
+	                                sizeof(why)));
+	assert_string_equal(why, "connected to self");
+	v.services = WIRE_SVC_FULL;
+	assert_false(wire_version_check(&v, 12, 3600, 1, why, sizeof(why)));
+	assert_string_equal(why, "peer is not a dexp2p node");
+
+	/* no pubkey, empty user agent */
+	v.services = WIRE_SVC_DEXP2P;
+	v.plen = 0;
+	v.ualen = 0;
+	wb_reset(&wb);
+	wire_version_encode(&wb, &v);
+	p = one_frame(&wb, WIRE_VERSION, &plen);
+	assert_int_equal(plen, 33);
+	assert_int_equal(wire_version_decode(p, plen, &d), E_OK);
+	assert_int_equal(d.plen, 0);
+	assert_string_equal(d.ua, "");
+	wb_fini(&wb);
+}
+
+static void test_ping_addr(void **state)
+{
+	struct wbuf wb;
+	uint32_t plen;
+	uint64_t x;
+	struct wire_addr a[3] = {0}, d[3];
+	size_t c;
+
+	wb_init(&wb);
+	wire_nonce_encode(&wb, WIRE_PONG, 0xdeadbeefcafeULL);
+	const uint8_t *p = one_frame(&wb, WIRE_PONG, &plen);
+	assert_int_equal(wire_nonce_decode(p, plen, &x), E_OK);
+	assert_true(x == 0xdeadbeefcafeULL);
+	assert_int_equal(wire_nonce_decode(p, 7, &x), E_PROTO);
+
+	for (int i = 0; i < 3; i++) {
+		a[i].ip[10] = a[i].ip[11] = 0xff;
+		a[i].ip[12] = 127;
+		a[i].ip[15] = (uint8_t)(i + 1);
+		a[i].port = (uint16_t)(7770 + i);
+		a[i].last_seen = 1000u + (uint32_t)i;
+		a[i].services = 3;
+	}
+	wb_reset(&wb);
+	wire_addr_encode(&wb, a, 3);
+	p = one_frame(&wb, WIRE_ADDR, &plen);
+	assert_int_equal(plen, 2 + 3 * WIRE_ADDR_LEN);
+	assert_int_equal(wire_addr_decode(p, plen, d, 3, &c), E_OK);
+	assert_int_equal(c, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_memory_equal(d[i].ip, a[i].ip, 16);
+		assert_int_equal(d[i].port, a[i].port);
+		assert_int_equal(d[i].last_seen, a[i].last_seen);
+		assert_int_equal(d[i].services, a[i].services);
+	}
+	assert_int_equal(wire_addr_decode(p, plen, d, 2, &c), E_OK);
+	assert_int_equal(c, 2);
+	assert_int_equal(wire_addr_decode(p, plen - 1, d, 3, &c), E_PROTO);
+	/* count over the cap */
+	uint8_t bad[2] = {0xe9, 0x03}; /* 1001 */
+	assert_int_equal(wire_addr_decode(bad, 2, d, 3, &c), E_PROTO);
+	wb_fini(&wb);
+}
+
+static void test_ids(void **state)
+{
+	struct wbuf wb;
+	uint32_t plen, c;
+	const uint8_t *ids;
+	uint64_t s[5] = {1, 2, 0xffffffffffffffffULL, 42, 7};
+
+	wb_init(&wb);
+	wire_ids_encode(&wb, WIRE_GETDATA, s, 5);
+	const uint8_t *p = one_frame(&wb, WIRE_GETDATA, &plen);
+	assert_int_equal(wire_ids_decode(p, plen, &ids, &c), E_OK);
+	assert_int_equal(c, 5);
+	for (uint32_t i = 0; i < 5; i++)
+		assert_true(wire_ids_at(ids, i) == s[i]);
+	assert_int_equal(wire_ids_decode(p, plen - 1, &ids, &c), E_PROTO);
+	uint8_t zero[4] = {0};
+	assert_int_equal(wire_ids_decode(zero, 4, &ids, &c), E_PROTO);
+	uint8_t huge[4] = {0x01, 0x00, 0x01, 0x00}; /* 65537 */
+	assert_int_equal(wire_ids_decode(huge, 4, &ids, &c), E_PROTO);
+
+	uint8_t h[32] = {0};
+	for (int i = 0; i < 32; i++)
+		h[i] = (uint8_t)i;
+	assert_true(wire_sid(h) == 0x0f0e0d0c0b0a0908ULL);
+	wb_fini(&wb);
+}
+
+static void test_summary(void **state)
+{
+	struct wbuf wb;
+	uint32_t plen, a, b;
+	struct wire_summary s;
+	struct wire_summary_sec ss;
+
+	/* 119 .. 245: minutes 1, 2, 3, 4 */
+	assert_int_equal(wire_minutes(119, 245), 4);
+	wire_minute_range(119, 245, 0, &a, &b);
+	assert_int_equal(a, 119); assert_int_equal(b, 119);
+	wire_minute_range(119, 245, 1, &a, &b);
+	assert_int_equal(a, 120); assert_int_equal(b, 179);
+	wire_minute_range(119, 245, 3, &a, &b);
+	assert_int_equal(a, 240); assert_int_equal(b, 245);
+
+	wb_init(&wb);
+	wb_begin(&wb, WIRE_SUMMARY);
+	wb_u32(&wb, 119); wb_u32(&wb, 245); wb_u16(&wb, 4);
+	for (uint32_t i = 0; i < 4; i++) {
+		wb_u32(&wb, i * 10);
+		wb_u64(&wb, 0x100 + i);
+	}
+	wb_end(&wb);
+	const uint8_t *p = one_frame(&wb, WIRE_SUMMARY, &plen);
+	assert_int_equal(wire_summary_decode(p, plen, &s), E_OK);
+	uint32_t cnt;
+	uint64_t fp;
+	wire_summary_at(&s, 3, &cnt, &fp);
+	assert_int_equal(cnt, 30);
+	assert_true(fp == 0x103);
+	assert_int_equal(wire_summary_decode(p, plen - 1, &s), E_PROTO);
+	/* n that does not match the span */
+	uint8_t bad[10 + 48];
+	memcpy(bad, p, plen);
+	bad[8] = 3;
+	assert_int_equal(wire_summary_decode(bad, plen - 12, &s), E_PROTO);
+	/* t1 < t0 */
+	memcpy(bad, p, plen);
+	put_le32(bad + 4, 100);
+	assert_int_equal(wire_summary_decode(bad, plen, &s), E_PROTO);
+
+	wb_reset(&wb);
+	wb_begin(&wb, WIRE_SUMMARY_SEC);
+	wb_u32(&wb, 119); wb_u32(&wb, 245); wb_u32(&wb, 2);
+	wb_u32(&wb, 130); wb_u32(&wb, 5); wb_u64(&wb, 77);
+	wb_u32(&wb, 131); wb_u32(&wb, 0); wb_u64(&wb, 0);
+	wb_end(&wb);
+	p = one_frame(&wb, WIRE_SUMMARY_SEC, &plen);
+	assert_int_equal(wire_summary_sec_decode(p, plen, &ss), E_OK);
+	uint32_t t;
+	wire_summary_sec_at(&ss, 0, &t, &cnt, &fp);
+	assert_int_equal(t, 130); assert_int_equal(cnt, 5);
+	assert_true(fp == 77);
+	assert_int_equal(wire_summary_sec_decode(p, plen + 0 - 16, &ss),
+	                 E_PROTO);
+	wb_fini(&wb);
+}
+
+static void test_idlist(void **state)
+{
+	struct wbuf wb;
+	uint32_t plen, t, c;
+	struct wire_idlist l;
+	const uint8_t *ids;
+
+	wb_init(&wb);
+	wb_begin(&wb, WIRE_IDLIST);
+	wb_u32(&wb, 3);
+	wb_u32(&wb, 100); wb_u32(&wb, 2); wb_u64(&wb, 11); wb_u64(&wb, 12);
+	wb_u32(&wb, 101); wb_u32(&wb, 0);
+	wb_u32(&wb, 102); wb_u32(&wb, 1); wb_u64(&wb, 13);
+	wb_end(&wb);
+	const uint8_t *p = one_frame(&wb, WIRE_IDLIST, &plen);
+	assert_int_equal(wire_idlist_decode(p, plen, &l), E_OK);
+	assert_int_equal(l.n, 3);
+	assert_true(wire_idlist_next(&l, &t, &c, &ids));
+	assert_int_equal(t, 100); assert_int_equal(c, 2);
+	assert_true(wire_ids_at(ids, 1) == 12);
+	assert_true(wire_idlist_next(&l, &t, &c, &ids));
+	assert_int_equal(t, 101); assert_int_equal(c, 0);
+	assert_true(wire_idlist_next(&l, &t, &c, &ids));
+	assert_int_equal(t, 102); assert_true(wire_ids_at(ids, 0) == 13);
+	assert_false(wire_idlist_next(&l, &t, &c, &ids));
+	for (uint32_t n = 0; n < plen; n++)
+		assert_int_equal(wire_idlist_decode(p, n, &l), E_PROTO);
+	/* a count that overruns the payload */
+	uint8_t bad[64];
+	memcpy(bad, p, plen);
+	put_le32(bad + 8, 0x20000000u);
+	assert_int_equal(wire_idlist_decode(bad, plen, &l), E_PROTO);
+	wb_fini(&wb);
+}
+
+static void test_validate(void **state)
+{
+	uint8_t z[8] = {0};
+	assert_int_equal(wire_payload_validate(WIRE_VERACK, z, 0), E_OK);
+	assert_int_equal(wire_payload_validate(WIRE_VERACK, z, 1), E_PROTO);
+	assert_int_equal(wire_payload_validate(WIRE_GETADDR, z, 0), E_OK);
+	assert_int_equal(wire_payload_validate(WIRE_PING, z, 8), E_OK);
+	assert_int_equal(wire_payload_validate(WIRE_PACKET, z, 0), E_PROTO);
+	assert_int_equal(wire_payload_validate(0, z, 0), E_PROTO);
+	assert_int_equal(wire_payload_validate(WIRE_INV, z, 4), E_PROTO);
+}
+
+/* Several frames built back to back parse one after the other. */
+static void test_stream(void **state)
+{
+	struct wbuf wb;
+	uint64_t s[1] = {9};
+	uint8_t type;
+	uint32_t len;
+
+	wb_init(&wb);
+	wire_nonce_encode(&wb, WIRE_PING, 5);
+	wire_ids_encode(&wb, WIRE_INV, s, 1);
+	wb_begin(&wb, WIRE_VERACK);
+	wb_end(&wb);
+	size_t off = 0;
+	uint8_t want[3] = {WIRE_PING, WIRE_INV, WIRE_VERACK};
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(wire_hdr_decode(wb.p + off, wb.len - off, &type,
+		                                 &len), E_OK);
+		assert_int_equal(type, want[i]);
+		assert_int_equal(wire_payload_validate(type,
+		                 wb.p + off + WIRE_HDR_LEN, len), E_OK);
+		off += WIRE_HDR_LEN + len;
+	}
+	assert_int_equal(off, wb.len);
+	wb_fini(&wb);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_header),
+		cmocka_unit_test(test_version),
+		cmocka_unit_test(test_ping_addr),
+		cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_summary),
+		cmocka_unit_test(test_idlist),
+		cmocka_unit_test(test_validate),
+		cmocka_unit_test(test_stream),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
