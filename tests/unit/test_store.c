@@ -1,0 +1,759 @@
+/* test_store.c - unit tests for src/core/store.c: put/get/dup, the DEX_list
+ * matrix against a brute-force model (API.md 4.2), packets sharing an id,
+ * purge at the exact lifetime boundary, index keys freed, eviction order
+ * under the memory cap, order-independent fingerprints, time buckets, and
+ * a randomised put/purge run checked against the model.
+ *
+ * Packets use txpowbits 0, so every hash is valid; where a test needs a
+ * given priority it overrides pe.priority (the store trusts its caller's
+ * evaluation).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/err.h"
+#include "core/packet.h"
+#include "core/store.h"
+#include "core/txpow.h"
+
+#define T0 1767225600u
+
+struct mp {
+	uint8_t buf[160];
+	size_t len;
+	struct pow_eval pe;
+	uint64_t seq;   /* model arrival number */
+	bool live;
+	const char *ta, *tb;
+	const uint8_t *pk;
+	uint64_t a, b;
+	uint32_t ts;
+};
+
+static uint8_t pk1[33], pk2[33];
+
+static void init_keys(void)
+{
+	memset(pk1, 0x11, 33);
+	memset(pk2, 0x22, 33);
+	pk1[0] = pk2[0] = 0x01;
+}
+
+static void mk(struct mp *m, const char *ta, const char *tb,
+               const uint8_t *pk, uint64_t a, uint64_t b, uint32_t ts,
+               uint32_t nonce, const char *payload)
+{
+	struct packet_fields f = {
+		.relay = 3, .kind = PACKET_KIND_DATA, .timestamp = ts,
+		.amount_a = a, .amount_b = b, .pubkey = pk,
+		.tag_a = (const uint8_t *)ta, .len_a = strlen(ta),
+		.tag_b = (const uint8_t *)tb, .len_b = strlen(tb),
+		.payload = (const uint8_t *)payload,
+		.payload_len = strlen(payload), .nonce = nonce,
+	};
+
+	memset(m, 0, sizeof(*m));
+	m->len = packet_encode(m->buf, sizeof(m->buf), &f);
+	assert_true(m->len > 0);
+	txpow_eval(m->buf, m->len, 0, &m->pe);
+	assert_true(m->pe.valid);
+	m->ta = ta;
+	m->tb = tb;
+	m->pk = pk;
+	m->a = a;
+	m->b = b;
+	m->ts = ts;
+}
+
+static struct store *mkstore(uint32_t purgetime, uint64_t maxmem)
+{
+	struct store_config c = {.purgetime = purgetime, .maxmem = maxmem};
+	struct store *s = store_new(&c);
+
+	assert_non_null(s);
+	return s;
+}
+
+static uint64_t model_seq;
+
+static int put(struct store *s, struct mp *m, uint32_t now)
+{
+	struct stored *sp = NULL;
+	int rc = store_put(s, m->buf, m->len, &m->pe, now, &sp);
+
+	if (rc == E_OK) {
+		assert_non_null(sp);
+		m->seq = ++model_seq;
+		m->live = true;
+	}
+	return rc;
+}
+
+/* ---- query collection --------------------------------------------------- */
+
+struct coll {
+	const struct stored *v[512];
+	size_t n;
+	size_t limit; /* stop after this many (0 = no limit) */
+};
+
+static bool coll_cb(struct stored *sp, void *arg)
+{
+	struct coll *c = arg;
+
+	assert_true(c->n < 512);
+	c->v[c->n++] = sp;
+	return !(c->limit && c->n >= c->limit);
+}
+
+/* API.md 4.2 by brute force over the model.  The model array is in
+ * arrival order (every test puts ms[i] before ms[i+1]). */
+static size_t model_query(struct mp *ms, size_t nm, const struct store_query *q,
+                          const struct mp **out)
+{
+	size_t n = 0, i;
+	uint64_t last = UINT64_MAX;
+
+	for (i = nm; i-- > 0;) {
+		const struct mp *m = &ms[i];
+
+		if (!m->live)
+			continue;
+		assert_true(m->seq < last);
+		last = m->seq;
+		if (q->len_a && (strlen(m->ta) != q->len_a ||
+		                 memcmp(m->ta, q->tag_a, q->len_a)))
+			continue;
+		if (q->len_b && (strlen(m->tb) != q->len_b ||
+		                 memcmp(m->tb, q->tag_b, q->len_b)))
+			continue;
+		if (q->pubkey && (!m->pk || memcmp(m->pk, q->pubkey, 33)))
+			continue;
+		if (q->stopat && m->pe.id == q->stopat)
+			break;
+		if (q->stophash && memcmp(m->pe.hash, q->stophash, 32) == 0)
+			break;
+		if (m->pe.priority < q->minpriority)
+			continue;
+		if (m->a < q->min_a || m->a > q->max_a || m->b < q->min_b ||
+		    m->b > q->max_b)
+			continue;
+		assert_true(n < 512);
+		out[n++] = m;
+	}
+	return n;
+}
+
+static void check_query(struct store *s, struct mp *ms, size_t nm,
+                        const struct store_query *q)
+{
+	const struct mp *want[512];
+	struct coll c = {.n = 0};
+	size_t nw = model_query(ms, nm, q, want), i, r;
+
+	r = store_query(s, q, coll_cb, &c);
+	assert_int_equal(r, c.n);
+	assert_int_equal(c.n, nw);
+	for (i = 0; i < nw; i++)
+		assert_memory_equal(c.v[i]->hash, want[i]->pe.hash, 32);
+}
+
+static void set_tags(struct store_query *q, const char *a, const char *b,
+                     const uint8_t *pk)
+{
+	q->tag_a = (const uint8_t *)a;
+	q->len_a = strlen(a);
+	q->tag_b = (const uint8_t *)b;
+	q->len_b = strlen(b);
+	q->pubkey = pk;
+}
+
+/* ---- basic put / get ------------------------------------------------------ */
+
+static void test_put_get_dup(void **state)
+{
+	struct store *s = mkstore(3600, 1 << 30);
+	struct mp m, e;
+	struct stored *sp = NULL;
+	struct store_stats st;
+	struct packet_view pv;
+	struct pow_eval neg;
+
+	init_keys();
+	mk(&m, "BTC", "KMD", pk1, 5, 6, T0, 1, "hello");
+	assert_int_equal(put(s, &m, T0), E_OK);
+	assert_true(store_has(s, m.pe.hash));
+	sp = store_get_hash(s, m.pe.hash);
+	assert_non_null(sp);
+	assert_int_equal(sp->id, m.pe.id);
+	assert_int_equal(sp->timestamp, T0);
+	assert_int_equal(sp->recvtime, T0);
+	assert_int_equal(sp->relay, 3);
+	assert_int_equal(sp->len, m.len);
+	assert_memory_equal(stored_bytes(sp), m.buf, m.len);
+	stored_view(sp, &pv);
+	assert_int_equal(pv.len_a, 3);
+	assert_memory_equal(pv.tag_a, "BTC", 3);
+	assert_ptr_equal(store_get_id(s, m.pe.id), sp);
+
+	/* duplicate: E_DUP and the held record */
+	struct stored *o = NULL;
+	assert_int_equal(store_put(s, m.buf, m.len, &m.pe, T0 + 5, &o), E_DUP);
+	assert_ptr_equal(o, sp);
+	/* a relay byte change is the same packet (hash excludes it) */
+	m.buf[0] = 9;
+	assert_int_equal(store_put(s, m.buf, m.len, &m.pe, T0, NULL), E_DUP);
+
+	/* expired at arrival, negative priority, far future */
+	mk(&e, "BTC", "", NULL, 0, 0, T0 - 3600, 2, "x");
+	assert_int_equal(store_put(s, e.buf, e.len, &e.pe, T0, NULL), E_INVAL);
+	mk(&e, "BTC", "", NULL, 0, 0, T0 - 3599, 2, "x");
+	assert_int_equal(store_put(s, e.buf, e.len, &e.pe, T0, NULL), E_OK);
+	mk(&e, "BTC", "", NULL, 0, 0, T0 + 61, 3, "x");
+	assert_int_equal(store_put(s, e.buf, e.len, &e.pe, T0, NULL), E_INVAL);
+	mk(&e, "BTC", "", NULL, 0, 0, T0 + 1, 4, "x");
+	neg = e.pe;
+	neg.priority = -1;
+	assert_int_equal(store_put(s, e.buf, e.len, &neg, T0, NULL), E_INVAL);
+	assert_int_equal(store_put(s, e.buf, 10, &e.pe, T0, NULL), E_INVAL);
+
+	/* cancel and the vstate memo */
+	assert_int_equal(sp->cancelled, 0);
+	store_cancel(s, sp, T0 + 7);
+	store_cancel(s, sp, T0 + 9);
+	assert_int_equal(sp->cancelled, T0 + 7);
+	sp->vstate = VSTATE_OK;
+	assert_int_equal(store_get_hash(s, m.pe.hash)->vstate, VSTATE_OK);
+
+	store_get_stats(s, &st);
+	assert_int_equal(st.count, 2);
+	assert_int_equal(st.added, 2);
+	assert_true(st.bytes > 0);
+	store_free(s);
+}
+
+/* ---- DEX_list matrix ------------------------------------------------------ */
+
+/* Two different small packets with the same id (txpowbits 0, L < 1 KiB:
+ * id = low 32 bits of h64), found by a birthday search over nonces. */
+static void find_id_pair(struct mp *x, struct mp *y, const char *ta,
+                         const char *tb)
+{
+	const uint32_t cap = 1u << 21, n = 1u << 20;
+	uint32_t *tid = calloc(cap, sizeof(uint32_t));
+	uint32_t *tnon = calloc(cap, sizeof(uint32_t));
+	uint32_t nonce;
+	struct mp *c = malloc(sizeof(*c));
+
+	assert_non_null(tid);
+	assert_non_null(tnon);
+	for (nonce = 1; nonce <= n; nonce++) {
+		uint32_t pos;
+
+		mk(c, ta, tb, NULL, 100, 200, T0, nonce, "dup");
+		pos = (c->pe.id * 2654435761u) & (cap - 1);
+		while (tnon[pos] && tid[pos] != c->pe.id)
+			pos = (pos + 1) & (cap - 1);
+		if (tnon[pos]) {
+			mk(x, ta, tb, NULL, 100, 200, T0, tnon[pos], "dup");
+			*y = *c;
+			assert_int_equal(x->pe.id, y->pe.id);
+			assert_memory_not_equal(x->pe.hash, y->pe.hash, 32);
+			free(c);
+			free(tid);
+			free(tnon);
+			return;
+		}
+		tid[pos] = c->pe.id;
+		tnon[pos] = nonce;
+	}
+	fail_msg("no id collision in %u nonces", n);
+}
+
+static const char *const TAGS_A[] = {"BTC", "KMD", ""};
+static const char *const TAGS_B[] = {"KMD", "LTC", ""};
+
+static void test_list_matrix(void **state)
+{
+	enum { NM = 90 };
+	struct store *s = mkstore(3600, 1 << 30);
+	struct mp *ms = calloc(NM + 2, sizeof(*ms));
+	const uint8_t *pks[] = {NULL, pk1, pk2};
+	size_t nm = 0, i;
+	uint32_t r = 12345;
+
+	init_keys();
+	model_seq = 0;
+	/* Shared-id pair first (both BTC/KMD, no pubkey), one at each end. */
+	find_id_pair(&ms[0], &ms[NM + 1], "BTC", "KMD");
+	assert_int_equal(put(s, &ms[0], T0), E_OK);
+	nm = 1;
+	for (i = 0; i < NM; i++) {
+		struct mp *m = &ms[nm];
+
+		r = r * 1103515245u + 12345u;
+		mk(m, TAGS_A[(r >> 8) % 3], TAGS_B[(r >> 12) % 3],
+		   pks[(r >> 16) % 3], ((r >> 4) % 10) * 100, ((r >> 20) % 10) * 50,
+		   T0 + (uint32_t)(i % 7), (uint32_t)(5000000 + i), "payload");
+		/* priorities 0..5 spread over the set */
+		m->pe.priority = (int)((r >> 24) % 6);
+		assert_int_equal(put(s, m, T0 + 10), E_OK);
+		nm++;
+	}
+	ms[nm] = ms[NM + 1];
+	assert_int_equal(put(s, &ms[nm], T0 + 10), E_OK);
+	nm++;
+
+	/* id lookups see both, newest first */
+	assert_memory_equal(store_get_id(s, ms[0].pe.id)->hash,
+	                    ms[nm - 1].pe.hash, 32);
+	{
+		struct coll c = {.n = 0};
+
+		store_foreach_id(s, ms[0].pe.id, coll_cb, &c);
+		assert_int_equal(c.n, 2);
+		assert_memory_equal(c.v[0]->hash, ms[nm - 1].pe.hash, 32);
+		assert_memory_equal(c.v[1]->hash, ms[0].pe.hash, 32);
+		c.n = 0;
+		c.limit = 1;
+		store_foreach_id(s, ms[0].pe.id, coll_cb, &c);
+		assert_int_equal(c.n, 1);
+	}
+
+	const char *qa[] = {"", "BTC", "KMD", "XYZ"};
+	const char *qb[] = {"", "KMD", "LTC"};
+	const uint8_t *qp[] = {NULL, pk1, pk2};
+	int qprio[] = {0, 3};
+	uint64_t amt[][4] = {
+		{0, INT64_MAX, 0, INT64_MAX},
+		{200, 500, 0, INT64_MAX},    /* inclusive bounds on A */
+		{0, INT64_MAX, 100, 100},    /* exact B */
+		{300, 300, 150, 400},
+	};
+	/* stop points: none, id of a middle packet, hash of a middle packet,
+	 * the shared id (newest of the pair is the last packet stored),
+	 * the hash of the older of the pair, an id that is not held */
+	size_t mid = nm / 2;
+	uint32_t stopat[] = {0, ms[mid].pe.id, 0, ms[0].pe.id, 0, 0xdeadbeef};
+	const uint8_t *stophash[] = {NULL, NULL, ms[mid].pe.hash, NULL,
+	                             ms[0].pe.hash, NULL};
+	size_t a, b, p, pr, am, st, nq = 0;
+
+	for (a = 0; a < 4; a++)
+		for (b = 0; b < 3; b++)
+			for (p = 0; p < 3; p++)
+				for (pr = 0; pr < 2; pr++)
+					for (am = 0; am < 4; am++)
+						for (st = 0; st < 6; st++) {
+							struct store_query q = {0};
+
+							set_tags(&q, qa[a], qb[b], qp[p]);
+							q.minpriority = qprio[pr];
+							q.min_a = amt[am][0];
+							q.max_a = amt[am][1];
+							q.min_b = amt[am][2];
+							q.max_b = amt[am][3];
+							q.stopat = stopat[st];
+							q.stophash = stophash[st];
+							check_query(s, ms, nm, &q);
+							nq++;
+						}
+	assert_int_equal(nq, 4 * 3 * 3 * 2 * 4 * 6);
+
+	/* Both stop points given: the first met wins (the shared id is on
+	 * the newest packet); a callback returning false stops the walk. */
+	{
+		struct store_query q = {0};
+		struct coll c = {.n = 0};
+
+		set_tags(&q, "BTC", "KMD", NULL);
+		q.max_a = q.max_b = INT64_MAX;
+		q.stopat = ms[0].pe.id;
+		q.stophash = ms[mid].pe.hash;
+		check_query(s, ms, nm, &q);
+		/* The newest packet is the shared-id one: nothing listed. */
+		assert_int_equal(store_query(s, &q, coll_cb, &c), 0);
+		q.stopat = 0;
+		q.stophash = NULL;
+		c.n = 0;
+		c.limit = 2; /* cb stops early */
+		assert_int_equal(store_query(s, &q, coll_cb, &c), 2);
+	}
+	free(ms);
+	store_free(s);
+}
+
+/* ---- purge ----------------------------------------------------------------- */
+
+static void test_purge_boundary(void **state)
+{
+	struct store *s = mkstore(10, 1 << 30);
+	struct mp m1, m2, m3;
+	struct store_stats st;
+	struct store_query q = {0};
+	struct coll c = {.n = 0};
+	uint8_t zero[32] = {0}, fp[32];
+
+	init_keys();
+	mk(&m1, "BTC", "KMD", pk1, 1, 1, T0, 1, "a");
+	mk(&m2, "BTC", "", NULL, 1, 1, T0 + 1, 2, "b");
+	mk(&m3, "", "", NULL, 1, 1, T0 + 1, 3, "c");
+	assert_int_equal(put(s, &m1, T0), E_OK);
+	assert_int_equal(put(s, &m2, T0 + 1), E_OK);
+	assert_int_equal(put(s, &m3, T0 + 1), E_OK);
+	/* keys: A:BTC, B:KMD, pair BTC/KMD, pubkey pk1 */
+	assert_int_equal(store_index_keys(s), 4);
+
+	/* held while now - timestamp < purgetime */
+	assert_int_equal(store_purge(s, T0 + 9), 0);
+	assert_true(store_has(s, m1.pe.hash));
+	assert_int_equal(store_purge(s, T0 + 10), 1);
+	assert_false(store_has(s, m1.pe.hash));
+	assert_null(store_get_id(s, m1.pe.id));
+	assert_true(store_has(s, m2.pe.hash));
+	/* only A:BTC is left (m2); B, pair and pubkey keys are freed */
+	assert_int_equal(store_index_keys(s), 1);
+	set_tags(&q, "BTC", "", NULL);
+	q.max_a = q.max_b = INT64_MAX;
+	assert_int_equal(store_query(s, &q, coll_cb, &c), 1);
+	assert_memory_equal(c.v[0]->hash, m2.pe.hash, 32);
+	/* same second again: nothing more */
+	assert_int_equal(store_purge(s, T0 + 10), 0);
+	/* a put expired at arrival is refused at the boundary */
+	assert_int_equal(store_put(s, m1.buf, m1.len, &m1.pe, T0 + 10, NULL),
+	                 E_INVAL);
+	assert_int_equal(store_purge(s, T0 + 11), 2);
+	assert_int_equal(store_index_keys(s), 0);
+	store_get_stats(s, &st);
+	assert_int_equal(st.count, 0);
+	assert_int_equal(st.purged, 3);
+	assert_int_equal(st.freed, 3);
+	assert_int_equal(st.bytes, 0);
+	for (int i = 0; i < 14; i++)
+		assert_int_equal(st.by_priority[i], 0);
+	store_fingerprint(s, fp);
+	assert_memory_equal(fp, zero, 32);
+	assert_int_equal(store_idxor(s), 0);
+
+	/* a big jump in time (longer than the ring) purges everything once */
+	mk(&m1, "X", "", NULL, 1, 1, T0 + 20, 4, "d");
+	assert_int_equal(put(s, &m1, T0 + 20), E_OK);
+	assert_int_equal(store_purge(s, T0 + 1000000), 1);
+	assert_int_equal(store_index_keys(s), 0);
+	store_free(s);
+}
+
+/* Lazy purge: the caller did not purge, and a new second reuses the ring
+ * entry of an expired one. */
+static void test_ring_reuse(void **state)
+{
+	struct store *s = mkstore(10, 1 << 30);
+	struct mp m1, m2;
+	struct store_stats st;
+	uint32_t t;
+
+	mk(&m1, "A", "", NULL, 1, 1, T0, 1, "a");
+	assert_int_equal(put(s, &m1, T0), E_OK);
+	/* find a later second that maps to the same ring entry */
+	for (t = T0 + 1; t < T0 + 200; t++) {
+		mk(&m2, "A", "", NULL, 1, 1, t, 2, "b");
+		assert_int_equal(put(s, &m2, t), E_OK);
+		store_get_stats(s, &st);
+		if (st.purged)
+			break;
+	}
+	store_get_stats(s, &st);
+	assert_int_equal(st.purged, 1);
+	assert_false(store_has(s, m1.pe.hash));
+	store_free(s);
+}
+
+/* ---- eviction ---------------------------------------------------------------- */
+
+static void test_eviction_order(void **state)
+{
+	struct store *s;
+	struct mp m[8], hi, lo;
+	struct store_stats st;
+	uint64_t one;
+	int prio[8] = {2, 0, 1, 0, 2, 1, 0, 3};
+	int i;
+
+	/* measure the cost of one packet, then cap at exactly 8 of them */
+	s = mkstore(3600, 1ULL << 40);
+	mk(&m[0], "T", "", NULL, 0, 0, T0, 100, "same-size");
+	assert_int_equal(put(s, &m[0], T0), E_OK);
+	store_get_stats(s, &st);
+	one = st.bytes;
+	store_free(s);
+
+	s = mkstore(3600, one * 8);
+	for (i = 0; i < 8; i++) {
+		mk(&m[i], "T", "", NULL, 0, 0, T0, 100 + (uint32_t)i, "same-size");
+		m[i].pe.priority = prio[i];
+		assert_int_equal(put(s, &m[i], T0), E_OK);
+	}
+	store_get_stats(s, &st);
+	assert_int_equal(st.count, 8);
+	assert_int_equal(st.bytes, one * 8);
+	assert_int_equal(st.by_priority[0], 3);
+
+	/* priority 0 is the lowest held: a new priority-0 packet is refused */
+	mk(&lo, "T", "", NULL, 0, 0, T0, 200, "same-size");
+	lo.pe.priority = 0;
+	assert_int_equal(store_put(s, lo.buf, lo.len, &lo.pe, T0, NULL), E_NOMEM);
+
+	/* priority 1 evicts the oldest priority 0 (m[1]), then m[3], m[6] */
+	int expect[] = {1, 3, 6, 2, 5};
+	for (i = 0; i < 5; i++) {
+		mk(&hi, "T", "", NULL, 0, 0, T0, 300 + (uint32_t)i, "same-size");
+		hi.pe.priority = 3;
+		assert_int_equal(store_put(s, hi.buf, hi.len, &hi.pe, T0, NULL), E_OK);
+		assert_false(store_has(s, m[expect[i]].pe.hash));
+		for (int j = i + 1; j < 5; j++)
+			assert_true(store_has(s, m[expect[j]].pe.hash));
+	}
+	store_get_stats(s, &st);
+	assert_int_equal(st.evicted, 5);
+	assert_int_equal(st.count, 8);
+	assert_int_equal(st.by_priority[0], 0);
+	assert_int_equal(st.by_priority[1], 0);
+	assert_int_equal(st.by_priority[3], 6);
+	/* lowest now is 2 (m[0], m[4]); a priority-2 packet is refused,
+	 * nothing was evicted for it */
+	mk(&lo, "T", "", NULL, 0, 0, T0, 400, "same-size");
+	lo.pe.priority = 2;
+	assert_int_equal(store_put(s, lo.buf, lo.len, &lo.pe, T0, NULL), E_NOMEM);
+	assert_true(store_has(s, m[0].pe.hash));
+	assert_true(store_has(s, m[4].pe.hash));
+	/* a packet bigger than the whole cap is refused */
+	{
+		uint8_t big[2000];
+		char pay[1500];
+		struct packet_fields f = {.kind = PACKET_KIND_DATA, .timestamp = T0,
+		                          .payload = (const uint8_t *)pay,
+		                          .payload_len = sizeof(pay)};
+		struct pow_eval pe;
+		size_t L;
+
+		memset(pay, 'z', sizeof(pay));
+		L = packet_encode(big, sizeof(big), &f);
+		txpow_eval(big, L, 0, &pe);
+		pe.priority = 60;
+		struct store *s2 = mkstore(3600, 1000);
+		assert_int_equal(store_put(s2, big, L, &pe, T0, NULL), E_NOMEM);
+		store_free(s2);
+	}
+	assert_int_equal(store_index_keys(s), 1);
+	store_free(s);
+}
+
+/* ---- fingerprints and time buckets ----------------------------------------- */
+
+struct tcount {
+	size_t n;
+	uint32_t t0, t1;
+};
+
+static bool tcount_cb(struct stored *sp, void *arg)
+{
+	struct tcount *c = arg;
+
+	assert_true(sp->timestamp >= c->t0 && sp->timestamp <= c->t1);
+	c->n++;
+	return true;
+}
+
+static void test_fingerprint_order(void **state)
+{
+	enum { N = 200 };
+	struct store *s1 = mkstore(3600, 1 << 30), *s2 = mkstore(3600, 1 << 30);
+	struct mp *m = calloc(N, sizeof(*m));
+	uint8_t f1[32], f2[32], x[32] = {0};
+	uint32_t idx = 0;
+	int i, order[N];
+	struct store_bucket b1, b2;
+
+	for (i = 0; i < N; i++) {
+		mk(&m[i], i % 2 ? "BTC" : "", "", NULL, 0, 0, T0 + (uint32_t)(i % 30),
+		   (uint32_t)i, "fp");
+		order[i] = i;
+		for (int k = 0; k < 32; k++)
+			x[k] ^= m[i].pe.hash[k];
+		idx ^= m[i].pe.id;
+	}
+	/* deterministic shuffle */
+	for (i = N - 1; i > 0; i--) {
+		int j = (i * 7919 + 13) % (i + 1), t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (i = 0; i < N; i++) {
+		assert_int_equal(put(s1, &m[i], T0 + 40), E_OK);
+		assert_int_equal(put(s2, &m[order[i]], T0 + 40), E_OK);
+	}
+	store_fingerprint(s1, f1);
+	store_fingerprint(s2, f2);
+	assert_memory_equal(f1, f2, 32);
+	assert_memory_equal(f1, x, 32);
+	assert_int_equal(store_idxor(s1), idx);
+	assert_int_equal(store_idxor(s2), idx);
+	for (uint32_t t = T0 - 1; t <= T0 + 31; t++) {
+		store_bucket(s1, t, &b1);
+		store_bucket(s2, t, &b2);
+		assert_int_equal(b1.count, b2.count);
+		assert_memory_equal(b1.fp, b2.fp, 32);
+		assert_int_equal(b1.count, (t >= T0 && t < T0 + 30) ? (N / 30 +
+		                 ((t - T0) < N % 30 ? 1 : 0)) : 0);
+	}
+	/* a range equals the XOR of its seconds; the whole range = store */
+	store_range(s1, T0 + 3, T0 + 5, &b1);
+	memset(&b2, 0, sizeof(b2));
+	for (uint32_t t = T0 + 3; t <= T0 + 5; t++) {
+		struct store_bucket one;
+
+		store_bucket(s2, t, &one);
+		b2.count += one.count;
+		for (int k = 0; k < 32; k++)
+			b2.fp[k] ^= one.fp[k];
+	}
+	assert_int_equal(b1.count, b2.count);
+	assert_memory_equal(b1.fp, b2.fp, 32);
+	store_range(s2, 0, UINT32_MAX, &b2);
+	assert_int_equal(b2.count, N);
+	assert_memory_equal(b2.fp, x, 32);
+	{
+		struct tcount c = {0, T0 + 3, T0 + 5};
+
+		store_foreach_time(s1, T0 + 3, T0 + 5, tcount_cb, &c);
+		assert_int_equal(c.n, b1.count);
+		c.n = 0;
+		c.t0 = 0;
+		c.t1 = UINT32_MAX;
+		store_foreach_time(s1, 0, UINT32_MAX, tcount_cb, &c);
+		assert_int_equal(c.n, N);
+	}
+	/* the fingerprints diverge when one store loses packets */
+	assert_int_equal(store_purge(s2, T0 + 3600), (size_t)(N / 30 + 1));
+	store_fingerprint(s2, f2);
+	assert_memory_not_equal(f1, f2, 32);
+	free(m);
+	store_free(s1);
+	store_free(s2);
+}
+
+/* ---- randomised run against the model -------------------------------------- */
+
+static void test_random_model(void **state)
+{
+	enum { N = 6000 };
+	struct store *s = mkstore(20, 1ULL << 40);
+	struct mp *m = calloc(N, sizeof(*m));
+	const uint8_t *pks[] = {NULL, pk1, pk2};
+	uint32_t now = T0, r = 99;
+	size_t i, live = 0;
+	struct store_stats st;
+
+	init_keys();
+	model_seq = 0;
+	for (i = 0; i < N; i++) {
+		r = r * 1103515245u + 12345u;
+		if (r % 97 == 0) {
+			now += 1 + (r >> 8) % 3;
+			size_t purged = store_purge(s, now), want = 0;
+
+			for (size_t j = 0; j < i; j++)
+				if (m[j].live && m[j].ts + 20 <= now) {
+					m[j].live = false;
+					want++;
+				}
+			assert_int_equal(purged, want);
+			live -= want;
+			/* hash and id tables agree with the model after the
+			 * deletions (backward-shift deletion, shrinking) */
+			for (size_t j = 0; j < i; j++) {
+				assert_int_equal(store_has(s, m[j].pe.hash), m[j].live);
+				if (m[j].live)
+					assert_non_null(store_get_id(s, m[j].pe.id));
+			}
+		}
+		mk(&m[i], TAGS_A[(r >> 8) % 3], TAGS_B[(r >> 12) % 3],
+		   pks[(r >> 16) % 3], (r >> 4) % 1000, (r >> 14) % 1000,
+		   now - (r >> 20) % 15 + 1, (uint32_t)i, "rnd");
+		m[i].pe.priority = (int)((r >> 26) % 4);
+		assert_int_equal(put(s, &m[i], now), E_OK);
+		live++;
+		if (i % 500 == 499) {
+			struct store_query q = {0};
+
+			store_get_stats(s, &st);
+			assert_int_equal(st.count, live);
+			set_tags(&q, TAGS_A[i % 3], TAGS_B[(i / 3) % 3],
+			         pks[(i / 9) % 3]);
+			q.max_a = q.max_b = INT64_MAX;
+			q.minpriority = (int)(i % 2);
+			/* these queries may return up to a few hundred packets */
+			if (q.len_a || q.len_b || q.pubkey)
+				check_query(s, m, i + 1, &q);
+		}
+	}
+	assert_int_equal(store_purge(s, now + 100), live);
+	store_get_stats(s, &st);
+	assert_int_equal(st.count, 0);
+	assert_int_equal(st.bytes, 0);
+	assert_int_equal(store_index_keys(s), 0);
+	free(m);
+	store_free(s);
+}
+
+/* No tag, no pubkey: every packet, newest first across priorities. */
+static void test_walk_all(void **state)
+{
+	struct store *s = mkstore(3600, 1 << 30);
+	struct mp m[40];
+	struct store_query q = {0};
+	size_t i;
+
+	model_seq = 0;
+	for (i = 0; i < 40; i++) {
+		mk(&m[i], i % 3 ? "A" : "", i % 5 ? "" : "B", NULL, i, i,
+		   T0 + (uint32_t)(39 - i), (uint32_t)i, "w");
+		m[i].pe.priority = (int)(i * 7 % 11);
+		assert_int_equal(put(s, &m[i], T0 + 40), E_OK);
+	}
+	q.max_a = q.max_b = INT64_MAX;
+	check_query(s, m, 40, &q);
+	q.minpriority = 5;
+	q.stophash = m[3].pe.hash;
+	check_query(s, m, 40, &q);
+	q.minpriority = 0;
+	q.stophash = NULL;
+	q.min_a = 10;
+	q.max_a = 20;
+	check_query(s, m, 40, &q);
+	store_free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_put_get_dup),
+		cmocka_unit_test(test_list_matrix),
+		cmocka_unit_test(test_purge_boundary),
+		cmocka_unit_test(test_ring_reuse),
+		cmocka_unit_test(test_eviction_order),
+		cmocka_unit_test(test_fingerprint_order),
+		cmocka_unit_test(test_random_model),
+		cmocka_unit_test(test_walk_all),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
