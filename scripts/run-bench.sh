@@ -1,0 +1,24 @@
+#!/bin/sh
+# run-bench.sh - run every benchmark binary in <build>/bench/ and print its
+# key=value lines.  Usage: scripts/run-bench.sh [build-dir]  (default build)
+# Each line is prefixed by nothing: the binaries print their own conditions.
+# Exit status is non-zero if any benchmark failed.
+set -u
+build=${1:-build}
+dir="$build/bench"
+if [ ! -d "$dir" ]; then
+	echo "run-bench: no $dir (build first: make BUILD=$build)" >&2
+	exit 1
+fi
+echo "# host: $(uname -m) $(nproc 2>/dev/null || echo ?) cpus;" \
+	"$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ //')"
+rc=0
+for b in "$dir"/*; do
+	[ -f "$b" ] && [ -x "$b" ] || continue
+	echo "# $(basename "$b")"
+	if ! "$b"; then
+		echo "run-bench: $(basename "$b") failed" >&2
+		rc=1
+	fi
+done
+exit $rc
