@@ -1,0 +1,913 @@
+/* gossip.c - dissemination and sync (see gossip.h, docs/PROTOCOL.md 5).
+ *
+ * Owns: the short-id index (sid -> hash of held packets), the pending-fetch
+ * table and its timeout FIFO, and per peer the known-set, the announce
+ * queue, the GETDATA batch and the priority send queue.  Reads the store;
+ * never writes it.
+ */
+#include "proto/gossip.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/util.h"
+#include "proto/wire.h"
+
+#define MAX_PEERS 1024
+
+/* ---- small growable vectors ---- */
+
+struct u64vec {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static void u64_push(struct u64vec *a, uint64_t x)
+{
+	if (a->n == a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 64;
+		a->v = xrealloc(a->v, a->cap * sizeof(*a->v));
+	}
+	a->v[a->n++] = x;
+}
+
+/* ---- per-peer priority queue ---- */
+
+struct qent {
+	uint8_t hash[32];
+	uint32_t len;
+	uint8_t relay;
+};
+
+struct qring {
+	struct qent *v;
+	size_t head, n, cap;
+};
+
+static void q_push(struct qring *q, const struct qent *e)
+{
+	if (q->n == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 16;
+		struct qent *v = xmalloc(cap * sizeof(*v));
+		for (size_t i = 0; i < q->n; i++)
+			v[i] = q->v[(q->head + i) % q->cap];
+		free(q->v);
+		q->v = v;
+		q->head = 0;
+		q->cap = cap;
+	}
+	q->v[(q->head + q->n) % q->cap] = *e;
+	q->n++;
+}
+
+static struct qent q_pop(struct qring *q)
+{
+	struct qent e = q->v[q->head];
+	q->head = (q->head + 1) % q->cap;
+	q->n--;
+	return e;
+}
+
+struct gpeer {
+	int id;
+	bool full;
+	bool synced;
+	bool recon_open;
+	uint32_t recon_t0, recon_t1;
+	uint64_t recon_deadline, next_recon;
+	uint64_t *known;             /* GOSSIP_KNOWN_SLOTS */
+	struct u64vec ann;           /* ids to announce */
+	struct u64vec req;           /* ids to request (GETDATA batch) */
+	struct qring q[GOSSIP_CLASSES];
+	size_t qbytes;
+};
+
+/* ---- pending fetches ---- */
+
+struct pend {
+	uint64_t sid;                /* 0 = empty slot */
+	uint64_t deadline;
+	int asked;
+	int alt[GOSSIP_ALTS];
+	uint8_t nalt, tries;
+};
+
+struct fifo_ent {
+	uint64_t sid, deadline;
+};
+
+#define PEND_SLOTS (GOSSIP_PENDING_MAX * 2)
+/* Request timeouts in deadline order; holds every request of the last
+ * GOSSIP_FETCH_TIMEOUT_MS (stale ones included), so it is sized well over
+ * the pending cap; when full, new requests wait for the next INV/round. */
+#define FIFO_SLOTS (GOSSIP_PENDING_MAX * 4)
+
+struct gossip {
+	struct store *store;
+	struct gossip_cfg cfg;
+	struct gossip_ops ops;
+	struct gossip_stats st;
+	uint64_t overload_until;
+	uint64_t now_ms;
+	struct gpeer *peers[MAX_PEERS];
+	size_t npeers;
+	unsigned rot;                /* fan-out rotation */
+	/* short-id index: open addressing, hash all-zero = empty */
+	uint8_t (*sidx)[32];
+	size_t sidx_cap, sidx_n;
+	uint64_t next_gc;
+	/* pending */
+	struct pend *pend;
+	size_t npend;
+	struct fifo_ent *fifo;       /* ring, PEND_SLOTS */
+	size_t fhead, fn;
+	struct wbuf wb;
+};
+
+/* ---- peers ---- */
+
+static struct gpeer *peer_get(const struct gossip *g, int id)
+{
+	for (size_t i = 0; i < g->npeers; i++)
+		if (g->peers[i]->id == id)
+			return g->peers[i];
+	return NULL;
+}
+
+static inline void known_add(struct gpeer *p, uint64_t sid)
+{
+	p->known[sid & (GOSSIP_KNOWN_SLOTS - 1)] = sid;
+}
+
+static inline bool known_has(const struct gpeer *p, uint64_t sid)
+{
+	return p->known[sid & (GOSSIP_KNOWN_SLOTS - 1)] == sid;
+}
+
+/* ---- short-id index ---- */
+
+static bool zero32(const uint8_t *h)
+{
+	static const uint8_t z[32];
+	return memcmp(h, z, 32) == 0;
+}
+
+static void sidx_insert_raw(struct gossip *g, const uint8_t hash[32])
+{
+	size_t mask = g->sidx_cap - 1;
+	size_t i = (size_t)(wire_sid(hash) * 0x9E3779B97F4A7C15ULL >> 20) & mask;
+	while (!zero32(g->sidx[i])) {
+		if (memcmp(g->sidx[i], hash, 32) == 0)
+			return;
+		i = (i + 1) & mask;
+	}
+	memcpy(g->sidx[i], hash, 32);
+	g->sidx_n++;
+}
+
+/* Rebuild at capacity cap keeping only packets still held. */
+static void sidx_rebuild(struct gossip *g, size_t cap)
+{
+	uint8_t (*old)[32] = g->sidx;
+	size_t oldcap = g->sidx_cap;
+	g->sidx = xcalloc(cap, 32);
+	g->sidx_cap = cap;
+	g->sidx_n = 0;
+	for (size_t i = 0; i < oldcap; i++)
+		if (!zero32(old[i]) && store_has(g->store, old[i]))
+			sidx_insert_raw(g, old[i]);
+	free(old);
+}
+
+static void sidx_insert(struct gossip *g, const uint8_t hash[32])
+{
+	if ((g->sidx_n + 1) * 2 > g->sidx_cap) {
+		struct store_stats ss;
+		store_get_stats(g->store, &ss);
+		size_t cap = g->sidx_cap;
+		while ((ss.count + 1) * 2 > cap / 2)
+			cap *= 2;
+		sidx_rebuild(g, cap);
+	}
+	sidx_insert_raw(g, hash);
+}
+
+static struct stored *sidx_get(const struct gossip *g, uint64_t sid)
+{
+	size_t mask = g->sidx_cap - 1;
+	size_t i = (size_t)(sid * 0x9E3779B97F4A7C15ULL >> 20) & mask;
+	while (!zero32(g->sidx[i])) {
+		if (wire_sid(g->sidx[i]) == sid) {
+			struct stored *sp = store_get_hash(g->store, g->sidx[i]);
+			if (sp)
+				return sp;
+		}
+		i = (i + 1) & mask;
+	}
+	return NULL;
+}
+
+/* ---- pending table (linear probing, backward-shift delete) ---- */
+
+static size_t pend_slot(uint64_t sid)
+{
+	return (size_t)(sid * 0x9E3779B97F4A7C15ULL >> 17) & (PEND_SLOTS - 1);
+}
+
+static struct pend *pend_get(struct gossip *g, uint64_t sid)
+{
+	size_t i = pend_slot(sid);
+	while (g->pend[i].sid) {
+		if (g->pend[i].sid == sid)
+			return &g->pend[i];
+		i = (i + 1) & (PEND_SLOTS - 1);
+	}
+	return NULL;
+}
+
+static void pend_del(struct gossip *g, struct pend *e)
+{
+	size_t i = (size_t)(e - g->pend), j = i;
+	g->pend[i].sid = 0;
+	g->npend--;
+	for (;;) {
+		j = (j + 1) & (PEND_SLOTS - 1);
+		if (!g->pend[j].sid)
+			return;
+		size_t k = pend_slot(g->pend[j].sid);
+		/* move j back to i if its home k is not in (i, j] */
+		if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
+			g->pend[i] = g->pend[j];
+			g->pend[j].sid = 0;
+			i = j;
+		}
+	}
+}
+
+static void fifo_push(struct gossip *g, uint64_t sid, uint64_t deadline)
+{
+	g->fifo[(g->fhead + g->fn) % FIFO_SLOTS] =
+		(struct fifo_ent){sid, deadline};
+	g->fn++;
+}
+
+static void request(struct gossip *g, struct gpeer *p, uint64_t sid)
+{
+	u64_push(&p->req, sid);
+	g->st.fetch_sent++;
+}
+
+/* Register a new pending fetch of sid from p.  False when full. */
+static bool pend_new(struct gossip *g, struct gpeer *p, uint64_t sid)
+{
+	if (g->npend >= GOSSIP_PENDING_MAX || sid == 0 || g->fn >= FIFO_SLOTS)
+		return false;
+	size_t i = pend_slot(sid);
+	while (g->pend[i].sid)
+		i = (i + 1) & (PEND_SLOTS - 1);
+	struct pend *e = &g->pend[i];
+	memset(e, 0, sizeof(*e));
+	e->sid = sid;
+	e->asked = p->id;
+	e->tries = 1;
+	e->deadline = g->now_ms + GOSSIP_FETCH_TIMEOUT_MS;
+	g->npend++;
+	fifo_push(g, sid, e->deadline);
+	request(g, p, sid);
+	return true;
+}
+
+/* Ask the next alternate; drop the entry when none is left. */
+static void pend_retry(struct gossip *g, struct pend *e)
+{
+	while (e->nalt > 0 && e->tries < GOSSIP_FETCH_TRIES &&
+	       g->fn < FIFO_SLOTS) {
+		int id = e->alt[0];
+		memmove(e->alt, e->alt + 1, (size_t)(e->nalt - 1) * sizeof(int));
+		e->nalt--;
+		struct gpeer *p = peer_get(g, id);
+		if (!p)
+			continue;
+		e->asked = id;
+		e->tries++;
+		e->deadline = g->now_ms + GOSSIP_FETCH_TIMEOUT_MS;
+		fifo_push(g, e->sid, e->deadline);
+		request(g, p, e->sid);
+		g->st.fetch_retried++;
+		return;
+	}
+	pend_del(g, e);
+}
+
+/* ---- sending ---- */
+
+static void send_wb(struct gossip *g, struct gpeer *p, bool control)
+{
+	if (g->wb.len) {
+		if (control)
+			g->st.control_bytes += g->wb.len;
+		g->ops.send(g->ops.ctx, p->id, g->wb.p, g->wb.len);
+	}
+	wb_reset(&g->wb);
+}
+
+static void send_ids(struct gossip *g, struct gpeer *p, uint8_t type,
+                     struct u64vec *v)
+{
+	size_t off = 0;
+	while (off < v->n) {
+		size_t k = v->n - off;
+		if (k > GOSSIP_INV_BATCH)
+			k = GOSSIP_INV_BATCH;
+		wire_ids_encode(&g->wb, type, v->v + off, (uint32_t)k);
+		send_wb(g, p, true);
+		off += k;
+	}
+	v->n = 0;
+}
+
+static int prio_class(int prio)
+{
+	if (prio < 0)
+		return 0;
+	return prio >= GOSSIP_CLASSES - 1 ? GOSSIP_CLASSES - 1 : prio;
+}
+
+static void shed(struct gossip *g)
+{
+	g->st.overload_drops++;
+	g->overload_until = g->now_ms + 1000;
+}
+
+/* Queue sp for p.  catchup: only while the queue is under half its cap
+ * (the rest comes in a later round; not a drop). */
+static bool enqueue(struct gossip *g, struct gpeer *p, const struct stored *sp,
+                    uint8_t relay, bool catchup)
+{
+	int cls = prio_class(sp->priority);
+	size_t cap = g->cfg.queue_cap;
+
+	if (catchup && p->qbytes + sp->len > cap / 2)
+		return false;
+	while (p->qbytes + sp->len > cap && p->qbytes > 0) {
+		int low = 0;
+		while (low < GOSSIP_CLASSES && p->q[low].n == 0)
+			low++;
+		if (low >= cls) {
+			shed(g);      /* nothing lower: the new one gives way */
+			return false;
+		}
+		struct qent e = q_pop(&p->q[low]);
+		p->qbytes -= e.len;
+		shed(g);
+	}
+	struct qent e;
+	memcpy(e.hash, sp->hash, 32);
+	e.len = sp->len;
+	e.relay = relay;
+	q_push(&p->q[cls], &e);
+	p->qbytes += e.len;
+	known_add(p, wire_sid(sp->hash));
+	return true;
+}
+
+static void drain(struct gossip *g, struct gpeer *p)
+{
+	int cls = GOSSIP_CLASSES - 1;
+	while (p->qbytes > 0 && g->ops.room(g->ops.ctx, p->id) > 0) {
+		while (cls >= 0 && p->q[cls].n == 0)
+			cls--;
+		if (cls < 0)
+			break;
+		struct qent e = q_pop(&p->q[cls]);
+		p->qbytes -= e.len;
+		struct stored *sp = store_get_hash(g->store, e.hash);
+		if (!sp)
+			continue; /* purged meanwhile */
+		g->ops.send_packet(g->ops.ctx, p->id, sp, e.relay);
+		g->st.sent++;
+	}
+}
+
+/* End of every entry point: send GETDATA batches, drain queues. */
+static void flush(struct gossip *g)
+{
+	for (size_t i = 0; i < g->npeers; i++) {
+		struct gpeer *p = g->peers[i];
+		if (p->req.n)
+			send_ids(g, p, WIRE_GETDATA, &p->req);
+		if (p->qbytes)
+			drain(g, p);
+	}
+}
+
+/* ---- public ---- */
+
+struct gossip *gossip_new(struct store *s, const struct gossip_cfg *cfg,
+                          const struct gossip_ops *ops)
+{
+	struct gossip *g = xcalloc(1, sizeof(*g));
+	g->store = s;
+	g->cfg = *cfg;
+	if (!g->cfg.fanout)
+		g->cfg.fanout = GOSSIP_DEFAULT_FANOUT;
+	if (!g->cfg.max_relay)
+		g->cfg.max_relay = GOSSIP_DEFAULT_MAX_RELAY;
+	if (!g->cfg.queue_cap)
+		g->cfg.queue_cap = GOSSIP_DEFAULT_QUEUE_CAP;
+	g->ops = *ops;
+	g->sidx_cap = 1024;
+	g->sidx = xcalloc(g->sidx_cap, 32);
+	g->pend = xcalloc(PEND_SLOTS, sizeof(*g->pend));
+	g->fifo = xcalloc(FIFO_SLOTS, sizeof(*g->fifo));
+	wb_init(&g->wb);
+	return g;
+}
+
+static void peer_free(struct gpeer *p)
+{
+	free(p->known);
+	free(p->ann.v);
+	free(p->req.v);
+	for (int c = 0; c < GOSSIP_CLASSES; c++)
+		free(p->q[c].v);
+	free(p);
+}
+
+void gossip_free(struct gossip *g)
+{
+	if (!g)
+		return;
+	for (size_t i = 0; i < g->npeers; i++)
+		peer_free(g->peers[i]);
+	free(g->sidx);
+	free(g->pend);
+	free(g->fifo);
+	wb_fini(&g->wb);
+	free(g);
+}
+
+static void recon_start(struct gossip *g, struct gpeer *p)
+{
+	uint32_t now = (uint32_t)(g->now_ms / 1000);
+	p->next_recon = g->now_ms + GOSSIP_RECON_INTERVAL_MS;
+	if (now < g->cfg.purgetime + 2)
+		return;
+	uint32_t t0 = now - g->cfg.purgetime + 5, t1 = now - 2;
+	if (t1 < t0)
+		return;
+	uint32_t nb = wire_minutes(t0, t1);
+	wb_begin(&g->wb, WIRE_SUMMARY);
+	wb_u32(&g->wb, t0);
+	wb_u32(&g->wb, t1);
+	wb_u16(&g->wb, (uint16_t)nb);
+	for (uint32_t i = 0; i < nb; i++) {
+		uint32_t a, b;
+		struct store_bucket sb;
+		wire_minute_range(t0, t1, i, &a, &b);
+		store_range(g->store, a, b, &sb);
+		wb_u32(&g->wb, sb.count);
+		wb_u64(&g->wb, le64(sb.fp + 16));
+	}
+	wb_end(&g->wb);
+	send_wb(g, p, true);
+	p->recon_open = true;
+	p->recon_t0 = t0;
+	p->recon_t1 = t1;
+	p->recon_deadline = g->now_ms + GOSSIP_RECON_TIMEOUT_MS;
+	g->st.recon_rounds++;
+}
+
+int gossip_peer_add(struct gossip *g, int peer, bool full, uint64_t now_ms)
+{
+	if (g->npeers >= MAX_PEERS || peer_get(g, peer))
+		return E_NOMEM;
+	g->now_ms = now_ms;
+	struct gpeer *p = xcalloc(1, sizeof(*p));
+	p->id = peer;
+	p->full = full;
+	p->synced = !full;
+	p->known = xcalloc(GOSSIP_KNOWN_SLOTS, sizeof(uint64_t));
+	g->peers[g->npeers++] = p;
+	if (full)
+		recon_start(g, p);
+	return E_OK;
+}
+
+void gossip_peer_del(struct gossip *g, int peer)
+{
+	for (size_t i = 0; i < g->npeers; i++) {
+		if (g->peers[i]->id != peer)
+			continue;
+		peer_free(g->peers[i]);
+		g->peers[i] = g->peers[--g->npeers];
+		return;
+	}
+}
+
+void gossip_on_new(struct gossip *g, struct stored *sp, int from_peer,
+                   uint64_t now_ms)
+{
+	uint64_t sid = wire_sid(sp->hash);
+	struct gpeer *from = from_peer >= 0 ? peer_get(g, from_peer) : NULL;
+	unsigned relay = from_peer < 0 ? g->cfg.max_relay : sp->relay;
+	unsigned pushed = 0;
+
+	g->now_ms = now_ms;
+	sidx_insert(g, sp->hash);
+	struct pend *pe = pend_get(g, sid);
+	if (pe)
+		pend_del(g, pe);
+	if (from)
+		known_add(from, sid);
+	if (relay > g->cfg.max_relay)
+		relay = g->cfg.max_relay;
+	if (g->npeers == 0)
+		return;
+	/* start at a rotating offset so pushes spread over the peers */
+	size_t start = g->rot++ % g->npeers;
+	for (size_t k = 0; k < g->npeers; k++) {
+		struct gpeer *p = g->peers[(start + k) % g->npeers];
+		if (p == from || known_has(p, sid))
+			continue;
+		if (relay > 0 && pushed < g->cfg.fanout &&
+		    enqueue(g, p, sp, (uint8_t)(relay - 1), false)) {
+			pushed++;
+			continue;
+		}
+		known_add(p, sid);
+		if (p->ann.n < GOSSIP_ANN_MAX)
+			u64_push(&p->ann, sid);
+		if (p->ann.n >= GOSSIP_INV_BATCH)
+			send_ids(g, p, WIRE_INV, &p->ann);
+	}
+	flush(g);
+}
+
+/* ---- message handlers ---- */
+
+static void on_inv(struct gossip *g, struct gpeer *p, const uint8_t *ids,
+                   uint32_t c)
+{
+	for (uint32_t i = 0; i < c; i++) {
+		uint64_t sid = wire_ids_at(ids, i);
+		known_add(p, sid);
+		if (sidx_get(g, sid))
+			continue;
+		g->st.ann_examined++;
+		struct pend *e = pend_get(g, sid);
+		if (e) {
+			if (e->asked != p->id && e->nalt < GOSSIP_ALTS) {
+				bool dup = false;
+				for (unsigned k = 0; k < e->nalt; k++)
+					dup |= e->alt[k] == p->id;
+				if (!dup)
+					e->alt[e->nalt++] = p->id;
+			}
+			continue;
+		}
+		pend_new(g, p, sid);
+	}
+}
+
+static void on_getdata(struct gossip *g, struct gpeer *p, const uint8_t *ids,
+                       uint32_t c)
+{
+	struct u64vec nf = {0};
+	for (uint32_t i = 0; i < c; i++) {
+		uint64_t sid = wire_ids_at(ids, i);
+		struct stored *sp = sidx_get(g, sid);
+		if (!sp) {
+			u64_push(&nf, sid);
+			continue;
+		}
+		unsigned relay = sp->relay > g->cfg.max_relay ? g->cfg.max_relay
+		                                              : sp->relay;
+		enqueue(g, p, sp, (uint8_t)relay, false);
+	}
+	if (nf.n)
+		send_ids(g, p, WIRE_NOTFOUND, &nf);
+	free(nf.v);
+}
+
+static void on_notfound(struct gossip *g, struct gpeer *p, const uint8_t *ids,
+                        uint32_t c)
+{
+	for (uint32_t i = 0; i < c; i++) {
+		struct pend *e = pend_get(g, wire_ids_at(ids, i));
+		if (e && e->asked == p->id)
+			pend_retry(g, e);
+	}
+}
+
+static int on_packet(struct gossip *g, struct gpeer *p, const uint8_t *pkt,
+                     size_t n, enum drop_reason *reason)
+{
+	struct stored *sp = NULL;
+	enum drop_reason why = DROP_NONE;
+	int rc = g->ops.ingest(g->ops.ctx, p->id, pkt, n, &sp, &why);
+	if (rc == E_OK && sp) {
+		gossip_on_new(g, sp, p->id, g->now_ms);
+		return E_OK;
+	}
+	if (rc == E_DUP && sp) {
+		uint64_t sid = wire_sid(sp->hash);
+		known_add(p, sid);
+		struct pend *e = pend_get(g, sid);
+		if (e)
+			pend_del(g, e);
+		return E_OK;
+	}
+	if (rc == E_PROTO && (why == DROP_MALFORMED || why == DROP_OVERSIZE ||
+	                      why == DROP_BADPOW)) {
+		*reason = why;
+		return E_PROTO;
+	}
+	return E_OK; /* future / expired / lowpriority / overload: counted */
+}
+
+static bool fp_differs(const struct store_bucket *sb, uint32_t count,
+                       uint64_t fp)
+{
+	return sb->count != count || le64(sb->fp + 16) != fp;
+}
+
+/* Responder: per-second summaries of the minutes that differ. */
+static void on_summary(struct gossip *g, struct gpeer *p,
+                       const struct wire_summary *s)
+{
+	size_t nent = 0;
+	wb_begin(&g->wb, WIRE_SUMMARY_SEC);
+	wb_u32(&g->wb, s->t0);
+	wb_u32(&g->wb, s->t1);
+	size_t n_off = g->wb.len;
+	wb_u32(&g->wb, 0);
+	for (uint32_t i = 0; i < s->n; i++) {
+		uint32_t a, b, count;
+		uint64_t fp;
+		struct store_bucket sb;
+		wire_minute_range(s->t0, s->t1, i, &a, &b);
+		wire_summary_at(s, i, &count, &fp);
+		store_range(g->store, a, b, &sb);
+		if (!fp_differs(&sb, count, fp))
+			continue;
+		for (uint32_t t = a; t <= b; t++) {
+			store_bucket(g->store, t, &sb);
+			wb_u32(&g->wb, t);
+			wb_u32(&g->wb, sb.count);
+			wb_u64(&g->wb, le64(sb.fp + 16));
+			nent++;
+		}
+	}
+	put_le32(g->wb.p + n_off, (uint32_t)nent);
+	wb_end(&g->wb);
+	send_wb(g, p, true);
+}
+
+
+static bool collect_cb(struct stored *sp, void *arg)
+{
+	u64_push(arg, wire_sid(sp->hash));
+	return true;
+}
+
+/* Initiator: our ids for every second that differs. */
+static void on_summary_sec(struct gossip *g, struct gpeer *p,
+                           const struct wire_summary_sec *s)
+{
+	if (!p->recon_open || s->t0 != p->recon_t0 || s->t1 != p->recon_t1)
+		return;
+	p->recon_open = false;
+	if (s->n == 0) {
+		p->synced = true;
+		return;
+	}
+	struct u64vec ids = {0};
+	size_t nent = 0;
+	wb_begin(&g->wb, WIRE_IDLIST);
+	size_t n_off = g->wb.len;
+	wb_u32(&g->wb, 0);
+	for (uint32_t i = 0; i < s->n; i++) {
+		uint32_t t, count;
+		uint64_t fp;
+		struct store_bucket sb;
+		wire_summary_sec_at(s, i, &t, &count, &fp);
+		if (t < s->t0 || t > s->t1)
+			continue;
+		store_bucket(g->store, t, &sb);
+		if (!fp_differs(&sb, count, fp))
+			continue;
+		ids.n = 0;
+		store_foreach_time(g->store, t, t, collect_cb, &ids);
+		size_t room = WIRE_IDLIST_BUDGET - 8 -
+		              wb_frame_payload_len(&g->wb);
+		if (ids.n * 8 > room) {
+			if (nent > 0)
+				break;
+			ids.n = room / 8; /* one huge second: the rest later */
+		}
+		wb_u32(&g->wb, t);
+		wb_u32(&g->wb, (uint32_t)ids.n);
+		for (size_t k = 0; k < ids.n; k++)
+			wb_u64(&g->wb, ids.v[k]);
+		nent++;
+	}
+	free(ids.v);
+	if (nent == 0) {
+		wb_reset(&g->wb);
+		p->synced = true;
+		return;
+	}
+	put_le32(g->wb.p + n_off, (uint32_t)nent);
+	wb_end(&g->wb);
+	send_wb(g, p, true);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+struct idl_ctx {
+	struct gossip *g;
+	struct gpeer *p;
+	const uint64_t *sorted;
+	size_t n;
+};
+
+static bool idl_cb(struct stored *sp, void *arg)
+{
+	struct idl_ctx *c = arg;
+	uint64_t sid = wire_sid(sp->hash);
+	if (bsearch(&sid, c->sorted, c->n, sizeof(uint64_t), cmp_u64))
+		return true;
+	/* the initiator lacks it: send it (paced by the queue) */
+	enqueue(c->g, c->p, sp, 0, true);
+	return true;
+}
+
+/* Responder: pull what we lack, send what the initiator lacks. */
+static void on_idlist(struct gossip *g, struct gpeer *p,
+                      struct wire_idlist *l)
+{
+	uint32_t t, c;
+	const uint8_t *ids;
+	struct u64vec v = {0};
+	uint32_t now = (uint32_t)(g->now_ms / 1000);
+
+	while (wire_idlist_next(l, &t, &c, &ids)) {
+		v.n = 0;
+		for (uint32_t i = 0; i < c; i++) {
+			uint64_t sid = wire_ids_at(ids, i);
+			u64_push(&v, sid);
+			known_add(p, sid);
+			if (sidx_get(g, sid) || pend_get(g, sid))
+				continue;
+			pend_new(g, p, sid);
+		}
+		if (t + g->cfg.purgetime <= now + 1)
+			continue; /* about to expire: not worth sending */
+		qsort(v.v, v.n, sizeof(uint64_t), cmp_u64);
+		struct idl_ctx ctx = {g, p, v.v, v.n};
+		store_foreach_time(g->store, t, t, idl_cb, &ctx);
+	}
+	free(v.v);
+}
+
+int gossip_on_msg(struct gossip *g, int peer, uint8_t type,
+                  const uint8_t *p, size_t n, uint64_t now_ms,
+                  enum drop_reason *reason)
+{
+	struct gpeer *gp = peer_get(g, peer);
+	const uint8_t *ids;
+	uint32_t c;
+	int rc = E_OK;
+
+	*reason = DROP_NONE;
+	g->now_ms = now_ms;
+	if (!gp)
+		return E_PROTO;
+	switch (type) {
+	case WIRE_PACKET:
+		if (n == 0)
+			return E_PROTO;
+		rc = on_packet(g, gp, p, n, reason);
+		break;
+	case WIRE_INV:
+	case WIRE_GETDATA:
+	case WIRE_NOTFOUND:
+		if (wire_ids_decode(p, n, &ids, &c) != E_OK)
+			return E_PROTO;
+		if (type == WIRE_INV)
+			on_inv(g, gp, ids, c);
+		else if (type == WIRE_GETDATA)
+			on_getdata(g, gp, ids, c);
+		else
+			on_notfound(g, gp, ids, c);
+		break;
+	case WIRE_SUMMARY: {
+		struct wire_summary s;
+		if (wire_summary_decode(p, n, &s) != E_OK)
+			return E_PROTO;
+		if (g->cfg.full)
+			on_summary(g, gp, &s);
+		break;
+	}
+	case WIRE_SUMMARY_SEC: {
+		struct wire_summary_sec s;
+		if (wire_summary_sec_decode(p, n, &s) != E_OK)
+			return E_PROTO;
+		on_summary_sec(g, gp, &s);
+		break;
+	}
+	case WIRE_IDLIST: {
+		struct wire_idlist l;
+		if (wire_idlist_decode(p, n, &l) != E_OK)
+			return E_PROTO;
+		if (g->cfg.full)
+			on_idlist(g, gp, &l);
+		break;
+	}
+	default:
+		return E_PROTO;
+	}
+	flush(g);
+	return rc;
+}
+
+void gossip_tick(struct gossip *g, uint64_t now_ms)
+{
+	g->now_ms = now_ms;
+	/* timed-out fetches, in deadline order */
+	while (g->fn > 0) {
+		struct fifo_ent f = g->fifo[g->fhead];
+		if (f.deadline > now_ms)
+			break;
+		g->fhead = (g->fhead + 1) % FIFO_SLOTS;
+		g->fn--;
+		struct pend *e = pend_get(g, f.sid);
+		if (e && e->deadline == f.deadline)
+			pend_retry(g, e);
+	}
+	for (size_t i = 0; i < g->npeers; i++) {
+		struct gpeer *p = g->peers[i];
+		if (p->ann.n)
+			send_ids(g, p, WIRE_INV, &p->ann);
+		if (p->recon_open && now_ms >= p->recon_deadline)
+			p->recon_open = false;
+		if (p->full && !p->recon_open && now_ms >= p->next_recon)
+			recon_start(g, p);
+	}
+	/* garbage-collect the short-id index every 10 s */
+	if (now_ms >= g->next_gc) {
+		g->next_gc = now_ms + 10000;
+		struct store_stats ss;
+		store_get_stats(g->store, &ss);
+		if (g->sidx_n > 2 * ss.count + 1024) {
+			size_t cap = 1024;
+			while ((ss.count + 1) * 2 > cap / 2)
+				cap *= 2;
+			sidx_rebuild(g, cap);
+		}
+	}
+	flush(g);
+}
+
+void gossip_drain(struct gossip *g, int peer)
+{
+	struct gpeer *p = peer_get(g, peer);
+	if (p)
+		drain(g, p);
+}
+
+bool gossip_peer_synced(const struct gossip *g, int peer)
+{
+	struct gpeer *p = peer_get(g, peer);
+	return p && p->synced;
+}
+
+bool gossip_synced(const struct gossip *g)
+{
+	if (g->npend > 0)
+		return false;
+	for (size_t i = 0; i < g->npeers; i++)
+		if (g->peers[i]->synced)
+			return true;
+	return false;
+}
+
+size_t gossip_queued_bytes(const struct gossip *g, int peer)
+{
+	struct gpeer *p = peer_get(g, peer);
+	return p ? p->qbytes : 0;
+}
+
+const struct gossip_stats *gossip_get_stats(struct gossip *g,
+                                            uint64_t now_ms)
+{
+	g->st.fetch_pending = g->npend;
+	g->st.overloaded = now_ms < g->overload_until;
+	return &g->st;
+}

@@ -1,0 +1,121 @@
+/* gossip.h - the dissemination and sync state machine (DESIGN.md 4,
+ * docs/PROTOCOL.md 5-6): push with a hop budget and fan-out, batched
+ * announcements (INV) and pulls (GETDATA) with re-requests, range-based
+ * reconciliation of per-minute / per-second fingerprints, and bounded
+ * per-peer priority send queues.
+ *
+ * Sans I/O: it is driven by (state, peer, message, now) and emits frames
+ * through the callbacks of struct gossip_ops; net.c maps them to sockets,
+ * tests to in-memory queues.  It reads the store (core/store.h) but never
+ * writes it: received packets go through ops->ingest (node_ingest in the
+ * daemon).  Peers are named by the caller's int ids.
+ *
+ * Bounded: per-peer known-set 32,768 short ids (direct mapped), announce
+ * queue 65,536 ids, send queue 16 MiB of packet bytes; pending fetches
+ * 65,536; the short-id index is garbage-collected against the store.
+ */
+#ifndef DEX_GOSSIP_H
+#define DEX_GOSSIP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/check.h"
+#include "core/store.h"
+
+#define GOSSIP_CLASSES 14            /* priority 0..12, >= 13 */
+#define GOSSIP_KNOWN_SLOTS 32768u
+#define GOSSIP_ANN_MAX 65536u
+#define GOSSIP_INV_BATCH 4096u
+#define GOSSIP_PENDING_MAX 65536u
+#define GOSSIP_FETCH_TIMEOUT_MS 2000u
+#define GOSSIP_FETCH_TRIES 4u
+#define GOSSIP_ALTS 4u
+#define GOSSIP_RECON_INTERVAL_MS 1000u
+#define GOSSIP_RECON_TIMEOUT_MS 10000u
+#define GOSSIP_DEFAULT_QUEUE_CAP (16u << 20)
+#define GOSSIP_DEFAULT_FANOUT 2u
+#define GOSSIP_DEFAULT_MAX_RELAY 3u
+
+struct gossip_ops {
+	void *ctx;
+	/* Write whole frames (one or more) to peer. */
+	void (*send)(void *ctx, int peer, const uint8_t *buf, size_t len);
+	/* Write one PACKET frame carrying sp's bytes with relay byte `relay`. */
+	void (*send_packet)(void *ctx, int peer, const struct stored *sp,
+	                    uint8_t relay);
+	/* Bytes peer can take now before its output buffer is "full"
+	 * (0 = hold packets in the priority queue). */
+	size_t (*room)(void *ctx, int peer);
+	/* A packet received from peer: check and store it.  E_OK (*out new),
+	 * E_DUP (*out the held one) or E_PROTO (*reason the drop). */
+	int (*ingest)(void *ctx, int peer, const uint8_t *pkt, size_t len,
+	              struct stored **out, enum drop_reason *reason);
+};
+
+struct gossip_cfg {
+	uint32_t purgetime;
+	bool full;                   /* -dexp2p=2: answer SUMMARY/IDLIST */
+	unsigned fanout;             /* push fan-out, 0 = default */
+	unsigned max_relay;          /* hop budget clamp, 0 = default */
+	size_t queue_cap;            /* per-peer send queue bytes, 0 = default */
+};
+
+struct gossip_stats {
+	uint64_t sent;               /* whole packets handed to send_packet */
+	uint64_t ann_examined;       /* INV ids of packets not held */
+	uint64_t fetch_sent;         /* ids requested by GETDATA */
+	uint64_t fetch_retried;      /* ids re-requested after timeout/NOTFOUND */
+	uint64_t fetch_pending;      /* outstanding requests */
+	uint64_t overload_drops;     /* packets shed from send queues */
+	uint64_t recon_rounds;       /* SUMMARY sent */
+	uint64_t control_bytes;      /* INV/GETDATA/NOTFOUND/SUMMARY*/
+	bool overloaded;             /* shed something in the last second */
+};
+
+struct gossip;
+
+struct gossip *gossip_new(struct store *s, const struct gossip_cfg *cfg,
+                          const struct gossip_ops *ops);
+void gossip_free(struct gossip *g);
+
+/* A peer finished its handshake; full = it advertised WIRE_SVC_FULL.
+ * Starts a reconciliation round at once with a full peer.  Returns E_OK or
+ * E_NOMEM (peer table full). */
+int gossip_peer_add(struct gossip *g, int peer, bool full, uint64_t now_ms);
+void gossip_peer_del(struct gossip *g, int peer);
+
+/* A dissemination/sync frame from peer (types PACKET, INV, GETDATA,
+ * NOTFOUND, SUMMARY, SUMMARY_SEC, IDLIST).  Returns E_OK, or E_PROTO when
+ * the peer must be disconnected (malformed frame, or a packet dropped as
+ * malformed/oversize/badpow: *reason tells which, DROP_NONE for a frame
+ * error). */
+int gossip_on_msg(struct gossip *g, int peer, uint8_t type,
+                  const uint8_t *p, size_t n, uint64_t now_ms,
+                  enum drop_reason *reason);
+
+/* A packet was stored: created here (from_peer < 0) or received.  Pushes
+ * it and queues announcements. */
+void gossip_on_new(struct gossip *g, struct stored *sp, int from_peer,
+                   uint64_t now_ms);
+
+/* Timers: flush announcements, re-request timed-out fetches, start
+ * reconciliation rounds.  Call every 10-50 ms. */
+void gossip_tick(struct gossip *g, uint64_t now_ms);
+
+/* Move queued packets to peer while ops->room() allows (call when its
+ * output buffer drained). */
+void gossip_drain(struct gossip *g, int peer);
+
+/* A reconciliation round with the peer ended with nothing to exchange
+ * (or the peer is not full). */
+bool gossip_peer_synced(const struct gossip *g, int peer);
+/* Some peer synced and no fetch outstanding. */
+bool gossip_synced(const struct gossip *g);
+/* Bytes waiting in peer's priority queue. */
+size_t gossip_queued_bytes(const struct gossip *g, int peer);
+const struct gossip_stats *gossip_get_stats(struct gossip *g,
+                                            uint64_t now_ms);
+
+#endif

@@ -1,0 +1,393 @@
+/* test_gossip.c - the gossip state machine driven directly: three
+ * in-memory nodes (store + gossip) exchange frames through byte queues, the
+ * clock is a variable.  Checks push/announce/pull to identical sets over a
+ * line, catch-up by reconciliation after a node was offline (both
+ * directions), disconnect reasons, and overload shedding by priority.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/check.h"
+#include "core/err.h"
+#include "core/packet.h"
+#include "core/store.h"
+#include "core/util.h"
+#include "proto/gossip.h"
+#include "proto/wire.h"
+
+#define NNODES 3
+#define T0 1767225300u
+
+struct tnode;
+
+/* Bytes in flight from one node to another. */
+struct link {
+	bool up;
+	struct wbuf q;
+};
+
+struct tnode {
+	int idx;
+	struct store *store;
+	struct gossip *g;
+	size_t room;                 /* what ops->room answers */
+	uint64_t packets_sent;
+};
+
+static struct tnode nodes[NNODES];
+static struct link links[NNODES][NNODES]; /* [from][to] */
+static uint64_t now_ms;
+
+static void t_send(void *ctx, int peer, const uint8_t *buf, size_t len)
+{
+	struct tnode *me = ctx;
+	struct link *l = &links[me->idx][peer];
+	assert_true(l->up);
+	wb_bytes(&l->q, buf, len);
+}
+
+static void t_send_packet(void *ctx, int peer, const struct stored *sp,
+                          uint8_t relay)
+{
+	struct tnode *me = ctx;
+	struct link *l = &links[me->idx][peer];
+	uint8_t h[WIRE_HDR_LEN];
+	assert_true(l->up);
+	wire_hdr_encode(h, WIRE_PACKET, sp->len);
+	wb_bytes(&l->q, h, sizeof(h));
+	size_t at = l->q.len;
+	wb_bytes(&l->q, stored_bytes(sp), sp->len);
+	l->q.p[at] = relay;
+	me->packets_sent++;
+}
+
+static size_t t_room(void *ctx, int peer)
+{
+	return ((struct tnode *)ctx)->room;
+}
+
+static int t_ingest(void *ctx, int peer, const uint8_t *pkt, size_t len,
+                    struct stored **out, enum drop_reason *reason)
+{
+	struct tnode *me = ctx;
+	struct packet_view pv;
+	struct pow_eval pe;
+	*reason = packet_check(pkt, len, (uint32_t)(now_ms / 1000), 0, 3600,
+	                       &pv, &pe);
+	if (*reason != DROP_NONE)
+		return E_PROTO;
+	return store_put(me->store, pkt, len, &pe, (uint32_t)(now_ms / 1000),
+	                 out);
+}
+
+static const struct gossip_ops ops_tmpl = {
+	.send = t_send, .send_packet = t_send_packet, .room = t_room,
+	.ingest = t_ingest,
+};
+
+static void setup_nodes(size_t queue_cap)
+{
+	struct store_config sc = {.purgetime = 3600,
+	                          .maxmem = STORE_DEFAULT_MAXMEM};
+	struct gossip_cfg gc = {.purgetime = 3600, .full = true,
+	                        .queue_cap = queue_cap};
+	now_ms = (uint64_t)T0 * 1000;
+	memset(links, 0, sizeof(links));
+	for (int i = 0; i < NNODES; i++) {
+		struct gossip_ops ops = ops_tmpl;
+		nodes[i].idx = i;
+		nodes[i].store = store_new(&sc);
+		nodes[i].room = SIZE_MAX;
+		nodes[i].packets_sent = 0;
+		ops.ctx = &nodes[i];
+		nodes[i].g = gossip_new(nodes[i].store, &gc, &ops);
+		for (int j = 0; j < NNODES; j++)
+			wb_init(&links[i][j].q);
+	}
+}
+
+static void teardown_nodes(void)
+{
+	for (int i = 0; i < NNODES; i++) {
+		gossip_free(nodes[i].g);
+		store_free(nodes[i].store);
+		for (int j = 0; j < NNODES; j++)
+			wb_fini(&links[i][j].q);
+	}
+}
+
+static void connect_nodes(int a, int b)
+{
+	links[a][b].up = links[b][a].up = true;
+	assert_int_equal(gossip_peer_add(nodes[a].g, b, true, now_ms), E_OK);
+	assert_int_equal(gossip_peer_add(nodes[b].g, a, true, now_ms), E_OK);
+}
+
+static void disconnect_nodes(int a, int b)
+{
+	gossip_peer_del(nodes[a].g, b);
+	gossip_peer_del(nodes[b].g, a);
+	links[a][b].up = links[b][a].up = false;
+	wb_reset(&links[a][b].q);
+	wb_reset(&links[b][a].q);
+}
+
+/* Deliver every queued frame (one round over all links).  Returns the
+ * number of frames delivered; *bad counts E_PROTO answers. */
+static size_t deliver_round(int *bad)
+{
+	size_t frames = 0;
+	for (int i = 0; i < NNODES; i++) {
+		for (int j = 0; j < NNODES; j++) {
+			struct link *l = &links[i][j];
+			if (!l->up || l->q.len == 0)
+				continue;
+			/* take the bytes: handlers may append to this link */
+			struct wbuf in = l->q;
+			wb_init(&l->q);
+			size_t off = 0;
+			while (off < in.len) {
+				uint8_t type;
+				uint32_t len;
+				enum drop_reason why;
+				assert_int_equal(wire_hdr_decode(in.p + off,
+				                 in.len - off, &type, &len), E_OK);
+				assert_true(off + WIRE_HDR_LEN + len <= in.len);
+				int rc = gossip_on_msg(nodes[j].g, i, type,
+				                       in.p + off + WIRE_HDR_LEN, len,
+				                       now_ms, &why);
+				if (rc != E_OK)
+					(*bad)++;
+				off += WIRE_HDR_LEN + len;
+				frames++;
+			}
+			wb_fini(&in);
+		}
+	}
+	return frames;
+}
+
+/* Run until quiet: deliver, tick with the clock advancing 20 ms a step. */
+static void pump(unsigned steps)
+{
+	int bad = 0;
+	for (unsigned s = 0; s < steps; s++) {
+		for (int k = 0; k < 50 && deliver_round(&bad) > 0; k++)
+			;
+		now_ms += 20;
+		for (int i = 0; i < NNODES; i++)
+			gossip_tick(nodes[i].g, now_ms);
+	}
+	assert_int_equal(bad, 0);
+}
+
+static uint32_t seq_payload;
+
+/* A valid packet (txpowbits 0) created and stored at node i. */
+static struct stored *make_packet(int i, uint32_t ts, size_t plen, int prio)
+{
+	uint8_t payload[2048], buf[4096];
+	struct packet_fields f = {0};
+	struct packet_view pv;
+	struct pow_eval pe;
+	struct stored *sp = NULL;
+
+	assert_true(plen >= 8 && plen <= sizeof(payload));
+	memset(payload, 0xab, plen);
+	put_le32(payload, ++seq_payload);
+	f.relay = 0;
+	f.kind = PACKET_KIND_DATA;
+	f.timestamp = ts;
+	f.tag_a = (const uint8_t *)"general";
+	f.len_a = 7;
+	f.payload = payload;
+	f.payload_len = plen;
+	for (uint32_t nonce = 0;; nonce++) {
+		f.nonce = nonce;
+		size_t len = packet_encode(buf, sizeof(buf), &f);
+		assert_true(len > 0);
+		assert_int_equal(packet_check(buf, len, ts, 0, 3600, &pv, &pe),
+		                 DROP_NONE);
+		if (pe.priority < prio)
+			continue;
+		assert_int_equal(store_put(nodes[i].store, buf, len, &pe,
+		                           (uint32_t)(now_ms / 1000), &sp), E_OK);
+		break;
+	}
+	gossip_on_new(nodes[i].g, sp, -1, now_ms);
+	return sp;
+}
+
+static void assert_same(int a, int b)
+{
+	uint8_t fa[32], fb[32];
+	struct store_stats sa, sb;
+	store_fingerprint(nodes[a].store, fa);
+	store_fingerprint(nodes[b].store, fb);
+	store_get_stats(nodes[a].store, &sa);
+	store_get_stats(nodes[b].store, &sb);
+	assert_int_equal(sa.count, sb.count);
+	assert_memory_equal(fa, fb, 32);
+}
+
+static uint64_t count_of(int i)
+{
+	struct store_stats s;
+	store_get_stats(nodes[i].store, &s);
+	return s.count;
+}
+
+/* Line A - B - C: everything created at A reaches C. */
+static void test_line(void **state)
+{
+	setup_nodes(0);
+	connect_nodes(0, 1);
+	connect_nodes(1, 2);
+	pump(3);
+	for (int k = 0; k < 300; k++)
+		make_packet(0, T0 - (uint32_t)(k % 120), 40, 0);
+	make_packet(2, T0, 40, 0);
+	pump(10);
+	assert_int_equal(count_of(0), 301);
+	assert_same(0, 1);
+	assert_same(1, 2);
+	const struct gossip_stats *st = gossip_get_stats(nodes[1].g, now_ms);
+	assert_int_equal(st->fetch_pending, 0);
+	/* B neither received nor sent any packet twice to the same peer:
+	 * announcements are only sent for packets a peer is not known to
+	 * hold, so packets sent <= packets held by the others */
+	assert_true(nodes[0].packets_sent <= 301);
+	assert_true(gossip_synced(nodes[0].g));
+	teardown_nodes();
+}
+
+/* C offline while A and C both create packets; after reconnect the
+ * reconciliation round gives all three the union. */
+static void test_offline_catchup(void **state)
+{
+	setup_nodes(0);
+	connect_nodes(0, 1);
+	connect_nodes(1, 2);
+	for (int k = 0; k < 50; k++)
+		make_packet(0, T0 - 100 - (uint32_t)k, 40, 0);
+	pump(5);
+	assert_same(0, 2);
+	disconnect_nodes(1, 2);
+	now_ms += 60000;
+	for (int k = 0; k < 200; k++)
+		make_packet(0, T0 + 30 + (uint32_t)(k % 25), 40, 0);
+	for (int k = 0; k < 20; k++)
+		make_packet(2, T0 + 40 + (uint32_t)(k % 7), 40, 0);
+	pump(5);
+	assert_int_equal(count_of(1), 250);
+	assert_int_equal(count_of(2), 70);
+	assert_false(gossip_peer_synced(nodes[2].g, 1));
+	now_ms += 5000;  /* the new packets are > 2 s old: in the ranges */
+	connect_nodes(1, 2);
+	pump(150);       /* 3 s of 20 ms ticks */
+	assert_int_equal(count_of(0), 270);
+	assert_same(0, 1);
+	assert_same(1, 2);
+	assert_true(gossip_peer_synced(nodes[2].g, 1));
+	assert_true(gossip_peer_synced(nodes[1].g, 2));
+	assert_true(gossip_get_stats(nodes[2].g, now_ms)->recon_rounds > 0);
+	teardown_nodes();
+}
+
+/* Lost packets (a link that swallowed frames) are re-fetched after the
+ * fetch timeout from another announcer, or by reconciliation. */
+static void test_loss_recovery(void **state)
+{
+	setup_nodes(0);
+	connect_nodes(0, 1);
+	connect_nodes(0, 2);
+	connect_nodes(1, 2);
+	pump(3);
+	for (int k = 0; k < 100; k++) {
+		make_packet(0, T0 - 10, 40, 0);
+		/* drop everything A sent to C so far */
+		wb_reset(&links[0][2].q);
+	}
+	pump(200);
+	assert_same(0, 1);
+	assert_same(0, 2);
+	teardown_nodes();
+}
+
+/* A malformed packet or a broken frame is a disconnect; an expired
+ * packet only counts. */
+static void test_bad_input(void **state)
+{
+	enum drop_reason why;
+	uint8_t junk[40] = {0};
+
+	setup_nodes(0);
+	connect_nodes(0, 1);
+	junk[1] = 'Z';
+	assert_int_equal(gossip_on_msg(nodes[1].g, 0, WIRE_PACKET, junk,
+	                               sizeof(junk), now_ms, &why), E_PROTO);
+	assert_int_equal(why, DROP_MALFORMED);
+	assert_int_equal(gossip_on_msg(nodes[1].g, 0, WIRE_INV, junk, 5,
+	                               now_ms, &why), E_PROTO);
+	assert_int_equal(why, DROP_NONE);
+	assert_int_equal(gossip_on_msg(nodes[1].g, 0, WIRE_SUMMARY, junk, 3,
+	                               now_ms, &why), E_PROTO);
+	/* unknown peer */
+	assert_int_equal(gossip_on_msg(nodes[1].g, 7, WIRE_INV, junk, 5,
+	                               now_ms, &why), E_PROTO);
+	/* an expired packet: dropped by ingest, not a disconnect */
+	struct stored *sp = make_packet(0, T0 - 100, 40, 0);
+	uint8_t copy[256];
+	memcpy(copy, stored_bytes(sp), sp->len);
+	now_ms += 3600u * 1000;
+	assert_int_equal(gossip_on_msg(nodes[1].g, 0, WIRE_PACKET, copy,
+	                               sp->len, now_ms, &why), E_OK);
+	teardown_nodes();
+}
+
+/* A peer that cannot take data: its queue is capped, lowest priority
+ * shed first, counted; higher priority still queued. */
+static void test_overload(void **state)
+{
+	setup_nodes(4096);
+	nodes[0].room = 0;
+	connect_nodes(0, 1);
+	pump(2);
+	for (int k = 0; k < 60; k++)
+		make_packet(0, T0, 100, 0);
+	const struct gossip_stats *st = gossip_get_stats(nodes[0].g, now_ms);
+	assert_true(st->overload_drops > 0);
+	assert_true(st->overloaded);
+	assert_true(gossip_queued_bytes(nodes[0].g, 1) <= 4096);
+	uint64_t drops = st->overload_drops;
+	make_packet(0, T0, 100, 3);  /* evicts a priority-0 entry */
+	st = gossip_get_stats(nodes[0].g, now_ms);
+	assert_int_equal(st->overload_drops, drops + 1);
+	/* room again: the queue drains, highest priority first */
+	nodes[0].room = SIZE_MAX;
+	gossip_drain(nodes[0].g, 1);
+	assert_int_equal(gossip_queued_bytes(nodes[0].g, 1), 0);
+	pump(100);
+	assert_same(0, 1);  /* what was shed comes by announce/pull */
+	now_ms += 2000;
+	assert_false(gossip_get_stats(nodes[0].g, now_ms)->overloaded);
+	teardown_nodes();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_line),
+		cmocka_unit_test(test_offline_catchup),
+		cmocka_unit_test(test_loss_recovery),
+		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_overload),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
