@@ -116,8 +116,12 @@ fuzz: deps
 		clang $(FUZZ_FLAGS) -o $(FUZZ_BUILD)/$$n $$f $(CORE_SRC) $(PROTO_SRC) $(PKG_LIBS); \
 		mkdir -p $(FUZZ_BUILD)/corpus-$$n; \
 		echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
-		$(FUZZ_BUILD)/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-			-print_final_stats=1 $(FUZZ_BUILD)/corpus-$$n 2>&1 | tail -n 3; \
+		if ! $(FUZZ_BUILD)/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+			-artifact_prefix=$(FUZZ_BUILD)/$$n- -print_final_stats=1 \
+			$(FUZZ_BUILD)/corpus-$$n > $(FUZZ_BUILD)/$$n.log 2>&1; then \
+			tail -n 40 $(FUZZ_BUILD)/$$n.log; echo "fuzz: $$n FAILED"; exit 1; \
+		fi; \
+		grep -E '^(stat::number_of_executed_units|Done)' $(FUZZ_BUILD)/$$n.log || true; \
 	done
 
 clean:
