@@ -26,7 +26,9 @@ void rpc_free(struct rpc *r);
 
 /* A method: params are the positional parameters as strings (API.md 3.1:
  * numbers as their JSON text, null as ""), missing trailing ones are
- * absent (nparams counts what was given). */
+ * absent (nparams counts what was given).  The array always has at least
+ * max_params entries: params[i] for nparams <= i < max_params is "", so a
+ * handler may read every position it declares. */
 typedef void (*rpc_handler)(struct node *n, struct rpc_call *c,
                             const char *const *params, size_t nparams);
 
@@ -45,6 +47,20 @@ void rpc_reply(struct rpc_call *c, json_t *result);
 void rpc_reply_error(struct rpc_call *c, int code, const char *message);
 /* Byte length of params[i] (parameters may contain NUL bytes). */
 size_t rpc_param_len(const struct rpc_call *c, size_t i);
+
+/* Run cb(n) on the loop once the reply to c's HTTP request has been
+ * written out (`stop`); at once if the request is gone. */
+void rpc_on_flushed(struct rpc_call *c, void (*cb)(struct node *n));
+
+/* The method tables (NULL-name terminated): rpc_dex.c, rpc_ctl.c,
+ * rpc_trade.c.  rpc_lookup searches all three. */
+extern const struct rpc_method rpc_dex_methods[];
+extern const struct rpc_method rpc_ctl_methods[];
+extern const struct rpc_method rpc_trade_methods[];
+const struct rpc_method *rpc_lookup(const char *name, size_t len);
+
+#define RPC_MAX_BODY (16u * 1024 * 1024) /* API.md 2.1: 413 above this */
+#define RPC_MAX_PARAMS 64                /* more is an arity error anyway */
 
 /* Build a result error object (API.md 3.3):
  * {"result":"error","error":msg, k1:v1, ...}; the varargs are pairs of
