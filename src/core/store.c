@@ -11,9 +11,14 @@
  *    4096 pointers (no realloc copy of the whole table); free slots form a
  *    list threaded through the table.  Links are slot numbers, so a link is
  *    4 bytes instead of 8.
- *  - Two open-addressing tables of u32 slots (linear probing, backward-shift
- *    deletion, grow at 3/4, shrink at 1/8): by full hash and by id (a
- *    multimap: every packet with an id is in it).
+ *  - Two open-addressing tables of u32 entries (linear probing, backward-
+ *    shift deletion, grow at 3/4, shrink at 1/8): by full hash and by id (a
+ *    multimap: every packet with an id is in it).  An entry is a 24-bit
+ *    slot and an 8-bit tag taken from the key, so a probe touches the
+ *    record only when the tag matches (1 in 256 for a wrong key): a lookup
+ *    costs about one cache miss instead of one per probe.  Hence at most
+ *    2^24 - 1 packets are held (STORE_MAX_PACKETS); at 4 GiB that is
+ *    still more than the cap allows for packets over ~250 bytes.
  *  - Doubly linked newest-first lists (head = newest arrival):
  *      L_PRIO  one per priority 0..63: arrival order, so the tail is the
  *              eviction victim (lowest priority, oldest first) and the
@@ -46,6 +51,9 @@ enum { L_PRIO = 0, L_TIME = 1, L_A = 2, L_B = 3, L_PAIR = 4, L_PUB = 5 };
 #define F_LISTS 0x0fu
 
 #define NPRIO 64
+#define SLOT_BITS 24
+#define SLOT_MASK ((1u << SLOT_BITS) - 1)
+#define STORE_MAX_PACKETS (SLOT_MASK - 1u) /* SLOT_MASK | tag 0xff = NIL */
 #define SLOT_SHIFT 12
 #define SLOT_CHUNK (1u << SLOT_SHIFT)
 #define OTAB_MIN 64u
@@ -133,9 +141,14 @@ struct store {
 
 /* ---- records and links ------------------------------------------------ */
 
+/* Bits set in a 4-bit value (no popcnt instruction at the baseline
+ * x86-64 level; this is on every record access). */
+static const uint8_t pop4[16] = {0, 1, 1, 2, 1, 2, 2, 3,
+                                 1, 2, 2, 3, 2, 3, 3, 4};
+
 static unsigned rec_nlists(uint8_t flags)
 {
-	return 2u + (unsigned)__builtin_popcount(flags & F_LISTS);
+	return 2u + pop4[flags & F_LISTS];
 }
 
 static uint32_t *rec_link(struct srec *r, int list)
@@ -145,8 +158,7 @@ static uint32_t *rec_link(struct srec *r, int list)
 	if (list < 2)
 		i = (unsigned)list;
 	else
-		i = 2u + (unsigned)__builtin_popcount(
-		             r->pub.flags & F_LISTS & ((1u << (list - 2)) - 1));
+		i = 2u + pop4[r->pub.flags & F_LISTS & ((1u << (list - 2)) - 1)];
 	return &r->lk[2 * i];
 }
 
@@ -300,6 +312,7 @@ static uint64_t mix64(uint64_t x)
 	return x;
 }
 
+/* Key hash: low 32 bits pick the home bucket, the top byte is the tag. */
 static uint64_t home_hash(const uint8_t hash[32])
 {
 	return le64(hash + 8); /* uniformly random bits */
@@ -310,10 +323,25 @@ static uint64_t home_id(uint32_t id)
 	return mix64(id);
 }
 
-static uint64_t otab_home(const struct store *s, const struct otab *t,
-                          uint32_t slot)
+static uint32_t ent_make(uint32_t slot, uint64_t home)
 {
-	const struct srec *r = slot_rec(s, slot);
+	return slot | (uint32_t)(home >> 56) << SLOT_BITS;
+}
+
+static uint32_t ent_slot(uint32_t e)
+{
+	return e & SLOT_MASK;
+}
+
+static bool ent_tag_is(uint32_t e, uint64_t home)
+{
+	return (e >> SLOT_BITS) == (uint32_t)(home >> 56);
+}
+
+static uint64_t otab_home(const struct store *s, const struct otab *t,
+                          uint32_t e)
+{
+	const struct srec *r = slot_rec(s, ent_slot(e));
 
 	return t == &s->byhash ? home_hash(r->pub.hash) : home_id(r->pub.id);
 }
@@ -326,13 +354,13 @@ static void otab_init(struct otab *t, uint32_t cap)
 	t->n = 0;
 }
 
-static void otab_raw_insert(struct otab *t, uint64_t home, uint32_t slot)
+static void otab_raw_insert(struct otab *t, uint64_t home, uint32_t e)
 {
 	uint32_t pos = (uint32_t)home & t->mask;
 
 	while (t->e[pos] != NIL)
 		pos = (pos + 1) & t->mask;
-	t->e[pos] = slot;
+	t->e[pos] = e;
 }
 
 static void otab_resize(struct store *s, struct otab *t, uint32_t cap)
@@ -352,7 +380,10 @@ static void otab_insert(struct store *s, struct otab *t, uint32_t slot)
 {
 	if ((uint64_t)(t->n + 1) * 4 > (uint64_t)(t->mask + 1) * 3)
 		otab_resize(s, t, (t->mask + 1) * 2);
-	otab_raw_insert(t, otab_home(s, t, slot), slot);
+	uint64_t home = t == &s->byhash ? home_hash(slot_rec(s, slot)->pub.hash)
+	                                : home_id(slot_rec(s, slot)->pub.id);
+
+	otab_raw_insert(t, home, ent_make(slot, home));
 	t->n++;
 }
 
@@ -360,9 +391,12 @@ static void otab_insert(struct store *s, struct otab *t, uint32_t slot)
  * meet tombstones. */
 static void otab_delete(struct store *s, struct otab *t, uint32_t slot)
 {
-	uint32_t i = (uint32_t)otab_home(s, t, slot) & t->mask, j, k;
+	uint64_t home = t == &s->byhash ? home_hash(slot_rec(s, slot)->pub.hash)
+	                                : home_id(slot_rec(s, slot)->pub.id);
+	uint32_t e = ent_make(slot, home);
+	uint32_t i = (uint32_t)home & t->mask, j, k;
 
-	while (t->e[i] != slot)
+	while (t->e[i] != e)
 		i = (i + 1) & t->mask;
 	j = i;
 	for (;;) {
@@ -385,11 +419,13 @@ static void otab_delete(struct store *s, struct otab *t, uint32_t slot)
 static uint32_t find_hash(const struct store *s, const uint8_t hash[32])
 {
 	const struct otab *t = &s->byhash;
-	uint32_t pos = (uint32_t)home_hash(hash) & t->mask;
+	uint64_t home = home_hash(hash);
+	uint32_t pos = (uint32_t)home & t->mask, e;
 
-	while (t->e[pos] != NIL) {
-		if (memcmp(slot_rec(s, t->e[pos])->pub.hash, hash, 32) == 0)
-			return t->e[pos];
+	while ((e = t->e[pos]) != NIL) {
+		if (ent_tag_is(e, home) &&
+		    memcmp(slot_rec(s, ent_slot(e))->pub.hash, hash, 32) == 0)
+			return ent_slot(e);
 		pos = (pos + 1) & t->mask;
 	}
 	return NIL;
@@ -709,15 +745,20 @@ int store_put(struct store *s, const uint8_t *pkt, size_t len,
 		flags |= F_PUB;
 	cost = rec_cost(flags, len);
 	p = prio_index(pe->priority);
-	if (s->st.bytes + cost > s->cfg.maxmem) {
-		uint64_t evictable = 0;
+	if (s->st.bytes + cost > s->cfg.maxmem ||
+	    s->st.count >= STORE_MAX_PACKETS) {
+		uint64_t evictable = 0, nevictable = 0;
 		int q;
 
-		for (q = 0; q < p; q++)
+		for (q = 0; q < p; q++) {
 			evictable += s->pr[q].bytes;
-		if (s->st.bytes - evictable + cost > s->cfg.maxmem)
+			nevictable += s->pr[q].count;
+		}
+		if (s->st.bytes - evictable + cost > s->cfg.maxmem ||
+		    s->st.count - nevictable >= STORE_MAX_PACKETS)
 			return E_NOMEM;
-		while (s->st.bytes + cost > s->cfg.maxmem)
+		while (s->st.bytes + cost > s->cfg.maxmem ||
+		       s->st.count >= STORE_MAX_PACKETS)
 			evict_one(s);
 	}
 
@@ -786,12 +827,16 @@ struct stored *store_get_hash(const struct store *s, const uint8_t hash[32])
 struct stored *store_get_id(const struct store *s, uint32_t id)
 {
 	const struct otab *t = &s->byid;
-	uint32_t pos = (uint32_t)home_id(id) & t->mask;
+	uint64_t home = home_id(id);
+	uint32_t pos = (uint32_t)home & t->mask;
 	struct stored *best = NULL;
 
 	for (; t->e[pos] != NIL; pos = (pos + 1) & t->mask) {
-		struct stored *sp = &slot_rec(s, t->e[pos])->pub;
+		struct stored *sp;
 
+		if (!ent_tag_is(t->e[pos], home))
+			continue;
+		sp = &slot_rec(s, ent_slot(t->e[pos]))->pub;
 		if (sp->id == id && (!best || sp->seq > best->seq))
 			best = sp;
 	}
@@ -810,13 +855,17 @@ void store_foreach_id(const struct store *s, uint32_t id,
                       bool (*cb)(struct stored *, void *), void *arg)
 {
 	const struct otab *t = &s->byid;
-	uint32_t pos = (uint32_t)home_id(id) & t->mask;
+	uint64_t home = home_id(id);
+	uint32_t pos = (uint32_t)home & t->mask;
 	struct stored *stack[16], **v = stack;
 	size_t n = 0, cap = 16, i;
 
 	for (; t->e[pos] != NIL; pos = (pos + 1) & t->mask) {
-		struct stored *sp = &slot_rec(s, t->e[pos])->pub;
+		struct stored *sp;
 
+		if (!ent_tag_is(t->e[pos], home))
+			continue;
+		sp = &slot_rec(s, ent_slot(t->e[pos]))->pub;
 		if (sp->id != id)
 			continue;
 		if (n == cap) {

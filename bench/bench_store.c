@@ -1,0 +1,259 @@
+/* bench_store.c - benchmarks of the packet store (DESIGN.md 5):
+ *
+ *   bench=ingest   packet_check (decode, clock window, SHA-256, txpow
+ *                  evaluation) + store_put (dedupe, 4 indices, time
+ *                  bucket, tables) on one core, pre-built 256-byte packets
+ *                  with txpowbits 0 (no mining: every hash is valid).
+ *   bench=list     the store holding 1M packets, DEX_list-style query on a
+ *                  tag with exactly 1,000 packets; median over runs.
+ *   bench=memory   RSS growth (and malloc in-use growth) while storing the
+ *                  packets, minus their own bytes, per packet.
+ *
+ * Usage: bench_store [npackets]   (default 1000000; bounded to 4M).
+ * Every loop is bounded in count; the list runs are also bounded in time.
+ */
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/check.h"
+#include "core/err.h"
+#include "core/packet.h"
+#include "core/store.h"
+#include "core/txpow.h"
+
+#define PKT_LEN 256u
+#define NOW 1767225600u
+#define PURGETIME 3600u
+#define RARE_TAG "RARE"
+#define RARE_N 1000u
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static long rss_bytes(void)
+{
+	long pages = 0, rss = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+		rss = -1;
+	fclose(f);
+	return rss * sysconf(_SC_PAGESIZE);
+}
+
+static size_t malloc_inuse(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	return mi.uordblks + mi.hblkhd;
+}
+
+static const char *const COINS[] = {
+	"BTC", "KMD", "LTC", "ETH", "DOGE", "ZEC", "DASH", "BCH",
+	"XMR", "DGB", "RVN", "QTUM", "VRSC", "CHIPS", "PIRATE", "MARTY",
+};
+
+/* Packet i: tagA/tagB from 16 coins (256 pairs), a pubkey (1 of 1000) on
+ * one packet in four, RARE_N packets spread evenly with tagA "RARE",
+ * timestamps over the last 3000 s, payload padded to PKT_LEN. */
+static size_t build(uint8_t *out, uint32_t i, uint32_t n)
+{
+	uint8_t pk[33], payload[PKT_LEN];
+	const char *ta = COINS[i % 16], *tb = COINS[(i / 16) % 16];
+	struct packet_fields f = {0};
+	size_t hdr;
+
+	if (i % (n / RARE_N) == 0 && i / (n / RARE_N) < RARE_N)
+		ta = RARE_TAG;
+	memset(pk, 0, sizeof(pk));
+	pk[0] = 0x01;
+	pk[1] = (uint8_t)(i % 1000);
+	pk[2] = (uint8_t)(i % 1000 >> 8);
+	f.relay = 2;
+	f.kind = PACKET_KIND_DATA;
+	f.timestamp = NOW - (i % 3000);
+	f.amount_a = i;
+	f.amount_b = (uint64_t)i * 3;
+	f.pubkey = i % 4 == 0 ? pk : NULL;
+	f.tag_a = (const uint8_t *)ta;
+	f.len_a = strlen(ta);
+	f.tag_b = (const uint8_t *)tb;
+	f.len_b = strlen(tb);
+	hdr = PACKET_FIXED_LEN + (f.pubkey ? 33 : 0) + f.len_a + f.len_b;
+	memset(payload, 'p', sizeof(payload));
+	put_le32(payload, i); /* distinct packets */
+	f.payload = payload;
+	f.payload_len = PKT_LEN - hdr;
+	f.nonce = i;
+	return packet_encode(out, PKT_LEN, &f);
+}
+
+static bool count_cb(struct stored *sp, void *arg)
+{
+	(void)sp;
+	(*(size_t *)arg)++;
+	return true;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+	uint32_t n = 1000000, i;
+	uint8_t *pk;
+	size_t *lens;
+	struct store_config cfg = {.purgetime = PURGETIME, .maxmem = 1ULL << 40};
+	struct store *s;
+	struct store_stats st;
+	double t0, t1, dt[101];
+	long rss0, rss1;
+	size_t mal0, mal1, own = 0, stored = 0, bad = 0, dup = 0;
+	int runs, r;
+
+	if (argc > 1)
+		n = (uint32_t)strtoul(argv[1], NULL, 10);
+	if (n < RARE_N * 2)
+		n = RARE_N * 2;
+	if (n > 4000000)
+		n = 4000000;
+	pk = malloc((size_t)n * PKT_LEN);
+	lens = malloc((size_t)n * sizeof(*lens));
+	if (!pk || !lens)
+		return 1;
+	for (i = 0; i < n; i++) {
+		lens[i] = build(pk + (size_t)i * PKT_LEN, i, n);
+		if (lens[i] != PKT_LEN) {
+			fprintf(stderr, "bench_store: build %u gave %zu\n", i, lens[i]);
+			return 1;
+		}
+	}
+
+	s = store_new(&cfg);
+	rss0 = rss_bytes();
+	mal0 = malloc_inuse();
+	t0 = now_s();
+	for (i = 0; i < n; i++) {
+		const uint8_t *p = pk + (size_t)i * PKT_LEN;
+		struct packet_view pv;
+		struct pow_eval pe;
+		int rc;
+
+		if (packet_check(p, lens[i], NOW, 0, PURGETIME, &pv, &pe) !=
+		    DROP_NONE) {
+			bad++;
+			continue;
+		}
+		rc = store_put(s, p, lens[i], &pe, NOW, NULL);
+		if (rc == E_OK) {
+			stored++;
+			own += lens[i];
+		} else if (rc == E_DUP) {
+			dup++;
+		} else {
+			bad++;
+		}
+	}
+	t1 = now_s();
+	rss1 = rss_bytes();
+	mal1 = malloc_inuse();
+	printf("bench=ingest packets=%u packet_bytes=%u txpowbits=0 "
+	       "steps=decode+check+sha256+dedupe+index cores=1 "
+	       "seconds=%.3f per_sec=%.0f stored=%zu rejected=%zu dup=%zu\n",
+	       n, PKT_LEN, t1 - t0, n / (t1 - t0), stored, bad, dup);
+
+	/* Re-offering every packet: the dedupe path (check + hash lookup). */
+	t0 = now_s();
+	for (i = 0; i < n; i++) {
+		const uint8_t *p = pk + (size_t)i * PKT_LEN;
+		struct packet_view pv;
+		struct pow_eval pe;
+
+		if (packet_check(p, lens[i], NOW, 0, PURGETIME, &pv, &pe) ==
+		    DROP_NONE &&
+		    store_put(s, p, lens[i], &pe, NOW, NULL) == E_DUP)
+			dup++;
+	}
+	t1 = now_s();
+	printf("bench=ingest_dup packets=%u per_sec=%.0f dup=%zu\n", n,
+	       n / (t1 - t0), dup);
+
+	store_get_stats(s, &st);
+	printf("bench=memory packets=%zu packet_bytes=%u "
+	       "bytes_per_packet=%.1f malloc_bytes_per_packet=%.1f "
+	       "accounted_bytes_per_packet=%.1f index_keys=%zu\n",
+	       stored, PKT_LEN,
+	       ((double)(rss1 - rss0) - (double)own) / (double)stored,
+	       ((double)mal1 - (double)mal0 - (double)own) / (double)stored,
+	       ((double)st.bytes - (double)own) / (double)stored,
+	       store_index_keys(s));
+
+	/* List: tagA RARE (1,000 packets spread over the whole arrival
+	 * order), no stop point, default filters. */
+	runs = 0;
+	{
+		struct store_query q = {0};
+		double start = now_s();
+		size_t got = 0;
+
+		q.tag_a = (const uint8_t *)RARE_TAG;
+		q.len_a = strlen(RARE_TAG);
+		q.max_a = q.max_b = INT64_MAX;
+		for (r = 0; r < 101 && now_s() - start < 20; r++) {
+			got = 0;
+			t0 = now_s();
+			store_query(s, &q, count_cb, &got);
+			dt[runs++] = (now_s() - t0) * 1e3;
+		}
+		qsort(dt, (size_t)runs, sizeof(dt[0]), cmp_double);
+		printf("bench=list packets=%zu tag=%s matches=%zu runs=%d "
+		       "median_ms=%.3f max_ms=%.3f\n",
+		       stored, RARE_TAG, got, runs, dt[runs / 2], dt[runs - 1]);
+
+		/* Pair query on a busy pair (1/256 of the packets). */
+		struct { size_t n; } c2;
+		runs = 0;
+		q.tag_a = (const uint8_t *)"KMD";
+		q.len_a = 3;
+		q.tag_b = (const uint8_t *)"BTC";
+		q.len_b = 3;
+		got = 0;
+		start = now_s();
+		for (r = 0; r < 101 && now_s() - start < 20; r++) {
+			c2.n = 0;
+			t0 = now_s();
+			store_query(s, &q, count_cb, &c2.n);
+			dt[runs++] = (now_s() - t0) * 1e3;
+			got = c2.n;
+		}
+		qsort(dt, (size_t)runs, sizeof(dt[0]), cmp_double);
+		printf("bench=list_pair packets=%zu pair=KMD/BTC matches=%zu "
+		       "runs=%d median_ms=%.3f\n",
+		       stored, got, runs, dt[runs / 2]);
+	}
+
+	t0 = now_s();
+	size_t purged = store_purge(s, NOW + PURGETIME + 3000);
+	t1 = now_s();
+	printf("bench=purge packets=%zu seconds=%.3f per_sec=%.0f\n", purged,
+	       t1 - t0, purged / (t1 - t0));
+	store_free(s);
+	free(pk);
+	free(lens);
+	return 0;
+}
