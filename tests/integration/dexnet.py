@@ -432,7 +432,7 @@ class Node:
         return sorted(p["pubkey"] for p in self.peers())
 
     def pubkey(self):
-        return self.rpc("getinfo")["pubkey"]
+        return self.rpc("DEX_stats")["publishable_pubkey"]
 
     def list_all(self, tag="general"):
         """Every held packet with tagA = tag (DEX_list), newest first."""

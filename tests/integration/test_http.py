@@ -39,7 +39,7 @@ def test_success_response_shape(node):
 
 
 def test_404_wrong_path(node):
-    for path in ("/foo", "//", "/?a=1", "/wallet/x"):
+    for path in ("/foo", "//", "/wallet/x", "/x/"):
         r = node.http(path=path, body='{"method":"getinfo"}')
         assert (r.status, r.body) == (404, b""), path
 
@@ -390,14 +390,14 @@ def test_node_serves_after_abuse(node):
                  b"POST / HTTP/1.1\r\n" + b"X-A: " + b"a" * 100000 + b"\r\n\r\n"):
         s = socket.create_connection(("127.0.0.1", node.rpcport), timeout=5)
         try:
-            s.sendall(junk)
-            s.shutdown(socket.SHUT_WR)
-            s.settimeout(5)
             try:
+                s.sendall(junk)
+                s.shutdown(socket.SHUT_WR)
+                s.settimeout(5)
                 while s.recv(65536):
                     pass
-            except (ConnectionResetError, socket.timeout):
-                pass
+            except (OSError, socket.timeout):
+                pass    # the server may close first: fine
         finally:
             s.close()
     # a client that connects and says nothing must not block others
