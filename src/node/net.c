@@ -1,0 +1,1050 @@
+/* net.c - the peer-to-peer network on the node's libevent loop (net.h).
+ *
+ * Owns the listener, one bufferevent per connection, the address book and
+ * epoch map (proto/peers.h) and the gossip engine (proto/gossip.h).  This
+ * file moves bytes: framing, handshake, keepalive, address exchange,
+ * connection upkeep with backoff.  Dissemination and sync decisions are the
+ * gossip engine's, fed with (peer, frame, now).
+ *
+ * Connections are never freed inside a callback that may still touch them:
+ * conn_kill() marks one closing and a zero-delay event reaps it.
+ */
+#include "node/net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "core/err.h"
+#include "core/util.h"
+#include "node/crypto.h"
+#include "node/log.h"
+#include "node/node.h"
+#include "proto/gossip.h"
+#include "proto/peers.h"
+#include "proto/wire.h"
+
+#define NET_TICK_MS 20
+#define NET_OUTBOUND_TARGET 8
+#define NET_OUT_HIGH (1u << 20)        /* room for packets below this */
+#define NET_OUT_LOW (256u << 10)       /* write callback: drain queue */
+#define NET_OUT_HARD (64u << 20)       /* slower than this: disconnect */
+#define NET_HANDSHAKE_MS 10000
+#define NET_PING_EVERY_MS 30000
+#define NET_IDLE_MS 60000
+#define NET_DEFAULT_PORT 7770
+#define NET_MAX_SELF 8
+
+struct conn {
+	struct conn *next;
+	struct net *net;
+	int id;
+	struct bufferevent *bev;
+	bool inbound, connected, closing;
+	bool got_version, sent_version, sent_verack, got_verack, ready;
+	struct wire_version pv;
+	struct sockaddr_storage sa;
+	char addr[64];
+	struct peer_addr *book;       /* outbound: the entry dialed */
+	uint32_t conntime, lastsend, lastrecv;
+	uint64_t bytessent, bytesrecv, packetssent, packetsrecv;
+	uint64_t start_ms, last_recv_ms, ping_nonce, ping_sent_ms;
+	double pingtime;
+	bool has_ping;
+	char why[128];
+};
+
+struct net {
+	struct node *n;
+	struct gossip *g;
+	struct evconnlistener *lis;
+	struct event *tick_ev, *reap_ev;
+	struct conn *conns;
+	int next_id;
+	uint64_t nonce;
+	uint64_t last_overload;
+	uint64_t last_second_ms;
+	bool started, stopped;
+	struct peers_book book;
+	struct peers_epoch epoch;
+	struct { uint8_t ip[16]; uint16_t port; } self[NET_MAX_SELF];
+	size_t nself;
+	struct wbuf wb;
+};
+
+/* ---- addresses ---- */
+
+static void sa_to_ip(const struct sockaddr_storage *ss, uint8_t ip[16],
+                     uint16_t *port)
+{
+	memset(ip, 0, 16);
+	*port = 0;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s = (const void *)ss;
+		peers_ip4(ip, ntohl(s->sin_addr.s_addr));
+		*port = ntohs(s->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const void *)ss;
+		memcpy(ip, &s->sin6_addr, 16);
+		*port = ntohs(s->sin6_port);
+	}
+}
+
+static socklen_t ip_to_sa(const uint8_t ip[16], uint16_t port,
+                          struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (peers_is_ip4(ip)) {
+		struct sockaddr_in *s = (void *)ss;
+		s->sin_family = AF_INET;
+		memcpy(&s->sin_addr, ip + 12, 4);
+		s->sin_port = htons(port);
+		return sizeof(*s);
+	}
+	struct sockaddr_in6 *s = (void *)ss;
+	s->sin6_family = AF_INET6;
+	memcpy(&s->sin6_addr, ip, 16);
+	s->sin6_port = htons(port);
+	return sizeof(*s);
+}
+
+static void ip_fmt(char *out, size_t cap, const uint8_t ip[16],
+                   uint16_t port)
+{
+	char h[INET6_ADDRSTRLEN];
+	if (peers_is_ip4(ip)) {
+		inet_ntop(AF_INET, ip + 12, h, sizeof(h));
+		snprintf(out, cap, "%s:%u", h, port);
+	} else {
+		inet_ntop(AF_INET6, ip, h, sizeof(h));
+		snprintf(out, cap, "[%s]:%u", h, port);
+	}
+}
+
+/* host[:port] or [v6]:port -> ip, port (getaddrinfo for names). */
+static int parse_hostport(const char *s, uint8_t ip[16], uint16_t *port)
+{
+	char host[256];
+	const char *ps = NULL;
+	size_t hl;
+
+	*port = NET_DEFAULT_PORT;
+	if (!s || !*s || strlen(s) >= sizeof(host))
+		return E_INVAL;
+	if (s[0] == '[') {
+		const char *e = strchr(s, ']');
+		if (!e)
+			return E_INVAL;
+		hl = (size_t)(e - s - 1);
+		memcpy(host, s + 1, hl);
+		if (e[1] == ':')
+			ps = e + 2;
+		else if (e[1])
+			return E_INVAL;
+	} else {
+		const char *c = strrchr(s, ':');
+		if (c && strchr(s, ':') == c) {
+			hl = (size_t)(c - s);
+			ps = c + 1;
+		} else {
+			hl = strlen(s);
+		}
+		memcpy(host, s, hl);
+	}
+	host[hl] = '\0';
+	if (ps) {
+		char *end;
+		long v = strtol(ps, &end, 10);
+		if (!*ps || *end || v <= 0 || v > 65535)
+			return E_INVAL;
+		*port = (uint16_t)v;
+	}
+	struct addrinfo hints = {0}, *res = NULL;
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+		return E_INVAL;
+	uint16_t dummy;
+	sa_to_ip((struct sockaddr_storage *)(void *)res->ai_addr, ip, &dummy);
+	freeaddrinfo(res);
+	return E_OK;
+}
+
+static bool is_self(struct net *net, const uint8_t ip[16], uint16_t port)
+{
+	for (size_t i = 0; i < net->nself; i++)
+		if (net->self[i].port == port &&
+		    memcmp(net->self[i].ip, ip, 16) == 0)
+			return true;
+	return false;
+}
+
+/* ---- connections ---- */
+
+static struct conn *conn_by_id(const struct net *net, int id)
+{
+	for (struct conn *c = net->conns; c; c = c->next)
+		if (c->id == id)
+			return c;
+	return NULL;
+}
+
+static void conn_kill(struct conn *c, const char *why)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	snprintf(c->why, sizeof(c->why), "%s", why);
+	if (c->bev)
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	event_active(c->net->reap_ev, 0, 0);
+}
+
+static void conn_free(struct net *net, struct conn *c)
+{
+	if (c->ready)
+		gossip_peer_del(net->g, c->id);
+	if (c->book) {
+		struct peer_addr *e = c->book;
+		if (c->ready)
+			e->connected = false;
+		else
+			peers_book_failed(e, node_now_ms());
+		if (e->flags == PEERS_ONETRY)
+			peers_book_remove(&net->book, e);
+	}
+	if (c->bev)
+		bufferevent_free(c->bev);
+	free(c);
+}
+
+static void reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct net *net = arg;
+	struct conn **pp = &net->conns;
+	while (*pp) {
+		struct conn *c = *pp;
+		if (!c->closing) {
+			pp = &c->next;
+			continue;
+		}
+		*pp = c->next;
+		log_msg(c->ready ? LOG_INFO : LOG_NET,
+		        "peer %d %s disconnected: %s", c->id, c->addr, c->why);
+		conn_free(net, c);
+	}
+}
+
+static void conn_send(struct conn *c, const uint8_t *buf, size_t len)
+{
+	if (c->closing || !c->connected)
+		return;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	if (evbuffer_get_length(out) + len > NET_OUT_HARD) {
+		conn_kill(c, "send buffer over 64 MiB (peer too slow)");
+		return;
+	}
+	evbuffer_add(out, buf, len);
+	c->bytessent += len;
+	c->lastsend = node_now();
+}
+
+static void conn_send_wb(struct net *net, struct conn *c)
+{
+	conn_send(c, net->wb.p, net->wb.len);
+	wb_reset(&net->wb);
+}
+
+/* ---- gossip callbacks ---- */
+
+static void g_send(void *ctx, int peer, const uint8_t *buf, size_t len)
+{
+	struct conn *c = conn_by_id(ctx, peer);
+	if (c)
+		conn_send(c, buf, len);
+}
+
+static void g_send_packet(void *ctx, int peer, const struct stored *sp,
+                          uint8_t relay)
+{
+	struct net *net = ctx;
+	struct conn *c = conn_by_id(net, peer);
+	uint8_t h[WIRE_HDR_LEN + 1];
+	if (!c || c->closing)
+		return;
+	wire_hdr_encode(h, WIRE_PACKET, sp->len);
+	h[WIRE_HDR_LEN] = relay;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	if (evbuffer_get_length(out) + sp->len > NET_OUT_HARD) {
+		conn_kill(c, "send buffer over 64 MiB (peer too slow)");
+		return;
+	}
+	evbuffer_add(out, h, sizeof(h));
+	evbuffer_add(out, stored_bytes(sp) + 1, sp->len - 1);
+	c->bytessent += sizeof(h) + sp->len - 1;
+	c->lastsend = node_now();
+	c->packetssent++;
+}
+
+static size_t g_room(void *ctx, int peer)
+{
+	struct conn *c = conn_by_id(ctx, peer);
+	if (!c || c->closing || !c->connected)
+		return 0;
+	size_t used = evbuffer_get_length(bufferevent_get_output(c->bev));
+	return used >= NET_OUT_HIGH ? 0 : NET_OUT_HIGH - used;
+}
+
+static int g_ingest(void *ctx, int peer, const uint8_t *pkt, size_t len,
+                    struct stored **out, enum drop_reason *reason)
+{
+	struct net *net = ctx;
+	struct conn *c = conn_by_id(net, peer);
+	if (c)
+		c->packetsrecv++;
+	return node_ingest(net->n, pkt, len, out, reason);
+}
+
+static void sync_counters(struct net *net, uint64_t now_ms)
+{
+	const struct gossip_stats *st = gossip_get_stats(net->g, now_ms);
+	struct node_counters *k = &net->n->ctr;
+	k->sent = st->sent;
+	k->ann_examined = st->ann_examined;
+	k->fetch_sent = st->fetch_sent;
+	k->fetch_retried = st->fetch_retried;
+	k->fetch_pending = st->fetch_pending;
+	k->dropped[DROP_OVERLOAD] += st->overload_drops - net->last_overload;
+	net->last_overload = st->overload_drops;
+	k->overloaded = st->overloaded;
+}
+
+/* ---- handshake and control messages ---- */
+
+static void send_version(struct net *net, struct conn *c)
+{
+	struct node *n = net->n;
+	struct wire_version v = {0};
+	v.version = DEX_PROTOCOL_VERSION;
+	v.services = WIRE_SVC_DEXP2P | (n->cfg->dexp2p == 2 ? WIRE_SVC_FULL : 0);
+	v.txpowbits = (uint8_t)n->cfg->txpowbits;
+	v.purgetime = n->cfg->purgetime;
+	v.nonce = net->nonce;
+	v.listen_port = n->cfg->listen ? (uint16_t)n->cfg->port : 0;
+	v.time = node_now();
+	if (n->ident) {
+		v.plen = 33;
+		identity_pubkey33(n->ident, v.pubkey);
+	}
+	snprintf(v.ua, sizeof(v.ua), "%s", DEX_SUBVERSION);
+	v.ualen = (uint8_t)strlen(v.ua);
+	wire_version_encode(&net->wb, &v);
+	conn_send_wb(net, c);
+	c->sent_version = true;
+}
+
+static void send_addr(struct net *net, struct conn *to)
+{
+	static struct wire_addr a[WIRE_MAX_ADDR];
+	size_t k = 0;
+	uint32_t now = node_now();
+	for (struct conn *c = net->conns; c && k < WIRE_MAX_ADDR; c = c->next) {
+		if (!c->ready || c == to || !c->pv.listen_port)
+			continue;
+		uint16_t p;
+		sa_to_ip(&c->sa, a[k].ip, &p);
+		a[k].port = c->pv.listen_port;
+		a[k].last_seen = now;
+		a[k].services = (uint16_t)c->pv.services;
+		k++;
+	}
+	for (size_t i = 0; i < PEERS_BOOK_MAX && k < WIRE_MAX_ADDR; i++) {
+		struct peer_addr *e = &net->book.a[i];
+		if (!e->used || !(e->flags & PEERS_LEARNED) || e->connected ||
+		    e->last_seen + 3 * 3600 < now)
+			continue;
+		memcpy(a[k].ip, e->ip, 16);
+		a[k].port = e->port;
+		a[k].last_seen = e->last_seen;
+		a[k].services = e->services;
+		k++;
+	}
+	wire_addr_encode(&net->wb, a, k);
+	conn_send_wb(net, to);
+}
+
+static void on_ready(struct net *net, struct conn *c)
+{
+	uint64_t key = c->pv.plen ? le64(c->pv.pubkey + 1) : c->pv.nonce;
+	uint64_t now_ms = node_now_ms();
+
+	if (peers_epoch_bit(&net->epoch, key, node_now()) < 0) {
+		conn_kill(c, "epoch full (1024 peers this epoch)");
+		return;
+	}
+	for (struct conn *o = net->conns; o; o = o->next) {
+		if (o != c && o->ready && !o->closing &&
+		    o->pv.nonce == c->pv.nonce) {
+			conn_kill(c, "duplicate connection");
+			return;
+		}
+	}
+	c->ready = true;
+	if (gossip_peer_add(net->g, c->id, (c->pv.services & WIRE_SVC_FULL) != 0,
+	                    now_ms) != E_OK) {
+		c->ready = false;
+		conn_kill(c, "peer table full");
+		return;
+	}
+	/* remember where it listens; link the book entry */
+	uint8_t ip[16];
+	uint16_t p;
+	sa_to_ip(&c->sa, ip, &p);
+	if (c->pv.listen_port) {
+		struct peer_addr *e = NULL;
+		if (net->n->cfg->connect.n == 0)
+			e = peers_book_add(&net->book, ip, c->pv.listen_port,
+			                   PEERS_LEARNED, (uint16_t)c->pv.services,
+			                   node_now(), NULL);
+		else
+			e = peers_book_find(&net->book, ip, c->pv.listen_port);
+		if (e && !c->book && !e->connected) {
+			c->book = e;
+		}
+	}
+	if (c->book)
+		peers_book_succeeded(c->book, node_now());
+	log_msg(LOG_INFO, "peer %d %s connected (%s, %s, dexp2p=%d)", c->id,
+	        c->addr, c->inbound ? "inbound" : "outbound", c->pv.ua,
+	        (c->pv.services & WIRE_SVC_FULL) ? 2 : 1);
+	wb_begin(&net->wb, WIRE_GETADDR);
+	wb_end(&net->wb);
+	conn_send_wb(net, c);
+	c->ping_nonce = ((uint64_t)rand() << 32) ^ (uint64_t)rand() ^ now_ms;
+	c->ping_sent_ms = now_ms;
+	wire_nonce_encode(&net->wb, WIRE_PING, c->ping_nonce);
+	conn_send_wb(net, c);
+}
+
+static void on_version(struct net *net, struct conn *c, const uint8_t *p,
+                       size_t n)
+{
+	char why[120];
+	if (wire_version_decode(p, n, &c->pv) != E_OK) {
+		conn_kill(c, "malformed version");
+		return;
+	}
+	c->got_version = true;
+	if (!wire_version_check(&c->pv, net->n->cfg->txpowbits,
+	                        net->n->cfg->purgetime, net->nonce, why,
+	                        sizeof(why))) {
+		if (c->pv.nonce == net->nonce && c->book &&
+		    net->nself < NET_MAX_SELF) {
+			memcpy(net->self[net->nself].ip, c->book->ip, 16);
+			net->self[net->nself++].port = c->book->port;
+			if (!(c->book->flags & (PEERS_ADDNODE | PEERS_CONNECT)))
+				c->book->flags = PEERS_ONETRY; /* forget it */
+		}
+		log_msg(LOG_INFO, "peer %s rejected: %s", c->addr, why);
+		conn_kill(c, why);
+		return;
+	}
+	if (!c->sent_version)
+		send_version(net, c);
+	wb_begin(&net->wb, WIRE_VERACK);
+	wb_end(&net->wb);
+	conn_send_wb(net, c);
+	c->sent_verack = true;
+	if (c->got_verack)
+		on_ready(net, c);
+}
+
+static void on_addr(struct net *net, struct conn *c, const uint8_t *p,
+                    size_t n)
+{
+	static struct wire_addr a[WIRE_MAX_ADDR];
+	size_t k;
+	if (wire_addr_decode(p, n, a, WIRE_MAX_ADDR, &k) != E_OK) {
+		conn_kill(c, "malformed addr");
+		return;
+	}
+	if (net->n->cfg->connect.n > 0)
+		return; /* -connect: only those */
+	uint32_t now = node_now();
+	for (size_t i = 0; i < k; i++) {
+		if (!a[i].port || !(a[i].services & WIRE_SVC_DEXP2P) ||
+		    is_self(net, a[i].ip, a[i].port))
+			continue;
+		uint32_t seen = a[i].last_seen > now ? now : a[i].last_seen;
+		peers_book_add(&net->book, a[i].ip, a[i].port, PEERS_LEARNED,
+		               a[i].services, seen, NULL);
+	}
+}
+
+/* One frame from c.  Returns false when c must stop being read. */
+static bool on_frame(struct net *net, struct conn *c, uint8_t type,
+                     const uint8_t *p, size_t n)
+{
+	uint64_t now_ms = node_now_ms();
+
+	if (!c->got_version) {
+		if (type != WIRE_VERSION) {
+			char why[64];
+			snprintf(why, sizeof(why), "%s before version",
+			         wire_type_name(type));
+			conn_kill(c, why);
+			return false;
+		}
+		on_version(net, c, p, n);
+		return !c->closing;
+	}
+	if (type == WIRE_VERSION) {
+		conn_kill(c, "duplicate version");
+		return false;
+	}
+	if (!c->ready) {
+		if (type != WIRE_VERACK || n != 0) {
+			char why[64];
+			snprintf(why, sizeof(why), "%s before verack",
+			         wire_type_name(type));
+			conn_kill(c, why);
+			return false;
+		}
+		c->got_verack = true;
+		if (c->sent_verack)
+			on_ready(net, c);
+		return !c->closing;
+	}
+	switch (type) {
+	case WIRE_VERACK:
+		conn_kill(c, "duplicate verack");
+		return false;
+	case WIRE_PING: {
+		uint64_t x;
+		if (wire_nonce_decode(p, n, &x) != E_OK) {
+			conn_kill(c, "malformed ping");
+			return false;
+		}
+		wire_nonce_encode(&net->wb, WIRE_PONG, x);
+		conn_send_wb(net, c);
+		return true;
+	}
+	case WIRE_PONG: {
+		uint64_t x;
+		if (wire_nonce_decode(p, n, &x) != E_OK) {
+			conn_kill(c, "malformed pong");
+			return false;
+		}
+		if (c->ping_nonce && x == c->ping_nonce) {
+			c->pingtime = (double)(now_ms - c->ping_sent_ms) / 1000.0;
+			c->has_ping = true;
+			c->ping_nonce = 0;
+		}
+		return true;
+	}
+	case WIRE_GETADDR:
+		if (n != 0) {
+			conn_kill(c, "malformed getaddr");
+			return false;
+		}
+		send_addr(net, c);
+		return true;
+	case WIRE_ADDR:
+		on_addr(net, c, p, n);
+		return !c->closing;
+	default: {
+		enum drop_reason why;
+		if (gossip_on_msg(net->g, c->id, type, p, n, now_ms, &why) !=
+		    E_OK) {
+			char msg[96];
+			if (why != DROP_NONE)
+				snprintf(msg, sizeof(msg), "sent a bad packet (%s)",
+				         drop_reason_name[why]);
+			else
+				snprintf(msg, sizeof(msg), "malformed %s",
+				         wire_type_name(type));
+			conn_kill(c, msg);
+			return false;
+		}
+		return !c->closing;
+	}
+	}
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct net *net = c->net;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	while (!c->closing) {
+		size_t avail = evbuffer_get_length(in);
+		uint8_t h[WIRE_HDR_LEN], type;
+		uint32_t len;
+		if (avail < WIRE_HDR_LEN)
+			break;
+		evbuffer_copyout(in, h, WIRE_HDR_LEN);
+		int rc = wire_hdr_decode(h, WIRE_HDR_LEN, &type, &len);
+		if (rc != E_OK) {
+			conn_kill(c, rc == E_TOOBIG ? "oversize frame"
+			                            : "bad frame header");
+			break;
+		}
+		if (avail < WIRE_HDR_LEN + (size_t)len)
+			break;
+		uint8_t *buf = evbuffer_pullup(in, WIRE_HDR_LEN + (ssize_t)len);
+		c->bytesrecv += WIRE_HDR_LEN + len;
+		c->lastrecv = node_now();
+		c->last_recv_ms = node_now_ms();
+		on_frame(net, c, type, buf + WIRE_HDR_LEN, len);
+		evbuffer_drain(in, WIRE_HDR_LEN + (size_t)len);
+	}
+	sync_counters(net, node_now_ms());
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	if (c->ready && !c->closing)
+		gossip_drain(c->net->g, c->id);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct net *net = c->net;
+	if (what & BEV_EVENT_CONNECTED) {
+		c->connected = true;
+		log_msg(LOG_NET, "connected to %s", c->addr);
+		send_version(net, c);
+		return;
+	}
+	if (what & BEV_EVENT_EOF)
+		conn_kill(c, "closed by peer");
+	else if (what & BEV_EVENT_ERROR)
+		conn_kill(c, evutil_socket_error_to_string(
+		                 EVUTIL_SOCKET_ERROR()));
+	else
+		conn_kill(c, "socket event");
+}
+
+static struct conn *conn_new(struct net *net, struct bufferevent *bev,
+                             bool inbound, const struct sockaddr_storage *ss)
+{
+	struct conn *c = xcalloc(1, sizeof(*c));
+	uint8_t ip[16];
+	uint16_t port;
+
+	c->net = net;
+	c->id = net->next_id++;
+	c->bev = bev;
+	c->inbound = inbound;
+	c->sa = *ss;
+	sa_to_ip(ss, ip, &port);
+	ip_fmt(c->addr, sizeof(c->addr), ip, port);
+	c->conntime = node_now();
+	c->start_ms = c->last_recv_ms = node_now_ms();
+	bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
+	bufferevent_setwatermark(bev, EV_WRITE, NET_OUT_LOW, 0);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	/* append: ids ascend along the list (getpeerinfo order) */
+	struct conn **pp = &net->conns;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = c;
+	return c;
+}
+
+static size_t conn_count(const struct net *net, int dir)
+{
+	size_t k = 0;
+	for (struct conn *c = net->conns; c; c = c->next)
+		if (!c->closing && (dir < 0 || c->inbound == (dir == 1)))
+			k++;
+	return k;
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+                      struct sockaddr *sa, int socklen, void *arg)
+{
+	struct net *net = arg;
+	struct sockaddr_storage ss = {0};
+	memcpy(&ss, sa, (size_t)socklen < sizeof(ss) ? (size_t)socklen
+	                                              : sizeof(ss));
+	if (net->stopped ||
+	    conn_count(net, -1) >= (size_t)net->n->cfg->maxconnections) {
+		evutil_closesocket(fd);
+		log_msg(LOG_NET, "inbound connection refused: %d connections",
+		        net->n->cfg->maxconnections);
+		return;
+	}
+	struct bufferevent *bev = bufferevent_socket_new(
+		net->n->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!bev) {
+		evutil_closesocket(fd);
+		return;
+	}
+	struct conn *c = conn_new(net, bev, true, &ss);
+	c->connected = true;
+	log_msg(LOG_NET, "inbound connection %d from %s", c->id, c->addr);
+}
+
+static void dial(struct net *net, struct peer_addr *e)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = ip_to_sa(e->ip, e->port, &ss);
+	struct bufferevent *bev = bufferevent_socket_new(
+		net->n->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (!bev)
+		return;
+	struct conn *c = conn_new(net, bev, false, &ss);
+	c->book = e;
+	e->connected = true; /* in progress: not dialed twice */
+	if (bufferevent_socket_connect(bev, (struct sockaddr *)&ss, (int)sl) <
+	    0)
+		conn_kill(c, "connect failed");
+}
+
+/* Keep outbound connections: -connect only those; else addnode entries
+ * always and learned ones up to the outbound target. */
+static void maintain(struct net *net, uint64_t now_ms)
+{
+	struct config *cfg = net->n->cfg;
+	size_t total = conn_count(net, -1), out = conn_count(net, 0);
+	uint8_t mask = cfg->connect.n ? PEERS_CONNECT
+	                              : (PEERS_ADDNODE | PEERS_ONETRY);
+	struct peer_addr *e;
+
+	while (total < (size_t)cfg->maxconnections &&
+	       (e = peers_book_next(&net->book, now_ms, mask)) != NULL) {
+		dial(net, e);
+		total++, out++;
+	}
+	if (cfg->connect.n)
+		return;
+	while (out < NET_OUTBOUND_TARGET &&
+	       total < (size_t)cfg->maxconnections &&
+	       (e = peers_book_next(&net->book, now_ms, PEERS_LEARNED)) !=
+	               NULL) {
+		if (is_self(net, e->ip, e->port))
+			continue;
+		/* already connected to that listener (inbound)? */
+		bool have = false;
+		for (struct conn *c = net->conns; c && !have; c = c->next) {
+			uint8_t ip[16];
+			uint16_t p;
+			sa_to_ip(&c->sa, ip, &p);
+			have = !c->closing && c->pv.listen_port == e->port &&
+			       memcmp(ip, e->ip, 16) == 0;
+		}
+		if (have)
+			continue;
+		dial(net, e);
+		total++, out++;
+	}
+}
+
+static void second_tick(struct net *net, uint64_t now_ms)
+{
+	uint32_t now = (uint32_t)(now_ms / 1000);
+	if (peers_epoch_roll(&net->epoch, now)) {
+		/* new epoch: map the connected peers again */
+		for (struct conn *c = net->conns; c; c = c->next) {
+			if (!c->ready || c->closing)
+				continue;
+			uint64_t key = c->pv.plen ? le64(c->pv.pubkey + 1)
+			                          : c->pv.nonce;
+			if (peers_epoch_bit(&net->epoch, key, now) < 0)
+				conn_kill(c, "epoch full");
+		}
+	}
+	for (struct conn *c = net->conns; c; c = c->next) {
+		if (c->closing)
+			continue;
+		if (!c->ready) {
+			if (now_ms - c->start_ms > NET_HANDSHAKE_MS)
+				conn_kill(c, "handshake timeout");
+			continue;
+		}
+		if (now_ms - c->last_recv_ms > NET_IDLE_MS) {
+			conn_kill(c, "timeout (60 s without data)");
+			continue;
+		}
+		if (!c->ping_nonce &&
+		    now_ms - c->ping_sent_ms >= NET_PING_EVERY_MS) {
+			c->ping_nonce = ((uint64_t)rand() << 32) ^ (uint64_t)rand();
+			c->ping_nonce |= 1;
+			c->ping_sent_ms = now_ms;
+			wire_nonce_encode(&net->wb, WIRE_PING, c->ping_nonce);
+			conn_send_wb(net, c);
+		}
+	}
+	maintain(net, now_ms);
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct net *net = arg;
+	uint64_t now_ms = node_now_ms();
+	gossip_tick(net->g, now_ms);
+	if (now_ms - net->last_second_ms >= 1000) {
+		net->last_second_ms = now_ms;
+		second_tick(net, now_ms);
+	}
+	sync_counters(net, now_ms);
+}
+
+/* ---- public ---- */
+
+struct net *net_new(struct node *n)
+{
+	struct net *net = xcalloc(1, sizeof(*net));
+	struct gossip_cfg gc = {0};
+	struct gossip_ops ops = {
+		.ctx = net, .send = g_send, .send_packet = g_send_packet,
+		.room = g_room, .ingest = g_ingest,
+	};
+
+	net->n = n;
+	gc.purgetime = n->cfg->purgetime;
+	gc.full = n->cfg->dexp2p == 2;
+	net->g = gossip_new(n->store, &gc, &ops);
+	if (getrandom(&net->nonce, sizeof(net->nonce), 0) !=
+	    (ssize_t)sizeof(net->nonce))
+		net->nonce = node_now_ms() ^ ((uint64_t)getpid() << 32);
+	srand((unsigned)(net->nonce ^ (net->nonce >> 32)));
+	peers_book_init(&net->book);
+	peers_epoch_init(&net->epoch, node_now());
+	wb_init(&net->wb);
+	net->reap_ev = event_new(n->base, -1, 0, reap_cb, net);
+	net->tick_ev = event_new(n->base, -1, EV_PERSIST, tick_cb, net);
+	return net;
+}
+
+int net_start(struct net *net)
+{
+	struct config *cfg = net->n->cfg;
+	struct timeval tv = {0, NET_TICK_MS * 1000};
+
+	if (cfg->listen) {
+		struct sockaddr_in sin = {0};
+		sin.sin_family = AF_INET;
+		sin.sin_addr.s_addr = htonl(INADDR_ANY);
+		sin.sin_port = htons((uint16_t)cfg->port);
+		net->lis = evconnlistener_new_bind(
+			net->n->base, accept_cb, net,
+			LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 128,
+			(struct sockaddr *)&sin, sizeof(sin));
+		if (!net->lis) {
+			log_msg(LOG_WARN, "cannot listen on port %d: %s",
+			        cfg->port, strerror(errno));
+			return E_IO;
+		}
+	}
+	for (size_t i = 0; i < cfg->connect.n; i++) {
+		uint8_t ip[16];
+		uint16_t port;
+		if (parse_hostport(cfg->connect.v[i], ip, &port) != E_OK) {
+			log_msg(LOG_WARN, "-connect=%s: cannot resolve",
+			        cfg->connect.v[i]);
+			continue;
+		}
+		peers_book_add(&net->book, ip, port, PEERS_CONNECT, 0, 0,
+		               cfg->connect.v[i]);
+	}
+	for (size_t i = 0; i < cfg->addnode.n; i++)
+		if (net_addnode(net, cfg->addnode.v[i], "add") == E_INVAL)
+			log_msg(LOG_WARN, "-addnode=%s: cannot resolve",
+			        cfg->addnode.v[i]);
+	event_add(net->tick_ev, &tv);
+	net->started = true;
+	maintain(net, node_now_ms());
+	log_msg(LOG_INFO, "p2p %s port %d, dexp2p=%d",
+	        cfg->listen ? "listening on" : "not listening,", cfg->port,
+	        cfg->dexp2p);
+	return E_OK;
+}
+
+void net_stop(struct net *net)
+{
+	if (!net || net->stopped)
+		return;
+	net->stopped = true;
+	if (net->lis) {
+		evconnlistener_free(net->lis);
+		net->lis = NULL;
+	}
+	if (net->tick_ev)
+		event_del(net->tick_ev);
+	for (struct conn *c = net->conns; c; c = c->next)
+		conn_kill(c, "shutting down");
+	reap_cb(-1, 0, net);
+}
+
+void net_free(struct net *net)
+{
+	if (!net)
+		return;
+	net_stop(net);
+	gossip_free(net->g);
+	if (net->tick_ev)
+		event_free(net->tick_ev);
+	if (net->reap_ev)
+		event_free(net->reap_ev);
+	wb_fini(&net->wb);
+	free(net);
+}
+
+void net_on_new_packet(struct net *net, struct stored *sp, int from_peer)
+{
+	if (!net || !net->g)
+		return;
+	uint64_t now_ms = node_now_ms();
+	gossip_on_new(net->g, sp, from_peer, now_ms);
+	sync_counters(net, now_ms);
+}
+
+int net_addnode(struct net *net, const char *hostport, const char *cmd)
+{
+	uint8_t ip[16];
+	uint16_t port;
+	struct peer_addr *e;
+
+	if (strcmp(cmd, "add") && strcmp(cmd, "remove") && strcmp(cmd, "onetry"))
+		return E_INVAL;
+	if (!strcmp(cmd, "remove")) {
+		e = peers_book_find_name(&net->book, hostport);
+		if (!e || !(e->flags & PEERS_ADDNODE))
+			return E_NOTFOUND;
+		for (struct conn *c = net->conns; c; c = c->next) {
+			if (c->book == e) {
+				c->book = NULL;
+				conn_kill(c, "addnode remove");
+			}
+		}
+		peers_book_remove(&net->book, e);
+		return E_OK;
+	}
+	if (!strcmp(cmd, "add")) {
+		e = peers_book_find_name(&net->book, hostport);
+		if (e && (e->flags & PEERS_ADDNODE))
+			return E_DUP;
+	}
+	if (parse_hostport(hostport, ip, &port) != E_OK)
+		return E_INVAL;
+	if (!strcmp(cmd, "add")) {
+		e = peers_book_find(&net->book, ip, port);
+		if (e && (e->flags & PEERS_ADDNODE))
+			return E_DUP;
+		e = peers_book_add(&net->book, ip, port, PEERS_ADDNODE, 0, 0,
+		                   hostport);
+		if (!e)
+			return E_NOMEM;
+		if (e->name[0] && strcmp(e->name, hostport))
+			snprintf(e->name, sizeof(e->name), "%s", hostport);
+		e->next_try_ms = 0;
+		e->attempts = 0;
+	} else {
+		e = peers_book_find(&net->book, ip, port);
+		if (e && e->connected)
+			return E_OK;
+		if (!e)
+			e = peers_book_add(&net->book, ip, port, PEERS_ONETRY, 0,
+			                   0, NULL);
+		if (!e)
+			return E_NOMEM;
+		e->next_try_ms = 0;
+		if (!e->connected && !net->stopped)
+			dial(net, e);
+		return E_OK;
+	}
+	if (net->started)
+		maintain(net, node_now_ms());
+	return E_OK;
+}
+
+void net_ping_all(struct net *net)
+{
+	uint64_t now_ms = node_now_ms();
+	for (struct conn *c = net->conns; c; c = c->next) {
+		if (!c->ready || c->closing)
+			continue;
+		c->ping_nonce = ((uint64_t)rand() << 32) ^ (uint64_t)rand();
+		c->ping_nonce |= 1;
+		c->ping_sent_ms = now_ms;
+		wire_nonce_encode(&net->wb, WIRE_PING, c->ping_nonce);
+		conn_send_wb(net, c);
+	}
+}
+
+size_t net_peer_count(const struct net *net)
+{
+	size_t k = 0;
+	for (struct conn *c = net->conns; c; c = c->next)
+		if (c->ready && !c->closing)
+			k++;
+	return k;
+}
+
+bool net_synced(const struct net *net)
+{
+	if (net_peer_count(net) == 0) {
+		for (size_t i = 0; i < PEERS_BOOK_MAX; i++)
+			if (net->book.a[i].used &&
+			    (net->book.a[i].flags & (PEERS_ADDNODE | PEERS_CONNECT)))
+				return false;
+		return true;
+	}
+	return gossip_synced(net->g);
+}
+
+json_t *net_peerinfo(const struct net *net)
+{
+	json_t *arr = json_array();
+	for (struct conn *c = net->conns; c; c = c->next) {
+		if (!c->ready || c->closing)
+			continue;
+		json_t *o = json_object();
+		char pk[67] = "";
+		if (c->pv.plen == 33)
+			hex_encode(pk, c->pv.pubkey, 33);
+		json_object_set_new(o, "id", json_integer(c->id));
+		json_object_set_new(o, "addr", json_string(c->addr));
+		json_object_set_new(o, "inbound", json_boolean(c->inbound));
+		json_object_set_new(o, "dexp2p", json_integer(
+			(c->pv.services & WIRE_SVC_FULL) ? 2 : 1));
+		json_object_set_new(o, "pubkey", json_string(pk));
+		json_object_set_new(o, "version", json_integer(c->pv.version));
+		json_object_set_new(o, "subver", json_string(c->pv.ua));
+		json_object_set_new(o, "conntime", json_integer(c->conntime));
+		json_object_set_new(o, "lastsend", json_integer(c->lastsend));
+		json_object_set_new(o, "lastrecv", json_integer(c->lastrecv));
+		json_object_set_new(o, "bytessent",
+		                    json_integer((json_int_t)c->bytessent));
+		json_object_set_new(o, "bytesrecv",
+		                    json_integer((json_int_t)c->bytesrecv));
+		json_object_set_new(o, "packetssent",
+		                    json_integer((json_int_t)c->packetssent));
+		json_object_set_new(o, "packetsrecv",
+		                    json_integer((json_int_t)c->packetsrecv));
+		json_object_set_new(o, "synced", json_boolean(
+			gossip_peer_synced(net->g, c->id)));
+		if (c->has_ping)
+			json_object_set_new(o, "pingtime",
+			                    json_real(c->pingtime));
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
