@@ -37,6 +37,7 @@
 #include "node/rpcparse.h"
 
 #define RPC_MAX_HEADERS (64 * 1024)
+#define RPC_MAX_READ (2 * RPC_MAX_BODY) /* body bytes evhttp buffers */
 #define RPC_MAX_CRED 1024          /* user:password bytes we accept */
 #define RPC_MAX_BATCH 10000        /* calls in one batch */
 #define RPC_MAX_BINDS CONFIG_MAX_LIST
@@ -525,7 +526,13 @@ int rpc_start(struct rpc *r, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create the HTTP server");
 		return E_NOMEM;
 	}
-	evhttp_set_max_body_size(r->http, RPC_MAX_BODY);
+	/* evhttp refuses a body above its limit by itself, before http_cb
+	 * runs and with an HTML page, which would break the order of API.md
+	 * 2.1 (401 before 413) and the empty 413 body.  So evhttp's limit is
+	 * RPC_MAX_READ, a memory cap, and http_cb answers 413 for bodies
+	 * between RPC_MAX_BODY and it; only bodies larger still get
+	 * libevent's own 413. */
+	evhttp_set_max_body_size(r->http, RPC_MAX_READ);
 	evhttp_set_max_headers_size(r->http, RPC_MAX_HEADERS);
 	/* Read an oversized body to its end before answering 413, so the
 	 * client, still sending, gets the answer instead of a reset. */
