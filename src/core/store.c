@@ -25,9 +25,14 @@
  *              global newest-first walk is a merge of at most 64 lists;
  *      L_TIME  one per timestamp second (a ring of purgetime + 64
  *              buckets), so purge visits only what it frees;
- *      L_A, L_B, L_PAIR, L_PUB  one per index key (tagA, tagB, ordered
- *              pair, pubkey33).  Keys live in a chained hash table and are
- *              freed when their list empties.
+ *      L_PAIR  one per ordered pair (tagA, tagB) with at least one tag
+ *              non-empty: every tagged packet is in exactly one;
+ *      L_PUB   one per pubkey33.
+ *    A tagA (or tagB) key holds no packet list: it lists its pair keys,
+ *    and a tagA-only query merges their lists by arrival number (a heap
+ *    of k cursors: O(k + m log k) for m packets walked).  That keeps one
+ *    list link pair per tagged packet instead of three (16 bytes saved).
+ *    Keys live in a chained hash table and are freed when they empty.
  *  - Running XORs of hashes and ids, and per-second count and hash XOR.
  *
  * Not thread-safe; callbacks must not call store_put/store_purge.
@@ -42,13 +47,11 @@
 
 #define NIL UINT32_MAX
 
-enum { L_PRIO = 0, L_TIME = 1, L_A = 2, L_B = 3, L_PAIR = 4, L_PUB = 5 };
+enum { L_PRIO = 0, L_TIME = 1, L_PAIR = 2, L_PUB = 3 };
 /* stored.flags bits: membership of the optional lists (bit = L - 2). */
-#define F_A 0x01u
-#define F_B 0x02u
-#define F_PAIR 0x04u
-#define F_PUB 0x08u
-#define F_LISTS 0x0fu
+#define F_PAIR 0x01u
+#define F_PUB 0x02u
+#define F_LISTS 0x03u
 
 #define NPRIO 64
 #define SLOT_BITS 24
@@ -85,11 +88,18 @@ struct otab {
 
 enum { K_A = 1, K_B, K_PAIR, K_PUB };
 
+/* An index key.  Pair and pubkey keys own a packet list (l); a pair key
+ * is also linked under its tagA key (side 0) and tagB key (side 1) when
+ * that tag is non-empty.  Tag keys own only the list of their pairs. */
 struct ikey {
-	struct ikey *next; /* hash chain */
+	struct ikey *next;       /* hash chain */
 	uint64_t h;
-	struct lhead l;
-	uint32_t count;
+	struct lhead l;          /* pair / pubkey: packets, newest first */
+	uint32_t count;          /* packets under this key */
+	uint32_t nkids;          /* tag key: pairs under it */
+	struct ikey *kids;       /* tag key: first pair */
+	struct ikey *up[2];      /* pair: its tagA key, its tagB key */
+	struct ikey *sib[2][2];  /* pair: [side][0 prev, 1 next] among kids */
 	uint8_t kind;
 	uint8_t klen;
 	uint8_t key[];
@@ -517,20 +527,34 @@ static struct ikey *key_get(struct store *s, uint8_t kind,
 	size_t n = key_make(kind, t, buf);
 	uint64_t h = key_hash(s, kind, buf, n);
 	struct ikey **pp = key_find(s, kind, buf, n, h), *k;
+	int side;
 
 	if (*pp)
 		return *pp;
-	k = xmalloc(sizeof(*k) + n);
-	k->next = NULL;
+	k = xcalloc(1, sizeof(*k) + n);
 	k->h = h;
 	k->l.head = k->l.tail = NIL;
-	k->count = 0;
 	k->kind = kind;
 	k->klen = (uint8_t)n;
 	memcpy(k->key, buf, n);
 	*pp = k;
 	if (++s->keys.n > s->keys.cap)
 		ktab_resize(s, s->keys.cap * 2);
+	if (kind != K_PAIR)
+		return k;
+	for (side = 0; side < 2; side++) {
+		struct ikey *up;
+
+		if (!(side ? t->lb : t->la))
+			continue;
+		up = key_get(s, side ? K_B : K_A, t);
+		k->up[side] = up;
+		k->sib[side][1] = up->kids;
+		if (up->kids)
+			up->kids->sib[side][0] = k;
+		up->kids = k;
+		up->nkids++;
+	}
 	return k;
 }
 
@@ -546,14 +570,44 @@ static struct ikey *key_lookup(const struct store *s, uint8_t kind,
 static void key_drop(struct store *s, struct ikey *k)
 {
 	struct ikey **pp = key_find(s, k->kind, k->key, k->klen, k->h);
+	int side;
 
 	*pp = k->next;
+	for (side = 0; side < 2; side++) {
+		struct ikey *up = k->up[side], *p = k->sib[side][0],
+		            *n = k->sib[side][1];
+
+		if (!up)
+			continue;
+		if (p)
+			p->sib[side][1] = n;
+		else
+			up->kids = n;
+		if (n)
+			n->sib[side][0] = p;
+		if (--up->nkids == 0)
+			key_drop(s, up);
+	}
 	free(k);
 	if (--s->keys.n * 8 < s->keys.cap && s->keys.cap > KTAB_MIN)
 		ktab_resize(s, s->keys.cap / 2);
 }
 
-static const uint8_t key_kind_of_list[6] = {0, 0, K_A, K_B, K_PAIR, K_PUB};
+static const uint8_t key_kind_of_list[4] = {0, 0, K_PAIR, K_PUB};
+
+/* Count one packet more (+1) or less (-1) under key k and its tag keys;
+ * frees the keys that empty. */
+static void key_count(struct store *s, struct ikey *k, int d)
+{
+	int side;
+
+	for (side = 0; side < 2; side++)
+		if (k->up[side])
+			k->up[side]->count += (uint32_t)d;
+	k->count += (uint32_t)d;
+	if (k->count == 0)
+		key_drop(s, k);
+}
 
 /* ---- create / free ---------------------------------------------------------- */
 
@@ -646,15 +700,14 @@ static void rec_remove(struct store *s, uint32_t slot)
 	xor32(b->fp, sp->hash);
 
 	rec_tags(r, &t);
-	for (list = L_A; list <= L_PUB; list++) {
+	for (list = L_PAIR; list <= L_PUB; list++) {
 		struct ikey *k;
 
 		if (!(sp->flags & (1u << (list - 2))))
 			continue;
 		k = key_lookup(s, key_kind_of_list[list], &t);
 		list_unlink(s, &k->l, r, list);
-		if (--k->count == 0)
-			key_drop(s, k);
+		key_count(s, k, -1);
 	}
 	otab_delete(s, &s->byhash, slot);
 	otab_delete(s, &s->byid, slot);
@@ -751,11 +804,7 @@ int store_put(struct store *s, const uint8_t *pkt, size_t len,
 	if (b->count && b->t != ts)
 		(void)bucket_drop(s, b);
 
-	if (t.la)
-		flags |= F_A;
-	if (t.lb)
-		flags |= F_B;
-	if (t.la && t.lb)
+	if (t.la || t.lb)
 		flags |= F_PAIR;
 	if (t.pk)
 		flags |= F_PUB;
@@ -803,14 +852,14 @@ int store_put(struct store *s, const uint8_t *pkt, size_t len,
 	xor32(b->fp, pe->hash);
 	list_push(s, &b->l, slot, r, L_TIME);
 
-	for (list = L_A; list <= L_PUB; list++) {
+	for (list = L_PAIR; list <= L_PUB; list++) {
 		struct ikey *k;
 
 		if (!(flags & (1u << (list - 2))))
 			continue;
 		k = key_get(s, key_kind_of_list[list], &t);
 		list_push(s, &k->l, slot, r, list);
-		k->count++;
+		key_count(s, k, +1);
 	}
 	otab_insert(s, &s->byhash, slot);
 	otab_insert(s, &s->byid, slot);
@@ -948,48 +997,88 @@ static bool query_selects(const struct store_query *q, struct srec *r)
 	return true;
 }
 
-/* No tag, no pubkey: merge the per-priority arrival lists. */
-static size_t query_all(const struct store *s, const struct store_query *q,
-                        bool (*cb)(struct stored *, void *), void *arg)
+/* Walk several newest-first lists (link `list`) as one, by descending
+ * seq: a max-heap of cursors.  sel: test the tag/pubkey selection. */
+struct cur {
+	uint64_t seq;
+	uint32_t slot;
+};
+
+static void heap_down(struct cur *h, size_t k, size_t i)
 {
-	uint32_t cur[NPRIO];
-	int np = 0, i;
-	size_t n = 0;
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		struct cur x;
 
-	for (i = 0; i < NPRIO; i++)
-		if (s->pr[i].l.head != NIL)
-			cur[np++] = s->pr[i].l.head;
-	while (np > 0) {
-		int best = 0;
-		uint64_t bseq = 0;
-		struct srec *r;
+		if (l < k && h[l].seq > h[m].seq)
+			m = l;
+		if (r < k && h[r].seq > h[m].seq)
+			m = r;
+		if (m == i)
+			return;
+		x = h[i];
+		h[i] = h[m];
+		h[m] = x;
+		i = m;
+	}
+}
 
-		for (i = 0; i < np; i++) {
-			uint64_t sq = slot_rec(s, cur[i])->pub.seq;
+static size_t walk_merge(const struct store *s, struct cur *h, size_t k,
+                         int list, bool sel, const struct store_query *q,
+                         bool (*cb)(struct stored *, void *), void *arg)
+{
+	size_t n = 0, i;
 
-			if (sq > bseq) {
-				bseq = sq;
-				best = i;
-			}
+	for (i = k / 2; i-- > 0;)
+		heap_down(h, k, i);
+	while (k > 0) {
+		struct srec *r = slot_rec(s, h[0].slot);
+		uint32_t next = rec_link(r, list)[1];
+
+		if (next != NIL) {
+			h[0].slot = next;
+			h[0].seq = slot_rec(s, next)->pub.seq;
+		} else {
+			h[0] = h[--k];
 		}
-		r = slot_rec(s, cur[best]);
-		cur[best] = rec_link(r, L_PRIO)[1];
-		if (cur[best] == NIL)
-			cur[best] = cur[--np];
+		heap_down(h, k, 0);
+		if (sel && !query_selects(q, r))
+			continue;
 		if (query_visit(q, r, cb, arg, &n))
 			break;
 	}
 	return n;
 }
 
+static void cur_set(const struct store *s, struct cur *c, uint32_t slot)
+{
+	c->slot = slot;
+	c->seq = slot_rec(s, slot)->pub.seq;
+}
+
+/* No tag, no pubkey: merge the per-priority arrival lists. */
+static size_t query_all(const struct store *s, const struct store_query *q,
+                        bool (*cb)(struct stored *, void *), void *arg)
+{
+	struct cur h[NPRIO];
+	size_t k = 0;
+	int i;
+
+	for (i = 0; i < NPRIO; i++)
+		if (s->pr[i].l.head != NIL)
+			cur_set(s, &h[k++], s->pr[i].l.head);
+	return walk_merge(s, h, k, L_PRIO, false, q, cb, arg);
+}
+
 size_t store_query(const struct store *s, const struct store_query *q,
                    bool (*cb)(struct stored *, void *), void *arg)
 {
+	static const uint8_t kinds[4] = {K_PAIR, K_A, K_B, K_PUB};
 	struct rtags t = {0};
-	struct ikey *best = NULL;
-	int best_list = 0, list;
-	size_t n = 0;
-	uint32_t slot;
+	struct ikey *best = NULL, *kid;
+	struct cur one, *h;
+	size_t n, k = 0;
+	int i;
 
 	if ((q->len_a && (q->len_a > PACKET_TAG_MAX || !q->tag_a)) ||
 	    (q->len_b && (q->len_b > PACKET_TAG_MAX || !q->tag_b)))
@@ -1001,31 +1090,40 @@ size_t store_query(const struct store *s, const struct store_query *q,
 	t.b = q->tag_b;
 	t.lb = (uint8_t)q->len_b;
 	t.pk = q->pubkey;
-	/* Smallest applicable index; a missing key means nothing matches. */
-	for (list = L_A; list <= L_PUB; list++) {
-		struct ikey *k;
+	/* The smallest applicable key; a missing key means nothing matches.
+	 * A pair key fits a query with both tags or with only tagA / only
+	 * tagB (the pair with an empty other tag is then NOT enough: tagA
+	 * alone matches any tagB), so: pair only when both tags are given. */
+	for (i = 0; i < 4; i++) {
+		struct ikey *c;
 
-		if ((list == L_A && !q->len_a) || (list == L_B && !q->len_b) ||
-		    (list == L_PAIR && !(q->len_a && q->len_b)) ||
-		    (list == L_PUB && !q->pubkey))
+		if ((kinds[i] == K_PAIR && !(q->len_a && q->len_b)) ||
+		    (kinds[i] == K_A && !q->len_a) ||
+		    (kinds[i] == K_B && !q->len_b) ||
+		    (kinds[i] == K_PUB && !q->pubkey))
 			continue;
-		k = key_lookup(s, key_kind_of_list[list], &t);
-		if (!k)
+		c = key_lookup(s, kinds[i], &t);
+		if (!c)
 			return 0;
-		if (!best || k->count < best->count) {
-			best = k;
-			best_list = list;
-		}
+		if (!best || c->count < best->count)
+			best = c;
 	}
-	for (slot = best->l.head; slot != NIL;) {
-		struct srec *r = slot_rec(s, slot);
-
-		slot = rec_link(r, best_list)[1];
-		if (!query_selects(q, r))
-			continue;
-		if (query_visit(q, r, cb, arg, &n))
-			break;
+	if (best->kind == K_PAIR || best->kind == K_PUB) {
+		if (best->l.head == NIL)
+			return 0;
+		cur_set(s, &one, best->l.head);
+		return walk_merge(s, &one, 1,
+		                  best->kind == K_PAIR ? L_PAIR : L_PUB, true, q,
+		                  cb, arg);
 	}
+	/* A tag key: merge the lists of its pairs. */
+	h = xmalloc(best->nkids * sizeof(*h));
+	for (kid = best->kids; kid;
+	     kid = kid->sib[best->kind == K_A ? 0 : 1][1])
+		if (kid->l.head != NIL)
+			cur_set(s, &h[k++], kid->l.head);
+	n = walk_merge(s, h, k, L_PAIR, true, q, cb, arg);
+	free(h);
 	return n;
 }
 
