@@ -61,6 +61,7 @@ struct conn {
 	uint32_t conntime, lastsend, lastrecv;
 	uint64_t bytessent, bytesrecv, packetssent, packetsrecv;
 	uint64_t start_ms, last_recv_ms, ping_nonce, ping_sent_ms;
+	struct timeval ping_tv;       /* loop's cached time at PING */
 	double pingtime;
 	bool has_ping;
 	char why[128];
@@ -385,6 +386,16 @@ static void send_addr(struct net *net, struct conn *to)
 	conn_send_wb(net, to);
 }
 
+static void send_ping(struct net *net, struct conn *c, uint64_t now_ms)
+{
+	c->ping_nonce = ((uint64_t)rand() << 32) ^ (uint64_t)rand();
+	c->ping_nonce |= 1;
+	c->ping_sent_ms = now_ms;
+	event_base_gettimeofday_cached(net->n->base, &c->ping_tv);
+	wire_nonce_encode(&net->wb, WIRE_PING, c->ping_nonce);
+	conn_send_wb(net, c);
+}
+
 static void on_ready(struct net *net, struct conn *c)
 {
 	uint64_t key = c->pv.plen ? le64(c->pv.pubkey + 1) : c->pv.nonce;
@@ -432,10 +443,7 @@ static void on_ready(struct net *net, struct conn *c)
 	wb_begin(&net->wb, WIRE_GETADDR);
 	wb_end(&net->wb);
 	conn_send_wb(net, c);
-	c->ping_nonce = ((uint64_t)rand() << 32) ^ (uint64_t)rand() ^ now_ms;
-	c->ping_sent_ms = now_ms;
-	wire_nonce_encode(&net->wb, WIRE_PING, c->ping_nonce);
-	conn_send_wb(net, c);
+	send_ping(net, c, now_ms);
 }
 
 static void on_version(struct net *net, struct conn *c, const uint8_t *p,
@@ -548,7 +556,12 @@ static bool on_frame(struct net *net, struct conn *c, uint8_t type,
 			return false;
 		}
 		if (c->ping_nonce && x == c->ping_nonce) {
-			c->pingtime = (double)(now_ms - c->ping_sent_ms) / 1000.0;
+			struct timeval tv;
+			event_base_gettimeofday_cached(net->n->base, &tv);
+			c->pingtime = (double)(tv.tv_sec - c->ping_tv.tv_sec) +
+			              (double)(tv.tv_usec - c->ping_tv.tv_usec) / 1e6;
+			if (c->pingtime < 0)
+				c->pingtime = 0;
 			c->has_ping = true;
 			c->ping_nonce = 0;
 		}
@@ -783,13 +796,8 @@ static void second_tick(struct net *net, uint64_t now_ms)
 			continue;
 		}
 		if (!c->ping_nonce &&
-		    now_ms - c->ping_sent_ms >= NET_PING_EVERY_MS) {
-			c->ping_nonce = ((uint64_t)rand() << 32) ^ (uint64_t)rand();
-			c->ping_nonce |= 1;
-			c->ping_sent_ms = now_ms;
-			wire_nonce_encode(&net->wb, WIRE_PING, c->ping_nonce);
-			conn_send_wb(net, c);
-		}
+		    now_ms - c->ping_sent_ms >= NET_PING_EVERY_MS)
+			send_ping(net, c, now_ms);
 	}
 	maintain(net, now_ms);
 }
@@ -981,11 +989,7 @@ void net_ping_all(struct net *net)
 	for (struct conn *c = net->conns; c; c = c->next) {
 		if (!c->ready || c->closing)
 			continue;
-		c->ping_nonce = ((uint64_t)rand() << 32) ^ (uint64_t)rand();
-		c->ping_nonce |= 1;
-		c->ping_sent_ms = now_ms;
-		wire_nonce_encode(&net->wb, WIRE_PING, c->ping_nonce);
-		conn_send_wb(net, c);
+		send_ping(net, c, now_ms);
 	}
 }
 

@@ -748,7 +748,10 @@ static bool idl_cb(struct stored *sp, void *arg)
 	return true;
 }
 
-/* Responder: pull what we lack, send what the initiator lacks. */
+/* Responder: send what the initiator lacks.  A round only serves its
+ * initiator: what we lack comes in our own round with that peer.  (Pulling
+ * here too would fetch every packet twice when two nodes reconcile with
+ * each other at the same time, as they do after a restart.) */
 static void on_idlist(struct gossip *g, struct gpeer *p,
                       struct wire_idlist *l)
 {
@@ -763,9 +766,6 @@ static void on_idlist(struct gossip *g, struct gpeer *p,
 			uint64_t sid = wire_ids_at(ids, i);
 			u64_push(&v, sid);
 			known_add(p, sid);
-			if (sidx_get(g, sid) || pend_get(g, sid))
-				continue;
-			pend_new(g, p, sid);
 		}
 		if (t + g->cfg.purgetime <= now + 1)
 			continue; /* about to expire: not worth sending */

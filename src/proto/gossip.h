@@ -36,7 +36,7 @@
 #define GOSSIP_RECON_TIMEOUT_MS 10000u
 #define GOSSIP_DEFAULT_QUEUE_CAP (16u << 20)
 #define GOSSIP_DEFAULT_FANOUT 2u
-#define GOSSIP_DEFAULT_MAX_RELAY 3u
+#define GOSSIP_DEFAULT_MAX_RELAY 1u
 
 struct gossip_ops {
 	void *ctx;
