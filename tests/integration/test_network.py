@@ -229,8 +229,10 @@ def test_addnode_rpc(make_node):
     """Topology: a, b unconnected; then b: addnode a add -> a - b; remove
     -> disconnected; errors -23 / -24."""
     from dexnet import RPCError
-    a = make_node("a", args=["-connect=127.0.0.1:1"]).start()
-    b = make_node("b", args=["-connect=127.0.0.1:1"]).start()
+    # no -connect here: -connect limits outgoing connections to its list
+    a = make_node("a").start()
+    b = make_node("b").start()
+    assert b.rpc("getinfo")["connections"] == 0
     assert b.rpc("addnode", a.addr, "add") is None
     wait_for(lambda: b.rpc("getinfo")["connections"] == 1, 15,
              what="b connected to a")
