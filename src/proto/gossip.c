@@ -741,7 +741,7 @@ static bool idl_cb(struct stored *sp, void *arg)
 {
 	struct idl_ctx *c = arg;
 	uint64_t sid = wire_sid(sp->hash);
-	if (bsearch(&sid, c->sorted, c->n, sizeof(uint64_t), cmp_u64))
+	if (c->n && bsearch(&sid, c->sorted, c->n, sizeof(uint64_t), cmp_u64))
 		return true;
 	/* the initiator lacks it: send it (paced by the queue) */
 	enqueue(c->g, c->p, sp, 0, true);
@@ -769,7 +769,8 @@ static void on_idlist(struct gossip *g, struct gpeer *p,
 		}
 		if (t + g->cfg.purgetime <= now + 1)
 			continue; /* about to expire: not worth sending */
-		qsort(v.v, v.n, sizeof(uint64_t), cmp_u64);
+		if (v.n > 1)
+			qsort(v.v, v.n, sizeof(uint64_t), cmp_u64);
 		struct idl_ctx ctx = {g, p, v.v, v.n};
 		store_foreach_time(g->store, t, t, idl_cb, &ctx);
 	}
