@@ -20,11 +20,14 @@
  *    2^24 - 1 packets are held (STORE_MAX_PACKETS); at 4 GiB that is
  *    still more than the cap allows for packets over ~250 bytes.
  *  - Doubly linked newest-first lists (head = newest arrival):
- *      L_PRIO  one per priority 0..63: arrival order, so the tail is the
- *              eviction victim (lowest priority, oldest first) and the
- *              global newest-first walk is a merge of at most 64 lists;
- *      L_TIME  one per timestamp second (a ring of purgetime + 64
- *              buckets), so purge visits only what it frees;
+ *      L_TP    one per (timestamp second, priority class 0..15, class 15
+ *              = priority >= 15).  The seconds form a ring of purgetime
+ *              + 64 buckets, so purge visits only what it frees; the
+ *              eviction victim is the tail (oldest arrival) of the oldest
+ *              second's list in the lowest class; the global newest-first
+ *              walk (no tag, no pubkey: not used by DEX_list, which
+ *              defaults to tagA general) merges all the lists.  One link
+ *              pair serves both time and priority (8 bytes saved).
  *      L_PAIR  one per ordered pair (tagA, tagB) with at least one tag
  *              non-empty: every tagged packet is in exactly one;
  *      L_PUB   one per pubkey33.
@@ -39,6 +42,7 @@
  */
 #include "core/store.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,13 +51,13 @@
 
 #define NIL UINT32_MAX
 
-enum { L_PRIO = 0, L_TIME = 1, L_PAIR = 2, L_PUB = 3 };
-/* stored.flags bits: membership of the optional lists (bit = L - 2). */
+enum { L_TP = 0, L_PAIR = 1, L_PUB = 2 };
+/* stored.flags bits: membership of the optional lists (bit = L - 1). */
 #define F_PAIR 0x01u
 #define F_PUB 0x02u
 #define F_LISTS 0x03u
 
-#define NPRIO 64
+#define NPC 16 /* priority classes: 0..14, and 15 for >= 15 */
 #define SLOT_BITS 24
 #define SLOT_MASK ((1u << SLOT_BITS) - 1)
 #define STORE_MAX_PACKETS (SLOT_MASK - 1u) /* SLOT_MASK | tag 0xff = NIL */
@@ -114,14 +118,15 @@ struct ktab {
 struct tbucket {
 	uint32_t t;
 	uint32_t count;
-	struct lhead l;
+	uint32_t pmask;        /* bit c set when l[c] is not empty */
+	struct lhead l[NPC];   /* per priority class, newest first */
 	uint8_t fp[32];
 };
 
-struct prlist {
-	struct lhead l;
+struct prclass {
 	uint64_t count;
 	uint64_t bytes;
+	uint32_t oldest;       /* <= every timestamp held in this class */
 };
 
 struct store {
@@ -137,8 +142,8 @@ struct store {
 	struct ktab keys;
 	uint64_t seed;
 	/* lists */
-	struct prlist pr[NPRIO];
-	uint64_t prmask; /* bit p set when pr[p] is not empty */
+	struct prclass pr[NPC];
+	uint32_t prmask; /* bit c set when class c is not empty */
 	struct tbucket *ring;
 	uint32_t nring;
 	uint32_t purge_next; /* lowest timestamp not yet purged */
@@ -158,17 +163,17 @@ static const uint8_t pop4[16] = {0, 1, 1, 2, 1, 2, 2, 3,
 
 static unsigned rec_nlists(uint8_t flags)
 {
-	return 2u + pop4[flags & F_LISTS];
+	return 1u + pop4[flags & F_LISTS];
 }
 
 static uint32_t *rec_link(struct srec *r, int list)
 {
 	unsigned i;
 
-	if (list < 2)
-		i = (unsigned)list;
+	if (list == L_TP)
+		i = 0;
 	else
-		i = 2u + pop4[r->pub.flags & F_LISTS & ((1u << (list - 2)) - 1)];
+		i = 1u + pop4[r->pub.flags & F_LISTS & ((1u << (list - 1)) - 1)];
 	return &r->lk[2 * i];
 }
 
@@ -593,7 +598,7 @@ static void key_drop(struct store *s, struct ikey *k)
 		ktab_resize(s, s->keys.cap / 2);
 }
 
-static const uint8_t key_kind_of_list[4] = {0, 0, K_PAIR, K_PUB};
+static const uint8_t key_kind_of_list[3] = {0, K_PAIR, K_PUB};
 
 /* Count one packet more (+1) or less (-1) under key k and its tag keys;
  * frees the keys that empty. */
@@ -629,12 +634,13 @@ struct store *store_new(const struct store_config *cfg)
 	 * (ASLR), enough to keep tag-chosen keys from colliding on purpose
 	 * across nodes. */
 	s->seed = mix64((uint64_t)(uintptr_t)s ^ 0x9e3779b97f4a7c15ULL);
-	for (p = 0; p < NPRIO; p++)
-		s->pr[p].l.head = s->pr[p].l.tail = NIL;
+	for (p = 0; p < NPC; p++)
+		s->pr[p].oldest = UINT32_MAX;
 	s->nring = cfg->purgetime + STORE_FUTURE_MAX + 4;
 	s->ring = xcalloc(s->nring, sizeof(*s->ring));
 	for (uint32_t i = 0; i < s->nring; i++)
-		s->ring[i].l.head = s->ring[i].l.tail = NIL;
+		for (p = 0; p < NPC; p++)
+			s->ring[i].l[p].head = s->ring[i].l[p].tail = NIL;
 	return s;
 }
 
@@ -668,9 +674,9 @@ void store_free(struct store *s)
 
 /* ---- removal ---------------------------------------------------------------- */
 
-static int prio_index(int priority)
+static int prio_class(int priority)
 {
-	return priority >= NPRIO ? NPRIO - 1 : priority;
+	return priority >= NPC ? NPC - 1 : priority;
 }
 
 static void xor32(uint8_t *d, const uint8_t *x)
@@ -683,19 +689,22 @@ static void rec_remove(struct store *s, uint32_t slot)
 {
 	struct srec *r = slot_rec(s, slot);
 	struct stored *sp = &r->pub;
-	struct prlist *pl = &s->pr[prio_index(sp->priority)];
+	int c = prio_class(sp->priority);
+	struct prclass *pc = &s->pr[c];
 	struct tbucket *b = &s->ring[sp->timestamp % s->nring];
 	uint64_t cost = rec_cost(sp->flags, sp->len);
 	struct rtags t;
 	int list;
 
-	list_unlink(s, &pl->l, r, L_PRIO);
-	pl->count--;
-	pl->bytes -= cost;
-	if (!pl->count)
-		s->prmask &= ~(1ULL << prio_index(sp->priority));
-
-	list_unlink(s, &b->l, r, L_TIME);
+	pc->count--;
+	pc->bytes -= cost;
+	if (!pc->count) {
+		s->prmask &= ~(1u << c);
+		pc->oldest = UINT32_MAX;
+	}
+	list_unlink(s, &b->l[c], r, L_TP);
+	if (b->l[c].head == NIL)
+		b->pmask &= ~(1u << c);
 	b->count--;
 	xor32(b->fp, sp->hash);
 
@@ -703,7 +712,7 @@ static void rec_remove(struct store *s, uint32_t slot)
 	for (list = L_PAIR; list <= L_PUB; list++) {
 		struct ikey *k;
 
-		if (!(sp->flags & (1u << (list - 2))))
+		if (!(sp->flags & (1u << (list - 1))))
 			continue;
 		k = key_lookup(s, key_kind_of_list[list], &t);
 		list_unlink(s, &k->l, r, list);
@@ -726,11 +735,13 @@ static void rec_remove(struct store *s, uint32_t slot)
 static size_t bucket_drop(struct store *s, struct tbucket *b)
 {
 	size_t n = 0;
+	int c;
 
-	while (b->l.head != NIL) {
-		rec_remove(s, b->l.head);
-		n++;
-	}
+	for (c = 0; c < NPC; c++)
+		while (b->l[c].head != NIL) {
+			rec_remove(s, b->l[c].head);
+			n++;
+		}
 	s->st.purged += n;
 	return n;
 }
@@ -763,11 +774,26 @@ size_t store_purge(struct store *s, uint32_t now)
 
 /* ---- insertion -------------------------------------------------------------- */
 
+/* Evict the oldest arrival of the oldest second of the lowest class.
+ * pr[c].oldest only moves forward here (and back on a put with an older
+ * timestamp), so the scan is amortised O(1) per eviction. */
 static void evict_one(struct store *s)
 {
-	int p = __builtin_ctzll(s->prmask);
+	int c = __builtin_ctz(s->prmask);
+	uint32_t t = s->pr[c].oldest, i;
 
-	rec_remove(s, s->pr[p].l.tail);
+	for (i = 0;; i++, t++) {
+		struct tbucket *b = &s->ring[t % s->nring];
+
+		/* The class holds a packet, all with timestamps >= oldest and
+		 * < now + STORE_FUTURE_MAX + 1: the loop ends within nring. */
+		assert(i <= s->nring + STORE_FUTURE_MAX);
+		if (b->count && b->t == t && (b->pmask & (1u << c))) {
+			s->pr[c].oldest = t;
+			rec_remove(s, b->l[c].tail);
+			break;
+		}
+	}
 	s->st.evicted++;
 }
 
@@ -809,7 +835,7 @@ int store_put(struct store *s, const uint8_t *pkt, size_t len,
 	if (t.pk)
 		flags |= F_PUB;
 	cost = rec_cost(flags, len);
-	p = prio_index(pe->priority);
+	p = prio_class(pe->priority);
 	if (s->st.bytes + cost > s->cfg.maxmem ||
 	    s->st.count >= STORE_MAX_PACKETS) {
 		uint64_t evictable = 0, nevictable = 0;
@@ -842,20 +868,22 @@ int store_put(struct store *s, const uint8_t *pkt, size_t len,
 	rec_tags(r, &t); /* point into the copy */
 	slot = slot_alloc(s, r);
 
-	list_push(s, &s->pr[p].l, slot, r, L_PRIO);
 	s->pr[p].count++;
 	s->pr[p].bytes += cost;
-	s->prmask |= 1ULL << p;
+	s->prmask |= 1u << p;
+	if (ts < s->pr[p].oldest)
+		s->pr[p].oldest = ts;
 
 	b->t = ts;
 	b->count++;
 	xor32(b->fp, pe->hash);
-	list_push(s, &b->l, slot, r, L_TIME);
+	list_push(s, &b->l[p], slot, r, L_TP);
+	b->pmask |= 1u << p;
 
 	for (list = L_PAIR; list <= L_PUB; list++) {
 		struct ikey *k;
 
-		if (!(flags & (1u << (list - 2))))
+		if (!(flags & (1u << (list - 1))))
 			continue;
 		k = key_get(s, key_kind_of_list[list], &t);
 		list_push(s, &k->l, slot, r, list);
@@ -1056,18 +1084,26 @@ static void cur_set(const struct store *s, struct cur *c, uint32_t slot)
 	c->seq = slot_rec(s, slot)->pub.seq;
 }
 
-/* No tag, no pubkey: merge the per-priority arrival lists. */
+/* No tag, no pubkey: merge every (second, class) list.  O(lists + m log
+ * lists); DEX_list never asks this (its default is tagA general). */
 static size_t query_all(const struct store *s, const struct store_query *q,
                         bool (*cb)(struct stored *, void *), void *arg)
 {
-	struct cur h[NPRIO];
-	size_t k = 0;
-	int i;
+	struct cur *h;
+	size_t k = 0, n, nl = 0;
+	uint32_t i;
+	int c;
 
-	for (i = 0; i < NPRIO; i++)
-		if (s->pr[i].l.head != NIL)
-			cur_set(s, &h[k++], s->pr[i].l.head);
-	return walk_merge(s, h, k, L_PRIO, false, q, cb, arg);
+	for (i = 0; i < s->nring; i++)
+		nl += (size_t)__builtin_popcount(s->ring[i].pmask);
+	h = xmalloc((nl ? nl : 1) * sizeof(*h));
+	for (i = 0; i < s->nring; i++)
+		for (c = 0; c < NPC; c++)
+			if (s->ring[i].l[c].head != NIL)
+				cur_set(s, &h[k++], s->ring[i].l[c].head);
+	n = walk_merge(s, h, k, L_TP, false, q, cb, arg);
+	free(h);
+	return n;
 }
 
 size_t store_query(const struct store *s, const struct store_query *q,
@@ -1149,13 +1185,14 @@ void store_foreach_time(const struct store *s, uint32_t t0, uint32_t t1,
 
 		if (!b->count || b->t < t0 || b->t > t1)
 			continue;
-		for (slot = b->l.head; slot != NIL;) {
-			struct srec *r = slot_rec(s, slot);
+		for (int c = 0; c < NPC; c++)
+			for (slot = b->l[c].head; slot != NIL;) {
+				struct srec *r = slot_rec(s, slot);
 
-			slot = rec_link(r, L_TIME)[1];
-			if (!cb(&r->pub, arg))
-				return;
-		}
+				slot = rec_link(r, L_TP)[1];
+				if (!cb(&r->pub, arg))
+					return;
+			}
 	}
 }
 
