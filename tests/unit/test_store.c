@@ -555,6 +555,128 @@ static void test_eviction_order(void **state)
 	store_free(s);
 }
 
+/* Among equal priorities the victim is the oldest timestamp second, then
+ * the oldest arrival in it; priorities >= 15 form one class. */
+static void test_eviction_time(void **state)
+{
+	struct store *s;
+	struct mp m[4], hi;
+	struct store_stats st;
+	uint32_t ts[4] = {T0 + 3, T0 + 1, T0 + 2, T0 + 1};
+	int expect[4] = {1, 3, 2, 0}, i;
+	uint64_t one;
+
+	s = mkstore(3600, 1ULL << 40);
+	mk(&m[0], "T", "U", NULL, 0, 0, T0, 100, "same");
+	assert_int_equal(put(s, &m[0], T0), E_OK);
+	store_get_stats(s, &st);
+	one = st.bytes;
+	store_free(s);
+
+	s = mkstore(3600, one * 4);
+	for (i = 0; i < 4; i++) {
+		mk(&m[i], "T", "U", NULL, 0, 0, ts[i], 100 + (uint32_t)i, "same");
+		m[i].pe.priority = 20 + i; /* all in the top class */
+		assert_int_equal(put(s, &m[i], T0 + 5), E_OK);
+	}
+	/* a priority-15 packet is in the same class: refused */
+	mk(&hi, "T", "U", NULL, 0, 0, T0 + 4, 200, "same");
+	hi.pe.priority = 15;
+	assert_int_equal(store_put(s, hi.buf, hi.len, &hi.pe, T0 + 5, NULL),
+	                 E_NOMEM);
+	store_free(s);
+
+	s = mkstore(3600, one * 4);
+	for (i = 0; i < 4; i++) {
+		mk(&m[i], "T", "U", NULL, 0, 0, ts[i], 100 + (uint32_t)i, "same");
+		m[i].pe.priority = 2;
+		assert_int_equal(put(s, &m[i], T0 + 5), E_OK);
+	}
+	for (i = 0; i < 4; i++) {
+		mk(&hi, "T", "U", NULL, 0, 0, T0 + 4, 300 + (uint32_t)i, "same");
+		hi.pe.priority = 3;
+		assert_int_equal(store_put(s, hi.buf, hi.len, &hi.pe, T0 + 5, NULL),
+		                 E_OK);
+		assert_false(store_has(s, m[expect[i]].pe.hash));
+		for (int j = i + 1; j < 4; j++)
+			assert_true(store_has(s, m[expect[j]].pe.hash));
+	}
+	store_get_stats(s, &st);
+	assert_int_equal(st.evicted, 4);
+	assert_int_equal(st.by_priority[3], 4);
+	store_free(s);
+}
+
+struct inv {
+	size_t n;
+	uint8_t fp[32];
+};
+
+static bool inv_cb(struct stored *sp, void *arg)
+{
+	struct inv *v = arg;
+
+	v->n++;
+	for (int k = 0; k < 32; k++)
+		v->fp[k] ^= sp->hash[k];
+	return true;
+}
+
+/* Random puts and purges under a tight cap: the invariants hold (bytes
+ * within the cap, the time walk, the global walk and the fingerprint all
+ * agree with the count). */
+static void test_random_cap(void **state)
+{
+	struct store *s = mkstore(30, 200 * 1000);
+	const uint8_t *pks[] = {NULL, pk1, pk2};
+	uint32_t now = T0, r = 7;
+	struct store_stats st;
+	struct mp m;
+	int i, ok = 0, nomem = 0;
+
+	init_keys();
+	for (i = 0; i < 20000; i++) {
+		int rc;
+
+		r = r * 1103515245u + 12345u;
+		if (r % 211 == 0)
+			store_purge(s, ++now);
+		mk(&m, TAGS_A[(r >> 8) % 3], TAGS_B[(r >> 12) % 3],
+		   pks[(r >> 16) % 3], 1, 2, now - (r >> 20) % 25, (uint32_t)i,
+		   (r >> 5) % 2 ? "a longer payload to vary sizes" : "s");
+		m.pe.priority = (int)((r >> 24) % 20);
+		rc = store_put(s, m.buf, m.len, &m.pe, now, NULL);
+		assert_true(rc == E_OK || rc == E_NOMEM);
+		ok += rc == E_OK;
+		nomem += rc == E_NOMEM;
+		if (i % 1000 == 999) {
+			struct inv a = {0}, b = {0};
+			struct store_query q = {0};
+			uint8_t fp[32];
+
+			store_get_stats(s, &st);
+			assert_true(st.bytes <= 200 * 1000);
+			store_foreach_time(s, 0, UINT32_MAX, inv_cb, &a);
+			q.max_a = q.max_b = INT64_MAX;
+			assert_int_equal(store_query(s, &q, inv_cb, &b), st.count);
+			assert_int_equal(a.n, st.count);
+			store_fingerprint(s, fp);
+			assert_memory_equal(a.fp, fp, 32);
+			assert_memory_equal(b.fp, fp, 32);
+		}
+	}
+	store_get_stats(s, &st);
+	assert_true(st.evicted > 0);
+	assert_true(nomem > 0);
+	assert_int_equal(st.added, (uint64_t)ok);
+	assert_int_equal(st.added - st.purged - st.evicted, st.count);
+	store_purge(s, now + 100);
+	store_get_stats(s, &st);
+	assert_int_equal(st.count, 0);
+	assert_int_equal(store_index_keys(s), 0);
+	store_free(s);
+}
+
 /* ---- fingerprints and time buckets ----------------------------------------- */
 
 struct tcount {
@@ -750,6 +872,8 @@ int main(void)
 		cmocka_unit_test(test_purge_boundary),
 		cmocka_unit_test(test_ring_reuse),
 		cmocka_unit_test(test_eviction_order),
+		cmocka_unit_test(test_eviction_time),
+		cmocka_unit_test(test_random_cap),
 		cmocka_unit_test(test_fingerprint_order),
 		cmocka_unit_test(test_random_model),
 		cmocka_unit_test(test_walk_all),
