@@ -95,7 +95,8 @@ for i in $(seq 1 $N); do
 	for j in $(seq 1 $N); do
 		[ "$j" = "$i" ] || args+=("-addnode=127.0.0.1:$(p2p_port "$j")")
 	done
-	"$DAEMON" "${args[@]}" >"$d/stdout.log" 2>&1 </dev/null &
+	# own session: Ctrl-C reaches this script only, which stops the nodes
+	setsid "$DAEMON" "${args[@]}" >"$d/stdout.log" 2>&1 </dev/null &
 	pids+=($!)
 done
 
@@ -153,7 +154,12 @@ Try, in another terminal:
 Sample packets:
 EOF
 
-show() { sed -n 's/^  "\(id\|tagA\|tagB\|payload\|priority\)": \(.*\),$/\1=\2/p' | paste -sd' ' -; }
+# one line per packet: id, tags, priority and the start of the payload
+show() {
+	sed -n -e 's/^  "payload": "\(.\{32\}\).*",$/payload="\1..."/p' \
+	       -e 's/^  "\(id\|tagA\|tagB\|payload\|priority\)": \(.*\),$/\1=\2/p' |
+		paste -sd' ' -
+}
 echo "  node1: $(cli 1 DEX_broadcast "hello from node1" 0 demo | show)"
 echo "  node2: $(cli 2 DEX_broadcast "hello from node2" 1 demo | show)"
 echo "  node3: $(cli 3 DEX_broadcast cafebabe 0 demo | show)"
