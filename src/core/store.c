@@ -11,8 +11,8 @@
  *    4096 pointers (no realloc copy of the whole table); free slots form a
  *    list threaded through the table.  Links are slot numbers, so a link is
  *    4 bytes instead of 8.
- *  - Two open-addressing tables of u32 entries (linear probing, backward-
- *    shift deletion, grow by 1.5x at 0.8 load, shrink at 1/4): by full hash and by id (a
+ *  - Two open-addressing tables of u32 entries (linear probing, tombstone
+ *    deletion, grow by 1.5x at 0.7 live load, shrink at 1/4): by full hash and by id (a
  *    multimap: every packet with an id is in it).  An entry is a 24-bit
  *    slot and an 8-bit tag taken from the key, so a probe touches the
  *    record only when the tag matches (1 in 256 for a wrong key): a lookup
@@ -60,7 +60,9 @@ enum { L_TP = 0, L_PAIR = 1, L_PUB = 2 };
 #define NPC 16 /* priority classes: 0..14, and 15 for >= 15 */
 #define SLOT_BITS 24
 #define SLOT_MASK ((1u << SLOT_BITS) - 1)
-#define STORE_MAX_PACKETS (SLOT_MASK - 1u) /* SLOT_MASK | tag 0xff = NIL */
+/* Slots 0 .. SLOT_MASK - 3: with tag 0xff they never equal NIL or TOMB. */
+#define STORE_MAX_PACKETS (SLOT_MASK - 2u)
+#define TOMB (NIL - 1u)
 #define SLOT_SHIFT 12
 #define SLOT_CHUNK (1u << SLOT_SHIFT)
 #define OTAB_MIN 64u
@@ -87,7 +89,9 @@ struct lhead {
 struct otab {
 	uint32_t *e;
 	uint32_t cap;  /* any size: positions come from a multiply-shift */
-	uint32_t n;
+	uint32_t n;    /* live entries */
+	uint32_t tomb; /* deleted entries (TOMB) */
+	bool shrink;   /* under a quarter full: rebuild smaller when safe */
 };
 
 enum { K_A = 1, K_B, K_PAIR, K_PUB };
@@ -350,21 +354,19 @@ static uint32_t ent_slot(uint32_t e)
 
 static bool ent_tag_is(uint32_t e, uint64_t home)
 {
-	return (e >> SLOT_BITS) == (uint32_t)(home >> 56);
+	return e != TOMB && (e >> SLOT_BITS) == (uint32_t)(home >> 56);
 }
 
-static uint64_t otab_home(const struct store *s, const struct otab *t,
-                          uint32_t e)
+static uint64_t rec_home(const struct store *s, const struct otab *t,
+                         const struct srec *r)
 {
-	const struct srec *r = slot_rec(s, ent_slot(e));
-
 	return t == &s->byhash ? home_hash(r->pub.hash) : home_id(r->pub.id);
 }
 
 /* Home position: the low 32 bits of the key hash scaled to the capacity
  * (Lemire's multiply-shift), so the capacity need not be a power of two
- * and can grow by 1.5x: the load stays in [0.53, 0.8] instead of
- * [0.4, 0.8], about 2 bytes per packet and table saved. */
+ * and can grow by 1.5x: the load stays in [0.47, 0.7] instead of
+ * [0.35, 0.7], about 2 bytes per packet and table saved. */
 static uint32_t otab_pos(const struct otab *t, uint64_t home)
 {
 	return (uint32_t)(((uint64_t)(uint32_t)home * t->cap) >> 32);
@@ -381,70 +383,89 @@ static void otab_init(struct otab *t, uint32_t cap)
 	memset(t->e, 0xff, cap * sizeof(uint32_t));
 	t->cap = cap;
 	t->n = 0;
+	t->tomb = 0;
 }
 
+/* Into the first free or deleted entry (keys are never inserted twice:
+ * store_put looks the hash up first, and the id table is a multimap). */
 static void otab_raw_insert(struct otab *t, uint64_t home, uint32_t e)
 {
 	uint32_t pos = otab_pos(t, home);
 
-	while (t->e[pos] != NIL)
+	while (t->e[pos] != NIL && t->e[pos] != TOMB)
 		pos = otab_next(t, pos);
+	if (t->e[pos] == TOMB)
+		t->tomb--;
 	t->e[pos] = e;
 }
 
-static void otab_resize(struct store *s, struct otab *t, uint32_t cap)
+/* Rebuild at capacity cap, dropping the tombstones.  The records are
+ * visited in slot order, which is roughly their address order, instead
+ * of the random order of the old table: a resize of 1M entries costs a
+ * sequential sweep rather than 1M cache misses. */
+static void otab_rebuild(struct store *s, struct otab *t, uint32_t cap)
 {
-	uint32_t *old = t->e, oldcap = t->cap, i;
+	uint32_t slot;
 
-	t->e = xmalloc(cap * sizeof(uint32_t));
-	memset(t->e, 0xff, cap * sizeof(uint32_t));
-	t->cap = cap;
-	for (i = 0; i < oldcap; i++)
-		if (old[i] != NIL)
-			otab_raw_insert(t, otab_home(s, t, old[i]), old[i]);
-	free(old);
+	free(t->e);
+	otab_init(t, cap);
+	for (slot = 0; slot < s->slot_hi; slot++) {
+		uintptr_t v = s->chunks[slot >> SLOT_SHIFT][slot & (SLOT_CHUNK - 1)];
+		uint64_t home;
+
+		if (v & 1u)
+			continue; /* free slot */
+		home = rec_home(s, t, (const struct srec *)v);
+		otab_raw_insert(t, home, ent_make(slot, home));
+		t->n++;
+	}
+}
+
+/* Make room for one more entry.  Called before the new record takes its
+ * slot, since a rebuild re-inserts every record of the slot table. */
+static void otab_reserve(struct store *s, struct otab *t)
+{
+	/* Linear probing with at most 0.8 of the entries used (live or
+	 * tombstones) and 4-byte tagged entries: an unsuccessful search
+	 * reads ~13 entries, one or two cache lines.  Grow by 1.5x when the
+	 * live load passes 0.7, else just sweep the tombstones. */
+	if ((uint64_t)(t->n + t->tomb + 1) * 5 > (uint64_t)t->cap * 4)
+		otab_rebuild(s, t, (uint64_t)(t->n + 1) * 10 > (uint64_t)t->cap * 7
+		                       ? t->cap + t->cap / 2 : t->cap);
 }
 
 static void otab_insert(struct store *s, struct otab *t, uint32_t slot)
 {
-	/* Linear probing at load 0.8 with 4-byte tagged entries: an
-	 * unsuccessful search reads ~13 entries, one or two cache lines. */
-	if ((uint64_t)(t->n + 1) * 5 > (uint64_t)t->cap * 4)
-		otab_resize(s, t, t->cap + t->cap / 2);
-	uint64_t home = t == &s->byhash ? home_hash(slot_rec(s, slot)->pub.hash)
-	                                : home_id(slot_rec(s, slot)->pub.id);
+	uint64_t home = rec_home(s, t, slot_rec(s, slot));
 
 	otab_raw_insert(t, home, ent_make(slot, home));
 	t->n++;
 }
 
-/* Remove `slot` (present) with backward-shift deletion, so lookups never
- * meet tombstones. */
+/* Remove `slot` (present): its entry becomes a tombstone, so deleting
+ * reads no other record (a backward shift would have to fetch the record
+ * of every entry it considers moving). */
 static void otab_delete(struct store *s, struct otab *t, uint32_t slot)
 {
-	uint64_t home = t == &s->byhash ? home_hash(slot_rec(s, slot)->pub.hash)
-	                                : home_id(slot_rec(s, slot)->pub.id);
-	uint32_t e = ent_make(slot, home);
-	uint32_t i = otab_pos(t, home), j, k;
+	uint64_t home = rec_home(s, t, slot_rec(s, slot));
+	uint32_t e = ent_make(slot, home), i = otab_pos(t, home);
 
 	while (t->e[i] != e)
 		i = otab_next(t, i);
-	j = i;
-	for (;;) {
-		j = otab_next(t, j);
-		if (t->e[j] == NIL)
-			break;
-		k = otab_pos(t, otab_home(s, t, t->e[j]));
-		/* Entry j may stay if its home lies cyclically in (i, j]. */
-		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
-			continue;
-		t->e[i] = t->e[j];
-		i = j;
-	}
-	t->e[i] = NIL;
+	t->e[i] = TOMB;
+	t->tomb++;
 	t->n--;
 	if (t->cap > OTAB_MIN && (uint64_t)t->n * 4 < t->cap)
-		otab_resize(s, t, t->cap / 2);
+		t->shrink = true;
+}
+
+/* Shrinks are deferred to the end of store_purge / store_put: a rebuild
+ * walks the slot table, which must not hold the record being removed. */
+static void otab_maybe_shrink(struct store *s, struct otab *t)
+{
+	if (t->shrink && (uint64_t)t->n * 4 < t->cap && t->cap > OTAB_MIN)
+		otab_rebuild(s, t, t->cap / 2 > OTAB_MIN ? t->cap / 2 : OTAB_MIN);
+	t->shrink = false;
 }
 
 static uint32_t find_hash(const struct store *s, const uint8_t hash[32])
@@ -769,6 +790,8 @@ size_t store_purge(struct store *s, uint32_t now)
 			break;
 	}
 	s->purge_next = cutoff + 1;
+	otab_maybe_shrink(s, &s->byhash);
+	otab_maybe_shrink(s, &s->byid);
 	return n;
 }
 
@@ -853,6 +876,8 @@ int store_put(struct store *s, const uint8_t *pkt, size_t len,
 			evict_one(s);
 	}
 
+	otab_reserve(s, &s->byhash);
+	otab_reserve(s, &s->byid);
 	r = xmalloc(rec_alloc_size(flags, len));
 	memset(&r->pub, 0, sizeof(r->pub));
 	memcpy(r->pub.hash, pe->hash, 32);
@@ -898,6 +923,8 @@ int store_put(struct store *s, const uint8_t *pkt, size_t len,
 	s->st.added++;
 	s->st.bytes += cost;
 	s->st.by_priority[r->pub.priority >= 13 ? 13 : r->pub.priority]++;
+	otab_maybe_shrink(s, &s->byhash);
+	otab_maybe_shrink(s, &s->byid);
 	if (out)
 		*out = &r->pub;
 	return E_OK;
