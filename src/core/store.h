@@ -94,7 +94,10 @@ void store_free(struct store *s);
  * of `now`, or its tag/pubkey fields do not fit in len, E_NOMEM if the cap is reached and the
  * packet's priority is not above the lowest held (it is then not stored).
  * When over the cap, the lowest priority, then oldest, packets are evicted
- * first (counted in stats.evicted). */
+ * first (counted in stats.evicted): "oldest" is the oldest timestamp
+ * second, then the oldest arrival within it; priorities >= 15 form one
+ * class (never evicted for each other).  The packet count is also capped
+ * at 2^24 - 3 (same eviction rule). */
 int store_put(struct store *s, const uint8_t *pkt, size_t len,
               const struct pow_eval *pe, uint32_t now, struct stored **out);
 
