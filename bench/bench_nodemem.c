@@ -1,0 +1,177 @@
+/* bench_nodemem.c - per-packet memory of a running node's packet state:
+ * the store plus the gossip engine (src/proto/gossip.c) that indexes every
+ * held packet for INV/GETDATA/reconciliation.
+ *
+ *   bench=nodemem  RSS growth while storing N distinct packets and
+ *                  registering each with gossip_on_new (as node_ingest /
+ *                  node_add_local do), minus the packets' own bytes, per
+ *                  packet.  Also the malloc in-use growth.  No peers and no
+ *                  sockets: per-peer state is bounded and not per packet.
+ *
+ * Packets: 256 bytes, tagA/tagB from 16 coins (256 pairs), a pubkey on one
+ * in four, timestamps over 3,000 s, txpowbits 0.
+ * Usage: bench_nodemem [npackets]   (default 1000000; bounded to 4M).
+ */
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/check.h"
+#include "core/err.h"
+#include "core/packet.h"
+#include "core/store.h"
+#include "core/txpow.h"
+#include "core/util.h"
+#include "proto/gossip.h"
+
+#define PKT_LEN 256u
+#define NOW 1767225600u
+#define PURGETIME 3600u
+
+static long rss_bytes(void)
+{
+	long pages = 0, rss = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+		rss = -1;
+	fclose(f);
+	return rss * sysconf(_SC_PAGESIZE);
+}
+
+static size_t malloc_inuse(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	return mi.uordblks + mi.hblkhd;
+}
+
+static const char *const COINS[] = {
+	"BTC", "KMD", "LTC", "ETH", "DOGE", "ZEC", "DASH", "BCH",
+	"XMR", "DGB", "RVN", "QTUM", "VRSC", "CHIPS", "PIRATE", "MARTY",
+};
+
+static size_t build(uint8_t *out, uint32_t i)
+{
+	uint8_t pk[33], payload[PKT_LEN];
+	const char *ta = COINS[i % 16], *tb = COINS[(i / 16) % 16];
+	struct packet_fields f = {0};
+	size_t hdr;
+
+	memset(pk, 0, sizeof(pk));
+	pk[0] = 0x01;
+	pk[1] = (uint8_t)(i % 1000);
+	pk[2] = (uint8_t)(i % 1000 >> 8);
+	f.relay = 2;
+	f.kind = PACKET_KIND_DATA;
+	f.timestamp = NOW - (i % 3000);
+	f.amount_a = i;
+	f.amount_b = (uint64_t)i * 3;
+	f.pubkey = i % 4 == 0 ? pk : NULL;
+	f.tag_a = (const uint8_t *)ta;
+	f.len_a = strlen(ta);
+	f.tag_b = (const uint8_t *)tb;
+	f.len_b = strlen(tb);
+	hdr = PACKET_FIXED_LEN + (f.pubkey ? 33 : 0) + f.len_a + f.len_b;
+	memset(payload, 'p', sizeof(payload));
+	put_le32(payload, i);
+	f.payload = payload;
+	f.payload_len = PKT_LEN - hdr;
+	f.nonce = i;
+	return packet_encode(out, PKT_LEN, &f);
+}
+
+static void op_send(void *ctx, int peer, const uint8_t *buf, size_t len)
+{
+	(void)ctx, (void)peer, (void)buf, (void)len;
+}
+
+static void op_send_packet(void *ctx, int peer, const struct stored *sp,
+                           uint8_t relay)
+{
+	(void)ctx, (void)peer, (void)sp, (void)relay;
+}
+
+static size_t op_room(void *ctx, int peer)
+{
+	(void)ctx, (void)peer;
+	return 0;
+}
+
+static int op_ingest(void *ctx, int peer, const uint8_t *pkt, size_t len,
+                     struct stored **out, enum drop_reason *reason)
+{
+	(void)ctx, (void)peer, (void)pkt, (void)len, (void)out;
+	*reason = DROP_NONE;
+	return E_PROTO;
+}
+
+int main(int argc, char **argv)
+{
+	uint32_t n = 1000000, i;
+	uint8_t *pk;
+	struct store_config cfg = {.purgetime = PURGETIME, .maxmem = 1ULL << 40};
+	struct gossip_cfg gc = {.purgetime = PURGETIME, .full = true};
+	struct gossip_ops ops = {NULL, op_send, op_send_packet, op_room,
+	                         op_ingest};
+	struct store *s;
+	struct gossip *g;
+	long rss0, rss1;
+	size_t mal0, mal1, own = 0, stored = 0, bad = 0;
+
+	if (argc > 1)
+		n = (uint32_t)strtoul(argv[1], NULL, 10);
+	if (n < 1000)
+		n = 1000;
+	if (n > 4000000)
+		n = 4000000;
+	pk = malloc((size_t)n * PKT_LEN);
+	if (!pk)
+		return 1;
+	for (i = 0; i < n; i++)
+		if (build(pk + (size_t)i * PKT_LEN, i) != PKT_LEN) {
+			fprintf(stderr, "bench_nodemem: build %u failed\n", i);
+			return 1;
+		}
+
+	s = store_new(&cfg);
+	g = gossip_new(s, &gc, &ops);
+	if (!s || !g)
+		return 1;
+	rss0 = rss_bytes();
+	mal0 = malloc_inuse();
+	for (i = 0; i < n; i++) {
+		const uint8_t *p = pk + (size_t)i * PKT_LEN;
+		struct packet_view pv;
+		struct pow_eval pe;
+		struct stored *sp = NULL;
+
+		if (packet_check(p, PKT_LEN, NOW, 0, PURGETIME, &pv, &pe) !=
+		        DROP_NONE ||
+		    store_put(s, p, PKT_LEN, &pe, NOW, &sp) != E_OK) {
+			bad++;
+			continue;
+		}
+		gossip_on_new(g, sp, -1, (uint64_t)NOW * 1000 + i / 1000);
+		stored++;
+		own += PKT_LEN;
+	}
+	gossip_tick(g, (uint64_t)NOW * 1000 + n / 1000 + 1);
+	rss1 = rss_bytes();
+	mal1 = malloc_inuse();
+	if (!stored)
+		return 1;
+	printf("bench=nodemem packets=%zu packet_bytes=%u rejected=%zu "
+	       "bytes_per_packet=%.1f malloc_bytes_per_packet=%.1f\n",
+	       stored, PKT_LEN, bad,
+	       ((double)(rss1 - rss0) - (double)own) / (double)stored,
+	       ((double)mal1 - (double)mal0 - (double)own) / (double)stored);
+	gossip_free(g);
+	store_free(s);
+	free(pk);
+	return 0;
+}
