@@ -73,8 +73,8 @@ enum { L_TP = 0, L_PAIR = 1, L_PUB = 2 };
 #define STORE_FUTURE_MAX 60u
 #define STORE_MAX_PURGETIME (7u * 86400u)
 /* Per-packet bytes outside the record, charged against maxmem: slot
- * pointer (8) and the two u32 table entries at ~2/3 load (12), rounded. */
-#define STORE_TABLE_COST 24u
+ * table entry (4) and the two u32 table entries at 0.47-0.8 load (~12). */
+#define STORE_TABLE_COST 16u
 
 struct srec {
 	struct stored pub;
@@ -133,13 +133,21 @@ struct prclass {
 	uint32_t oldest;       /* <= every timestamp held in this class */
 };
 
+struct slab;
+struct slabclass;
+
 struct store {
 	struct store_config cfg;
 	/* slots */
-	uintptr_t **chunks;
+	uint32_t **chunks;  /* slot -> record reference */
 	uint32_t nchunks;
 	uint32_t slot_hi;   /* slots below this have been handed out */
 	uint32_t free_head; /* free slot list */
+	/* record slabs */
+	struct slab *slabs;
+	uint32_t nslabs, capslabs;
+	uint32_t slab_free;  /* freed slab entries, through .next */
+	struct slabclass *classes; /* SLAB_NCLASS */
 	/* tables */
 	struct otab byhash;
 	struct otab byid;
@@ -202,14 +210,15 @@ static size_t rec_alloc_size(uint8_t flags, size_t len)
 	return sizeof(struct srec) + 8u * rec_nlists(flags) + len;
 }
 
-/* What the allocation really costs under glibc malloc (8-byte header,
- * 16-byte granules, 32-byte minimum) plus the table entries. */
+/* What a record costs: its slab object (4-byte granules; a large record's
+ * own slab also pays a malloc header and a struct slab), plus its slot and
+ * table entries. */
 static uint64_t rec_cost(uint8_t flags, size_t len)
 {
-	size_t c = (rec_alloc_size(flags, len) + 8 + 15) & ~(size_t)15;
+	size_t c = (rec_alloc_size(flags, len) + 3) & ~(size_t)3;
 
-	if (c < 32)
-		c = 32;
+	if (c > 8192) /* SLAB_MAX_OBJ */
+		c = ((c + 8 + 15) & ~(size_t)15) + 32;
 	return c + STORE_TABLE_COST;
 }
 
@@ -252,38 +261,206 @@ static void rec_tags(struct srec *r, struct rtags *t)
 	(void)tags_parse(rec_bytes(r), r->pub.len, t);
 }
 
+/* ---- record slabs ---------------------------------------------------------
+ *
+ * Records are not malloc'd one by one (8-byte header + 16-byte rounding,
+ * ~15 B a packet): they live in slabs, one record size per slab, sizes in
+ * 4-byte granules.  A record is named by a u32 reference, slab index << 9
+ * | object index; the slot table holds references (4 B, not an 8-byte
+ * pointer).  Records never move, so struct stored pointers stay valid.
+ * A size class (record size <= SLAB_MAX_OBJ) keeps a list of its slabs
+ * with free objects; a class's first slabs are small (4, 8, 16 .. objects)
+ * so a rare size does not pin 32 KiB.  Larger records get a slab of their
+ * own (one object, malloc'd exactly).  An empty slab is freed at once.
+ */
+
+#define SLAB_GRAN 4u
+#define SLAB_BYTES 32768u
+#define SLAB_MAX_OBJ 8192u
+#define SLAB_NCLASS (SLAB_MAX_OBJ / SLAB_GRAN + 1u)
+#define OBJ_BITS 9                   /* <= 512 objects: 32768 / 98 < 512 */
+#define OBJ_MASK ((1u << OBJ_BITS) - 1)
+#define SLAB_LIMIT (1u << (31 - OBJ_BITS)) /* refs < 2^31 */
+#define OBJ_NONE 0xffffu
+#define SLOT_FREE 0x80000000u        /* slot table: free, next in low bits */
+
+struct slab {
+	uint8_t *mem;
+	uint32_t objsz;
+	uint32_t cls;        /* size class, 0 = a large record's own slab */
+	uint32_t prev, next; /* class's list of slabs with room (NIL ends) */
+	uint16_t nobj;       /* capacity */
+	uint16_t nlive;
+	uint16_t bump;       /* objects below this have been handed out */
+	uint16_t freel;      /* free object list (index in the first u16) */
+};
+
+struct slabclass {
+	uint32_t avail;  /* first slab with room, NIL if none */
+	uint32_t nslabs; /* slabs of this class (sets the next slab's size) */
+};
+
+static uint8_t *slab_obj(const struct slab *b, uint32_t obj)
+{
+	return b->mem + (size_t)obj * b->objsz;
+}
+
+static struct srec *ref_rec(const struct store *s, uint32_t ref)
+{
+	return (struct srec *)slab_obj(&s->slabs[ref >> OBJ_BITS],
+	                               ref & OBJ_MASK);
+}
+
+static uint32_t slab_objsz(size_t size)
+{
+	return (uint32_t)((size + SLAB_GRAN - 1) & ~(size_t)(SLAB_GRAN - 1));
+}
+
+static void avail_unlink(struct store *s, uint32_t i)
+{
+	struct slab *b = &s->slabs[i];
+
+	if (b->prev != NIL)
+		s->slabs[b->prev].next = b->next;
+	else
+		s->classes[b->cls].avail = b->next;
+	if (b->next != NIL)
+		s->slabs[b->next].prev = b->prev;
+}
+
+static void avail_push(struct store *s, uint32_t i)
+{
+	struct slab *b = &s->slabs[i];
+
+	b->prev = NIL;
+	b->next = s->classes[b->cls].avail;
+	if (b->next != NIL)
+		s->slabs[b->next].prev = i;
+	s->classes[b->cls].avail = i;
+}
+
+/* A new slab for records of objsz bytes; NIL when the reference space is
+ * used up (E_NOMEM for the caller; unreachable below ~10^12 bytes). */
+static uint32_t slab_new(struct store *s, uint32_t objsz)
+{
+	uint32_t i, cls = objsz <= SLAB_MAX_OBJ ? objsz / SLAB_GRAN : 0;
+	uint32_t nobj = 1;
+	struct slab *b;
+
+	if (s->slab_free != NIL) {
+		i = s->slab_free;
+		s->slab_free = s->slabs[i].next;
+	} else {
+		if (s->nslabs == SLAB_LIMIT)
+			return NIL;
+		if (s->nslabs == s->capslabs) {
+			s->capslabs = s->capslabs ? s->capslabs * 2 : 64;
+			s->slabs = xrealloc(s->slabs,
+			                    s->capslabs * sizeof(*s->slabs));
+		}
+		i = s->nslabs++;
+	}
+	if (cls) {
+		uint32_t most = SLAB_BYTES / objsz, n = s->classes[cls].nslabs;
+
+		nobj = 4u << (n < 8 ? n : 8);
+		if (nobj > most)
+			nobj = most;
+		s->classes[cls].nslabs++;
+	}
+	b = &s->slabs[i];
+	b->mem = xmalloc((size_t)nobj * objsz);
+	b->objsz = objsz;
+	b->cls = cls;
+	b->nobj = (uint16_t)nobj;
+	b->nlive = 0;
+	b->bump = 0;
+	b->freel = OBJ_NONE;
+	if (cls)
+		avail_push(s, i);
+	return i;
+}
+
+/* Memory for a record of `size` bytes; returns its reference, or NIL. */
+static uint32_t rec_alloc(struct store *s, size_t size)
+{
+	uint32_t objsz = slab_objsz(size), i, obj;
+	struct slab *b;
+
+	i = objsz <= SLAB_MAX_OBJ ? s->classes[objsz / SLAB_GRAN].avail : NIL;
+	if (i == NIL && (i = slab_new(s, objsz)) == NIL)
+		return NIL;
+	b = &s->slabs[i];
+	if (b->freel != OBJ_NONE) {
+		obj = b->freel;
+		memcpy(&b->freel, slab_obj(b, obj), sizeof(b->freel));
+	} else {
+		obj = b->bump++;
+	}
+	if (++b->nlive == b->nobj && b->cls)
+		avail_unlink(s, i);
+	return i << OBJ_BITS | obj;
+}
+
+static void rec_release(struct store *s, uint32_t ref)
+{
+	uint32_t i = ref >> OBJ_BITS, obj = ref & OBJ_MASK;
+	struct slab *b = &s->slabs[i];
+
+	if (b->cls && b->nlive == b->nobj)
+		avail_push(s, i); /* was full: has room again */
+	if (--b->nlive == 0) {
+		if (b->cls) {
+			avail_unlink(s, i);
+			s->classes[b->cls].nslabs--;
+		}
+		free(b->mem);
+		b->mem = NULL;
+		b->next = s->slab_free;
+		s->slab_free = i;
+		return;
+	}
+	memcpy(slab_obj(b, obj), &b->freel, sizeof(b->freel));
+	b->freel = (uint16_t)obj;
+}
+
 /* ---- slots -------------------------------------------------------------- */
+
+static uint32_t *slot_ent(const struct store *s, uint32_t slot)
+{
+	return &s->chunks[slot >> SLOT_SHIFT][slot & (SLOT_CHUNK - 1)];
+}
 
 static struct srec *slot_rec(const struct store *s, uint32_t slot)
 {
-	return (struct srec *)s->chunks[slot >> SLOT_SHIFT][slot & (SLOT_CHUNK - 1)];
+	return ref_rec(s, *slot_ent(s, slot));
 }
 
-static uint32_t slot_alloc(struct store *s, struct srec *r)
+static uint32_t slot_alloc(struct store *s, uint32_t ref)
 {
 	uint32_t slot;
 
 	if (s->free_head != NIL) {
 		slot = s->free_head;
-		s->free_head = (uint32_t)(s->chunks[slot >> SLOT_SHIFT]
-		                                   [slot & (SLOT_CHUNK - 1)] >> 1);
+		s->free_head = *slot_ent(s, slot) & ~SLOT_FREE;
+		if (s->free_head == (NIL & ~SLOT_FREE))
+			s->free_head = NIL;
 	} else {
 		slot = s->slot_hi++;
 		if ((slot >> SLOT_SHIFT) >= s->nchunks) {
 			s->chunks = xrealloc(s->chunks, (s->nchunks + 1) *
 			                                    sizeof(*s->chunks));
 			s->chunks[s->nchunks++] =
-			    xmalloc(SLOT_CHUNK * sizeof(uintptr_t));
+			    xmalloc(SLOT_CHUNK * sizeof(uint32_t));
 		}
 	}
-	s->chunks[slot >> SLOT_SHIFT][slot & (SLOT_CHUNK - 1)] = (uintptr_t)r;
+	*slot_ent(s, slot) = ref;
 	return slot;
 }
 
 static void slot_free(struct store *s, uint32_t slot)
 {
-	s->chunks[slot >> SLOT_SHIFT][slot & (SLOT_CHUNK - 1)] =
-	    ((uintptr_t)s->free_head << 1) | 1u;
+	*slot_ent(s, slot) = SLOT_FREE | s->free_head;
 	s->free_head = slot;
 }
 
@@ -331,7 +508,9 @@ static uint64_t mix64(uint64_t x)
 	return x;
 }
 
-/* Key hash: low 32 bits pick the home bucket, the top byte is the tag. */
+/* Key hash: low 32 bits pick the home bucket, the top byte is the tag.
+ * It is the packet's short id (bytes 8..15, little-endian): keep it so,
+ * store_get_short() probes with the short id alone. */
 static uint64_t home_hash(const uint8_t hash[32])
 {
 	return le64(hash + 8); /* uniformly random bits */
@@ -410,12 +589,12 @@ static void otab_rebuild(struct store *s, struct otab *t, uint32_t cap)
 	free(t->e);
 	otab_init(t, cap);
 	for (slot = 0; slot < s->slot_hi; slot++) {
-		uintptr_t v = s->chunks[slot >> SLOT_SHIFT][slot & (SLOT_CHUNK - 1)];
+		uint32_t v = *slot_ent(s, slot);
 		uint64_t home;
 
-		if (v & 1u)
+		if (v & SLOT_FREE)
 			continue; /* free slot */
-		home = rec_home(s, t, (const struct srec *)v);
+		home = rec_home(s, t, ref_rec(s, v));
 		otab_raw_insert(t, home, ent_make(slot, home));
 		t->n++;
 	}
@@ -647,6 +826,12 @@ struct store *store_new(const struct store_config *cfg)
 	s = xcalloc(1, sizeof(*s));
 	s->cfg = *cfg;
 	s->free_head = NIL;
+	s->slab_free = NIL;
+	s->classes = xmalloc(SLAB_NCLASS * sizeof(*s->classes));
+	for (uint32_t c = 0; c < SLAB_NCLASS; c++) {
+		s->classes[c].avail = NIL;
+		s->classes[c].nslabs = 0;
+	}
 	otab_init(&s->byhash, OTAB_MIN);
 	otab_init(&s->byid, OTAB_MIN);
 	s->keys.cap = KTAB_MIN;
@@ -673,11 +858,10 @@ void store_free(struct store *s)
 
 	if (!s)
 		return;
-	for (i = 0; i < s->slot_hi; i++) {
-		uintptr_t v = s->chunks[i >> SLOT_SHIFT][i & (SLOT_CHUNK - 1)];
-		if (!(v & 1u))
-			free((void *)v);
-	}
+	for (i = 0; i < s->nslabs; i++)
+		free(s->slabs[i].mem);
+	free(s->slabs);
+	free(s->classes);
 	for (i = 0; i < s->nchunks; i++)
 		free(s->chunks[i]);
 	free(s->chunks);
@@ -748,8 +932,8 @@ static void rec_remove(struct store *s, uint32_t slot)
 	s->st.bytes -= cost;
 	s->st.freed++;
 	s->st.by_priority[sp->priority >= 13 ? 13 : sp->priority]--;
+	rec_release(s, *slot_ent(s, slot));
 	slot_free(s, slot);
-	free(r);
 }
 
 /* Remove every packet of bucket b (all expired). */
@@ -826,7 +1010,7 @@ int store_put(struct store *s, const uint8_t *pkt, size_t len,
 	struct rtags t;
 	struct srec *r;
 	struct tbucket *b;
-	uint32_t ts, slot;
+	uint32_t ts, slot, ref;
 	uint8_t flags = 0;
 	uint64_t cost;
 	int p, list;
@@ -878,7 +1062,10 @@ int store_put(struct store *s, const uint8_t *pkt, size_t len,
 
 	otab_reserve(s, &s->byhash);
 	otab_reserve(s, &s->byid);
-	r = xmalloc(rec_alloc_size(flags, len));
+	ref = rec_alloc(s, rec_alloc_size(flags, len));
+	if (ref == NIL)
+		return E_NOMEM;
+	r = ref_rec(s, ref);
 	memset(&r->pub, 0, sizeof(r->pub));
 	memcpy(r->pub.hash, pe->hash, 32);
 	r->pub.seq = ++s->seq;
@@ -891,7 +1078,7 @@ int store_put(struct store *s, const uint8_t *pkt, size_t len,
 	r->pub.len = (uint32_t)len;
 	memcpy(rec_bytes(r), pkt, len);
 	rec_tags(r, &t); /* point into the copy */
-	slot = slot_alloc(s, r);
+	slot = slot_alloc(s, ref);
 
 	s->pr[p].count++;
 	s->pr[p].bytes += cost;
@@ -942,6 +1129,44 @@ struct stored *store_get_hash(const struct store *s, const uint8_t hash[32])
 	uint32_t slot = find_hash(s, hash);
 
 	return slot == NIL ? NULL : &slot_rec(s, slot)->pub;
+}
+
+struct stored *store_get_short(const struct store *s, uint64_t sid)
+{
+	const struct otab *t = &s->byhash;
+	uint32_t pos = otab_pos(t, sid), e;
+	struct stored *best = NULL;
+
+	/* home_hash(hash) == le64(hash + 8) == the short id. */
+	while ((e = t->e[pos]) != NIL) {
+		if (ent_tag_is(e, sid)) {
+			struct stored *sp = &slot_rec(s, ent_slot(e))->pub;
+
+			if (le64(sp->hash + 8) == sid &&
+			    (!best || sp->seq > best->seq))
+				best = sp;
+		}
+		pos = otab_next(t, pos);
+	}
+	return best;
+}
+
+void store_foreach_short(const struct store *s, uint64_t sid,
+                         bool (*cb)(struct stored *, void *), void *arg)
+{
+	const struct otab *t = &s->byhash;
+	uint32_t pos = otab_pos(t, sid), e;
+
+	/* cb may not put or purge, so the table does not change under us. */
+	while ((e = t->e[pos]) != NIL) {
+		if (ent_tag_is(e, sid)) {
+			struct stored *sp = &slot_rec(s, ent_slot(e))->pub;
+
+			if (le64(sp->hash + 8) == sid && !cb(sp, arg))
+				return;
+		}
+		pos = otab_next(t, pos);
+	}
 }
 
 struct stored *store_get_id(const struct store *s, uint32_t id)

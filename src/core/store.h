@@ -103,6 +103,15 @@ int store_put(struct store *s, const uint8_t *pkt, size_t len,
 
 bool store_has(const struct store *s, const uint8_t hash[32]);
 struct stored *store_get_hash(const struct store *s, const uint8_t hash[32]);
+/* Short id (API.md A.3, docs/PROTOCOL.md): bytes 8..15 of the hash read
+ * little-endian, i.e. le64(hash + 8).  The hash table is keyed by these
+ * very bytes, so this lookup costs no memory per packet.  Returns a held
+ * packet with that short id (the newest if several collide), or NULL. */
+struct stored *store_get_short(const struct store *s, uint64_t sid);
+/* Visit every held packet with this short id, any order; stop when cb
+ * returns false. */
+void store_foreach_short(const struct store *s, uint64_t sid,
+                         bool (*cb)(struct stored *, void *), void *arg);
 /* Newest held packet with this id, or NULL. */
 struct stored *store_get_id(const struct store *s, uint32_t id);
 /* Visit every held packet with this id, newest first; stop when cb

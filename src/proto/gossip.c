@@ -1,7 +1,6 @@
 /* gossip.c - dissemination and sync (see gossip.h, docs/PROTOCOL.md 5).
  *
- * Owns: the short-id index (sid -> hash of held packets), the pending-fetch
- * table and its timeout FIFO, and per peer the known-set, the announce
+ * Owns: the pending-fetch table and its timeout FIFO, and per peer the known-set, the announce
  * queue, the GETDATA batch and the priority send queue.  Reads the store;
  * never writes it.
  */
@@ -113,10 +112,6 @@ struct gossip {
 	struct gpeer *peers[MAX_PEERS];
 	size_t npeers;
 	unsigned rot;                /* fan-out rotation */
-	/* short-id index: open addressing, hash all-zero = empty */
-	uint8_t (*sidx)[32];
-	size_t sidx_cap, sidx_n;
-	uint64_t next_gc;
 	/* pending */
 	struct pend *pend;
 	size_t npend;
@@ -145,67 +140,13 @@ static inline bool known_has(const struct gpeer *p, uint64_t sid)
 	return p->known[sid & (GOSSIP_KNOWN_SLOTS - 1)] == sid;
 }
 
-/* ---- short-id index ---- */
-
-static bool zero32(const uint8_t *h)
-{
-	static const uint8_t z[32];
-	return memcmp(h, z, 32) == 0;
-}
-
-static void sidx_insert_raw(struct gossip *g, const uint8_t hash[32])
-{
-	size_t mask = g->sidx_cap - 1;
-	size_t i = (size_t)(wire_sid(hash) * 0x9E3779B97F4A7C15ULL >> 20) & mask;
-	while (!zero32(g->sidx[i])) {
-		if (memcmp(g->sidx[i], hash, 32) == 0)
-			return;
-		i = (i + 1) & mask;
-	}
-	memcpy(g->sidx[i], hash, 32);
-	g->sidx_n++;
-}
-
-/* Rebuild at capacity cap keeping only packets still held. */
-static void sidx_rebuild(struct gossip *g, size_t cap)
-{
-	uint8_t (*old)[32] = g->sidx;
-	size_t oldcap = g->sidx_cap;
-	g->sidx = xcalloc(cap, 32);
-	g->sidx_cap = cap;
-	g->sidx_n = 0;
-	for (size_t i = 0; i < oldcap; i++)
-		if (!zero32(old[i]) && store_has(g->store, old[i]))
-			sidx_insert_raw(g, old[i]);
-	free(old);
-}
-
-static void sidx_insert(struct gossip *g, const uint8_t hash[32])
-{
-	if ((g->sidx_n + 1) * 2 > g->sidx_cap) {
-		struct store_stats ss;
-		store_get_stats(g->store, &ss);
-		size_t cap = g->sidx_cap;
-		while ((ss.count + 1) * 2 > cap / 2)
-			cap *= 2;
-		sidx_rebuild(g, cap);
-	}
-	sidx_insert_raw(g, hash);
-}
+/* ---- short ids ----
+ * No index of our own: the store's hash table is keyed by the short id
+ * bytes (store_get_short), so held packets cost gossip nothing each. */
 
 static struct stored *sidx_get(const struct gossip *g, uint64_t sid)
 {
-	size_t mask = g->sidx_cap - 1;
-	size_t i = (size_t)(sid * 0x9E3779B97F4A7C15ULL >> 20) & mask;
-	while (!zero32(g->sidx[i])) {
-		if (wire_sid(g->sidx[i]) == sid) {
-			struct stored *sp = store_get_hash(g->store, g->sidx[i]);
-			if (sp)
-				return sp;
-		}
-		i = (i + 1) & mask;
-	}
-	return NULL;
+	return store_get_short(g->store, sid);
 }
 
 /* ---- pending table (linear probing, backward-shift delete) ---- */
@@ -417,8 +358,6 @@ struct gossip *gossip_new(struct store *s, const struct gossip_cfg *cfg,
 	if (!g->cfg.queue_cap)
 		g->cfg.queue_cap = GOSSIP_DEFAULT_QUEUE_CAP;
 	g->ops = *ops;
-	g->sidx_cap = 1024;
-	g->sidx = xcalloc(g->sidx_cap, 32);
 	g->pend = xcalloc(PEND_SLOTS, sizeof(*g->pend));
 	g->fifo = xcalloc(FIFO_SLOTS, sizeof(*g->fifo));
 	wb_init(&g->wb);
@@ -441,7 +380,6 @@ void gossip_free(struct gossip *g)
 		return;
 	for (size_t i = 0; i < g->npeers; i++)
 		peer_free(g->peers[i]);
-	free(g->sidx);
 	free(g->pend);
 	free(g->fifo);
 	wb_fini(&g->wb);
@@ -515,7 +453,6 @@ void gossip_on_new(struct gossip *g, struct stored *sp, int from_peer,
 	unsigned pushed = 0;
 
 	g->now_ms = now_ms;
-	sidx_insert(g, sp->hash);
 	struct pend *pe = pend_get(g, sid);
 	if (pe)
 		pend_del(g, pe);
@@ -860,18 +797,6 @@ void gossip_tick(struct gossip *g, uint64_t now_ms)
 			p->recon_open = false;
 		if (p->full && !p->recon_open && now_ms >= p->next_recon)
 			recon_start(g, p);
-	}
-	/* garbage-collect the short-id index every 10 s */
-	if (now_ms >= g->next_gc) {
-		g->next_gc = now_ms + 10000;
-		struct store_stats ss;
-		store_get_stats(g->store, &ss);
-		if (g->sidx_n > 2 * ss.count + 1024) {
-			size_t cap = 1024;
-			while ((ss.count + 1) * 2 > cap / 2)
-				cap *= 2;
-			sidx_rebuild(g, cap);
-		}
 	}
 	flush(g);
 }

@@ -12,7 +12,8 @@
  *
  * Bounded: per-peer known-set 32,768 short ids (direct mapped), announce
  * queue 65,536 ids, send queue 16 MiB of packet bytes; pending fetches
- * 65,536; the short-id index is garbage-collected against the store.
+ * 65,536.  Nothing per held packet: short ids are looked up in the
+ * store (store_get_short).
  */
 #ifndef DEX_GOSSIP_H
 #define DEX_GOSSIP_H

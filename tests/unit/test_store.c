@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -837,6 +838,71 @@ static void test_random_model(void **state)
 }
 
 /* No tag, no pubkey: every packet, newest first across priorities. */
+static uint64_t sid_of(const uint8_t *h)
+{
+	uint64_t v = 0;
+
+	for (int i = 15; i >= 8; i--)
+		v = v << 8 | h[i];
+	return v;
+}
+
+static bool count_short_cb(struct stored *sp, void *arg)
+{
+	(void)sp;
+	(*(int *)arg)++;
+	return true;
+}
+
+/* Short id lookups (bytes 8..15 of the hash, little-endian) through the
+ * hash table: every held packet found, absent ids not, colliding short ids
+ * (forged hashes: the store trusts pe.hash) all visited, newest returned. */
+static void test_short_id(void **state)
+{
+	struct store *s = mkstore(3600, 1 << 30);
+	static struct mp m[3000];
+	struct mp c[3];
+	uint32_t i;
+	int n;
+
+	for (i = 0; i < 3000; i++) {
+		char pl[16];
+
+		snprintf(pl, sizeof(pl), "p%u", i);
+		mk(&m[i], "BTC", "KMD", NULL, i, 0, T0 - i % 100, i, pl);
+		assert_int_equal(put(s, &m[i], T0), E_OK);
+	}
+	for (i = 0; i < 3000; i++) {
+		uint64_t sid = sid_of(m[i].pe.hash);
+
+		assert_ptr_equal(store_get_short(s, sid),
+		                 store_get_hash(s, m[i].pe.hash));
+		assert_null(store_get_short(s, sid ^ 1));
+		assert_null(store_get_short(s, sid ^ (1ULL << 63)));
+		n = 0;
+		store_foreach_short(s, sid, count_short_cb, &n);
+		assert_int_equal(n, 1);
+	}
+	/* three packets whose hashes differ but share bytes 8..15 */
+	for (i = 0; i < 3; i++) {
+		mk(&c[i], "LTC", "", NULL, 0, 0, T0, 100000 + i, "col");
+		memcpy(c[i].pe.hash + 8, m[7].pe.hash + 8, 8);
+		assert_int_equal(put(s, &c[i], T0), E_OK);
+	}
+	n = 0;
+	store_foreach_short(s, sid_of(m[7].pe.hash), count_short_cb, &n);
+	assert_int_equal(n, 4);
+	assert_ptr_equal(store_get_short(s, sid_of(m[7].pe.hash)),
+	                 store_get_hash(s, c[2].pe.hash));
+	/* purged packets are gone from the short id lookup too */
+	assert_true(store_purge(s, T0 + 3600 - 99 + 50) > 0);
+	for (i = 0; i < 3000; i++)
+		assert_ptr_equal(store_get_short(s, sid_of(m[i].pe.hash)) != NULL,
+		                 store_has(s, m[i].pe.hash) ||
+		                     (i == 7 && store_has(s, c[0].pe.hash)));
+	store_free(s);
+}
+
 static void test_walk_all(void **state)
 {
 	struct store *s = mkstore(3600, 1 << 30);
@@ -877,6 +943,7 @@ int main(void)
 		cmocka_unit_test(test_fingerprint_order),
 		cmocka_unit_test(test_random_model),
 		cmocka_unit_test(test_walk_all),
+		cmocka_unit_test(test_short_id),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
