@@ -98,12 +98,12 @@ bench: deps
 	@$(MAKE) --no-print-directory $(BENCHES) $(DAEMON) $(CLI)
 	@scripts/run-bench.sh $(BUILD)
 
+ASAN_VARS := BUILD=build-asan CC=clang OPT=-O1 \
+	SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
 asan: deps
-	@$(MAKE) --no-print-directory BUILD=build-asan CC=clang OPT=-O1 \
-		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-		all
+	@$(MAKE) --no-print-directory $(ASAN_VARS) all
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		$(MAKE) --no-print-directory BUILD=build-asan unit integration
+		$(MAKE) --no-print-directory $(ASAN_VARS) unit integration
 
 # libFuzzer targets are built by clang against the core sources directly.
 FUZZ_BUILD := build-fuzz
@@ -126,5 +126,8 @@ fuzz: deps
 
 clean:
 	rm -rf build build-asan build-fuzz
+
+# Objects are not intermediate files: keep them between runs.
+.SECONDARY:
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
