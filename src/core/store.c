@@ -80,6 +80,7 @@ struct srec {
 	struct stored pub;
 	uint32_t lk[]; /* [2*i] = newer (prev), [2*i+1] = older (next) */
 };
+_Static_assert(sizeof(struct stored) == 60, "struct stored is 60 bytes");
 
 struct lhead {
 	uint32_t head; /* newest */
@@ -162,7 +163,7 @@ struct store {
 	/* summaries */
 	uint8_t fp[32];
 	uint32_t idxor;
-	uint64_t seq;
+	uint32_t seq;
 	struct store_stats st;
 };
 
@@ -1004,6 +1005,38 @@ static void evict_one(struct store *s)
 	s->st.evicted++;
 }
 
+static int cmp_rec_seq(const void *a, const void *b)
+{
+	const struct stored *x = *(struct stored *const *)a;
+	const struct stored *y = *(struct stored *const *)b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Arrival numbers are about to wrap: number the held packets 1..n in the
+ * same order, so every comparison of held seqs stays right. */
+static void seq_renumber(struct store *s)
+{
+	struct stored **v = xmalloc((s->st.count ? s->st.count : 1) *
+	                            sizeof(*v));
+	size_t n = 0, i;
+	uint32_t slot;
+
+	for (slot = 0; slot < s->slot_hi; slot++)
+		if (!(*slot_ent(s, slot) & SLOT_FREE))
+			v[n++] = &slot_rec(s, slot)->pub;
+	qsort(v, n, sizeof(*v), cmp_rec_seq);
+	for (i = 0; i < n; i++)
+		v[i]->seq = (uint32_t)(i + 1);
+	s->seq = (uint32_t)n;
+	free(v);
+}
+
+void store_debug_set_seq(struct store *s, uint32_t seq)
+{
+	s->seq = seq;
+}
+
 int store_put(struct store *s, const uint8_t *pkt, size_t len,
               const struct pow_eval *pe, uint32_t now, struct stored **out)
 {
@@ -1068,6 +1101,8 @@ int store_put(struct store *s, const uint8_t *pkt, size_t len,
 	r = ref_rec(s, ref);
 	memset(&r->pub, 0, sizeof(r->pub));
 	memcpy(r->pub.hash, pe->hash, 32);
+	if (s->seq == UINT32_MAX)
+		seq_renumber(s);
 	r->pub.seq = ++s->seq;
 	r->pub.id = pe->id;
 	r->pub.timestamp = ts;

@@ -3,7 +3,11 @@
  *
  * Identity is the full 32-byte hash: two packets with the same 32-bit id are
  * both held.  Each stored packet gets an arrival number (seq), strictly
- * increasing; "newest first" everywhere means descending seq.
+ * increasing; "newest first" everywhere means descending seq.  seq is 32
+ * bits: before it would wrap, the store renumbers the held packets 1..n in
+ * the same order (once per ~4.3e9 arrivals, O(n log n)), so comparing the
+ * seq of two held packets is always right; a seq kept across store_put()
+ * calls is only comparable to other seqs read at the same time.
  *
  * Indices: tagA, tagB, the ordered pair (tagA, tagB), pubkey33.  Each index
  * key (a distinct tag, pair or pubkey) has its own newest-first list; there
@@ -46,7 +50,7 @@ enum store_vstate {
  * `cancelled` (store_cancel) and `vstate` (memo owned by the caller). */
 struct stored {
 	uint8_t hash[32];
-	uint64_t seq;        /* arrival number at this node */
+	uint32_t seq;        /* arrival number at this node (see above) */
 	uint32_t id;
 	uint32_t timestamp;
 	uint32_t recvtime;
@@ -170,5 +174,8 @@ void store_get_stats(const struct store *s, struct store_stats *st);
 /* Number of index keys (distinct tagA, tagB, pair and pubkey values) held;
  * a key is freed when its last packet goes (tests, debugging). */
 size_t store_index_keys(const struct store *s);
+/* Tests only: the next arrival number will be seq + 1 (to exercise the
+ * renumbering before a wrap).  seq must be >= the highest held seq. */
+void store_debug_set_seq(struct store *s, uint32_t seq);
 
 #endif

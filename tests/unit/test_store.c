@@ -903,6 +903,46 @@ static void test_short_id(void **state)
 	store_free(s);
 }
 
+static bool collect_seq_cb(struct stored *sp, void *arg)
+{
+	uint32_t *v = arg;
+
+	v[++v[0]] = sp->seq;
+	return true;
+}
+
+/* Arrival numbers are 32 bits: at the wrap the store renumbers the held
+ * packets 1..n in the same order; newest-first walks and store_get_id
+ * stay right across it. */
+static void test_seq_wrap(void **state)
+{
+	struct store *s = mkstore(3600, 1 << 30);
+	struct mp m[40];
+	struct store_query q = {.max_a = UINT64_MAX, .max_b = UINT64_MAX};
+	uint32_t got[64], i;
+
+	q.tag_a = (const uint8_t *)"BTC";
+	q.len_a = 3;
+	store_debug_set_seq(s, UINT32_MAX - 20);
+	for (i = 0; i < 40; i++) {
+		char pl[8];
+
+		snprintf(pl, sizeof(pl), "w%u", i);
+		mk(&m[i], "BTC", "", NULL, i, 0, T0, 500 + i, pl);
+		assert_int_equal(put(s, &m[i], T0), E_OK);
+		if (i == 25) /* after the wrap, older packets still found */
+			assert_non_null(store_get_hash(s, m[3].pe.hash));
+	}
+	/* renumbered once, at the 21st put: 20 held -> 1..20, then 21..40 */
+	for (i = 0; i < 40; i++)
+		assert_int_equal(store_get_hash(s, m[i].pe.hash)->seq, i + 1);
+	got[0] = 0;
+	assert_int_equal(store_query(s, &q, collect_seq_cb, got), 40);
+	for (i = 1; i <= 40; i++)
+		assert_int_equal(got[i], 41 - i);
+	store_free(s);
+}
+
 static void test_walk_all(void **state)
 {
 	struct store *s = mkstore(3600, 1 << 30);
@@ -944,6 +984,7 @@ int main(void)
 		cmocka_unit_test(test_random_model),
 		cmocka_unit_test(test_walk_all),
 		cmocka_unit_test(test_short_id),
+		cmocka_unit_test(test_seq_wrap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
