@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -61,7 +62,7 @@ struct conn {
 	uint32_t conntime, lastsend, lastrecv;
 	uint64_t bytessent, bytesrecv, packetssent, packetsrecv;
 	uint64_t start_ms, last_recv_ms, ping_nonce, ping_sent_ms;
-	struct timeval ping_tv;       /* loop's cached time at PING */
+	uint64_t ping_us;             /* monotonic time the PING was sent */
 	double pingtime;
 	bool has_ping;
 	char why[128];
@@ -86,6 +87,15 @@ struct net {
 };
 
 /* ---- addresses ---- */
+
+/* Monotonic microseconds, for round-trip times (not wall time). */
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 static void sa_to_ip(const struct sockaddr_storage *ss, uint8_t ip[16],
                      uint16_t *port)
@@ -391,7 +401,7 @@ static void send_ping(struct net *net, struct conn *c, uint64_t now_ms)
 	c->ping_nonce = ((uint64_t)rand() << 32) ^ (uint64_t)rand();
 	c->ping_nonce |= 1;
 	c->ping_sent_ms = now_ms;
-	event_base_gettimeofday_cached(net->n->base, &c->ping_tv);
+	c->ping_us = mono_us();
 	wire_nonce_encode(&net->wb, WIRE_PING, c->ping_nonce);
 	conn_send_wb(net, c);
 }
@@ -556,12 +566,7 @@ static bool on_frame(struct net *net, struct conn *c, uint8_t type,
 			return false;
 		}
 		if (c->ping_nonce && x == c->ping_nonce) {
-			struct timeval tv;
-			event_base_gettimeofday_cached(net->n->base, &tv);
-			c->pingtime = (double)(tv.tv_sec - c->ping_tv.tv_sec) +
-			              (double)(tv.tv_usec - c->ping_tv.tv_usec) / 1e6;
-			if (c->pingtime < 0)
-				c->pingtime = 0;
+			c->pingtime = (double)(mono_us() - c->ping_us) / 1e6;
 			c->has_ping = true;
 			c->ping_nonce = 0;
 		}
