@@ -434,6 +434,14 @@ class Node:
     def pubkey(self):
         return self.rpc("DEX_stats")["publishable_pubkey"]
 
+    def wait_packet(self, h, timeout=20.0):
+        """Wait until this node holds the packet with hash h; return its
+        packet object."""
+        def held():
+            r = self.rpc("DEX_get", h)
+            return r if r.get("hash") == h else None
+        return wait_for(held, timeout, what=f"{h[:12]} on {self.name}")
+
     def list_all(self, tag="general"):
         """Every held packet with tagA = tag (DEX_list), newest first."""
         r = self.rpc("DEX_list", "", "0", tag)

@@ -17,9 +17,7 @@ def same_packet_everywhere(nodes, pkt, timeout=20):
     """Wait until every node returns pkt (minus recvtime) for its hash."""
     want = strip_local(pkt)
     for n in nodes:
-        got = wait_for(lambda: (lambda r: r if r.get("hash") == pkt["hash"]
-                                else None)(n.rpc("DEX_get", pkt["hash"])),
-                       timeout, what=f"{pkt['hash'][:12]} on {n.name}")
+        got = n.wait_packet(pkt["hash"], timeout)
         assert strip_local(got) == want, (n.name, got, want)
     return True
 
@@ -73,9 +71,7 @@ def test_pair_inbox_visible_to_addressee_only(pair):
     a, b = pair
     p = a.rpc("DEX_broadcast", "secret note", "0", "inbox", "", b.pubkey())
     assert "decrypted" not in p
-    got = wait_for(lambda: (lambda r: r if r.get("hash") == p["hash"]
-                            else None)(b.rpc("DEX_get", p["hash"])), 20,
-                   what="inbox on b")
+    got = b.wait_packet(p["hash"])
     assert got["decrypted"] == "secret note" and got["decryptedhex"] == 0
     assert got["senderpub"] == a.pubkey()
     assert strip_local({k: v for k, v in got.items()

@@ -54,8 +54,7 @@ def test_valid_packet_stored(node, peer):
     pkt = good_packet(amount_a=150000000)
     h = packet_hash(pkt).hex()
     peer.send(frame(W_PACKET, pkt))
-    got = wait_for(lambda: (lambda r: r if r.get("hash") == h else None)(
-        node.rpc("DEX_get", h)), 10, what="raw packet stored")
+    got = node.wait_packet(h, 10)
     _, prio, pid = pow_info(pkt, 12)
     assert got["id"] == pid and got["priority"] == prio
     assert got["payload"] == "raw hello" and got["tagA"] == "raw"
@@ -109,9 +108,7 @@ def test_bad_packet_counted(node, peer, name):
     try:
         ok = good_packet(payload=b"after " + name.encode() + b"\x00")
         p2.send(frame(W_PACKET, ok))
-        h = packet_hash(ok).hex()
-        wait_for(lambda: node.rpc("DEX_get", h).get("hash") == h, 10,
-                 what="valid packet after a bad one")
+        node.wait_packet(packet_hash(ok).hex(), 10)
     finally:
         p2.close()
 
