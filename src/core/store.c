@@ -4,13 +4,13 @@
  * per packet beyond its own bytes; see docs/store.md for the measured
  * figure):
  *
- *  - One allocation per packet: struct stored (64 B), then the list links
- *    (pairs of u32 slot numbers, only for the lists the packet is in), then
- *    the packet bytes.
- *  - A slot table maps a u32 slot number to the record pointer, in chunks of
- *    4096 pointers (no realloc copy of the whole table); free slots form a
- *    list threaded through the table.  Links are slot numbers, so a link is
- *    4 bytes instead of 8.
+ *  - One slab object per packet (see "record slabs"): struct stored
+ *    (60 B), then the list links (pairs of u32 slot numbers, only for the
+ *    lists the packet is in), then the packet bytes.
+ *  - A slot table maps a u32 slot number to the record's u32 reference
+ *    (slab, object), in chunks of 4096 entries (no realloc copy of the
+ *    whole table); free slots form a list threaded through the table.
+ *    Links are slot numbers, so a link is 4 bytes instead of 8.
  *  - Two open-addressing tables of u32 entries (linear probing, tombstone
  *    deletion, grow by 1.5x at 0.7 live load, shrink at 1/4): by full hash and by id (a
  *    multimap: every packet with an id is in it).  An entry is a 24-bit
