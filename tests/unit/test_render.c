@@ -17,6 +17,7 @@
 #include "core/txpow.h"
 #include "core/util.h"
 #include "node/crypto.h"
+#include "node/mine.h"
 #include "node/node.h"
 #include "node/render.h"
 #include "node/rpcparse.h"
@@ -261,6 +262,38 @@ static void test_tag_bytes(void **state)
 	json_decref(o);
 }
 
+/* Packet lengths of API.md A.1 for each payload form. */
+static void test_mine_packet_len(void **state)
+{
+	struct mine_req q;
+	(void)state;
+
+	memset(&q, 0, sizeof q);
+	q.form = MINE_PLAIN;
+	q.len_a = 7;          /* "general" */
+	q.plain_len = 12;     /* "hello world\0" */
+	assert_int_equal(mine_packet_len(&q), 48);          /* D.2 */
+	q.form = MINE_SIGNED;
+	q.has_pubkey = 1;
+	q.len_a = 3;
+	q.len_b = 3;
+	q.plain_len = 6;      /* "hello\0" */
+	assert_int_equal(mine_packet_len(&q), 170);         /* D.3 */
+	q.form = MINE_INBOX;
+	q.len_a = 5;
+	q.len_b = 0;
+	q.plain_len = 4;
+	assert_int_equal(mine_packet_len(&q), 29 + 33 + 5 + 4 + 136);
+	q.form = MINE_ANON;   /* no pubkey on the packet */
+	q.len_a = 4;
+	assert_int_equal(mine_packet_len(&q), 29 + 4 + 1168);
+	q.form = MINE_PLAIN;
+	q.has_pubkey = 0;
+	q.len_a = 7;
+	q.plain_len = 1048540; /* the largest plain payload with "general" */
+	assert_int_equal(mine_packet_len(&q), PACKET_MAX_LEN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -270,6 +303,7 @@ int main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_inbox, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tag_bytes, setup, teardown),
+		cmocka_unit_test(test_mine_packet_len),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
