@@ -10,7 +10,8 @@
  *
  * Packets: 256 bytes, tagA/tagB from 16 coins (256 pairs), a pubkey on one
  * in four, timestamps over 3,000 s, txpowbits 0.
- * Usage: bench_nodemem [npackets]   (default 1000000; bounded to 4M).
+ * Usage: bench_nodemem [npackets [vary]]  (default 1000000; bounded to 4M;
+ * "vary": packet lengths 200..327 bytes, mean 263.5, instead of 256).
  */
 #include <malloc.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include "proto/gossip.h"
 
 #define PKT_LEN 256u
+#define PKT_STRIDE 328u /* room for the longest "vary" packet */
 #define NOW 1767225600u
 #define PURGETIME 3600u
 
@@ -55,9 +57,16 @@ static const char *const COINS[] = {
 	"XMR", "DGB", "RVN", "QTUM", "VRSC", "CHIPS", "PIRATE", "MARTY",
 };
 
+static int vary; /* argv[2] "vary": L = 200 + i % 128 instead of 256 */
+
+static size_t pkt_len(uint32_t i)
+{
+	return vary ? 200u + i % 128u : PKT_LEN;
+}
+
 static size_t build(uint8_t *out, uint32_t i)
 {
-	uint8_t pk[33], payload[PKT_LEN];
+	uint8_t pk[33], payload[PKT_STRIDE];
 	const char *ta = COINS[i % 16], *tb = COINS[(i / 16) % 16];
 	struct packet_fields f = {0};
 	size_t hdr;
@@ -80,9 +89,9 @@ static size_t build(uint8_t *out, uint32_t i)
 	memset(payload, 'p', sizeof(payload));
 	put_le32(payload, i);
 	f.payload = payload;
-	f.payload_len = PKT_LEN - hdr;
+	f.payload_len = pkt_len(i) - hdr;
 	f.nonce = i;
-	return packet_encode(out, PKT_LEN, &f);
+	return packet_encode(out, PKT_STRIDE, &f);
 }
 
 static void op_send(void *ctx, int peer, const uint8_t *buf, size_t len)
@@ -125,15 +134,16 @@ int main(int argc, char **argv)
 
 	if (argc > 1)
 		n = (uint32_t)strtoul(argv[1], NULL, 10);
+	vary = argc > 2 && strcmp(argv[2], "vary") == 0;
 	if (n < 1000)
 		n = 1000;
 	if (n > 4000000)
 		n = 4000000;
-	pk = malloc((size_t)n * PKT_LEN);
+	pk = malloc((size_t)n * PKT_STRIDE);
 	if (!pk)
 		return 1;
 	for (i = 0; i < n; i++)
-		if (build(pk + (size_t)i * PKT_LEN, i) != PKT_LEN) {
+		if (build(pk + (size_t)i * PKT_STRIDE, i) != pkt_len(i)) {
 			fprintf(stderr, "bench_nodemem: build %u failed\n", i);
 			return 1;
 		}
@@ -145,29 +155,29 @@ int main(int argc, char **argv)
 	rss0 = rss_bytes();
 	mal0 = malloc_inuse();
 	for (i = 0; i < n; i++) {
-		const uint8_t *p = pk + (size_t)i * PKT_LEN;
+		const uint8_t *p = pk + (size_t)i * PKT_STRIDE;
 		struct packet_view pv;
 		struct pow_eval pe;
 		struct stored *sp = NULL;
 
-		if (packet_check(p, PKT_LEN, NOW, 0, PURGETIME, &pv, &pe) !=
+		if (packet_check(p, pkt_len(i), NOW, 0, PURGETIME, &pv, &pe) !=
 		        DROP_NONE ||
-		    store_put(s, p, PKT_LEN, &pe, NOW, &sp) != E_OK) {
+		    store_put(s, p, pkt_len(i), &pe, NOW, &sp) != E_OK) {
 			bad++;
 			continue;
 		}
 		gossip_on_new(g, sp, -1, (uint64_t)NOW * 1000 + i / 1000);
 		stored++;
-		own += PKT_LEN;
+		own += pkt_len(i);
 	}
 	gossip_tick(g, (uint64_t)NOW * 1000 + n / 1000 + 1);
 	rss1 = rss_bytes();
 	mal1 = malloc_inuse();
 	if (!stored)
 		return 1;
-	printf("bench=nodemem packets=%zu packet_bytes=%u rejected=%zu "
+	printf("bench=nodemem packets=%zu packet_bytes=%s rejected=%zu "
 	       "bytes_per_packet=%.1f malloc_bytes_per_packet=%.1f\n",
-	       stored, PKT_LEN, bad,
+	       stored, vary ? "200-327" : "256", bad,
 	       ((double)(rss1 - rss0) - (double)own) / (double)stored,
 	       ((double)mal1 - (double)mal0 - (double)own) / (double)stored);
 	gossip_free(g);
