@@ -297,40 +297,6 @@ int rpc_param_text(const json_t *v, char buf[64], const char **s,
 
 /* ---- serializer ---- */
 
-/* Length of the valid UTF-8 sequence at d (1..4), 0 if invalid. */
-static size_t utf8_valid_len(const uint8_t *d, size_t n)
-{
-	uint8_t c = d[0];
-	size_t need;
-	uint32_t cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		need = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		need = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		need = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < need)
-		return 0;
-	for (size_t i = 1; i < need; i++) {
-		if ((d[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (d[i] & 0x3f);
-	}
-	if ((need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return need;
-}
-
 static void dump_string(struct sbuf *b, const uint8_t *d, size_t n)
 {
 	static const char hx[] = "0123456789abcdef";
@@ -355,7 +321,7 @@ static void dump_string(struct sbuf *b, const uint8_t *d, size_t n)
 			i++;
 			continue;
 		}
-		size_t k = utf8_valid_len(d + i, n - i);
+		size_t k = utf8_seq_len(d + i, n - i);
 		if (k == 0) {
 			sb_add(b, esc, 6); /* Latin-1 code point of the byte */
 			i++;
@@ -406,12 +372,25 @@ static void dump_value(struct sbuf *b, const json_t *v)
 		         (long long)json_integer_value(v));
 		sb_adds(b, num);
 		break;
-	case JSON_REAL:
-		snprintf(num, sizeof num, "%.15g", json_real_value(v));
-		if (!strpbrk(num, ".eE"))
-			strcat(num, ".0");
+	case JSON_REAL: {
+		/* Plain decimals, never an exponent: pingtime 0.000088 rather
+		 * than 8.8e-05.  12 decimals then trailing zeros trimmed, at
+		 * least one kept (rate 0.0).  Magnitudes beyond 1e15 keep %g. */
+		double x = json_real_value(v);
+		if (x > -1e15 && x < 1e15) {
+			size_t k;
+			snprintf(num, sizeof num, "%.12f", x);
+			k = strlen(num);
+			while (k > 1 && num[k - 1] == '0' && num[k - 2] != '.')
+				num[--k] = '\0';
+			if (!strcmp(num, "-0.0"))
+				strcpy(num, "0.0");
+		} else {
+			snprintf(num, sizeof num, "%.15g", x);
+		}
 		sb_adds(b, num);
 		break;
+	}
 	case JSON_TRUE:
 		sb_adds(b, "true");
 		break;

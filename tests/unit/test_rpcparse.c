@@ -141,8 +141,11 @@ static void test_dump(void **st)
 	json_object_set_new(o, "b", json_real(12.3));
 	json_object_set_new(o, "c", json_real(0.000214));
 	json_object_set_new(o, "d", json_pack("[bb]", 1, 0));
+	json_object_set_new(o, "e", json_real(0.000088));
+	json_object_set_new(o, "f", json_real(100.0));
 	expect_dump(o, "{\"result\":\"x\",\"error\":null,\"id\":-5,\"a\":0.0,"
-	               "\"b\":12.3,\"c\":0.000214,\"d\":[true,false]}");
+	               "\"b\":12.3,\"c\":0.000214,\"d\":[true,false],"
+	               "\"e\":0.000088,\"f\":100.0}");
 	/* bytes: controls, DEL, valid UTF-8, invalid bytes as Latin-1 */
 	static const uint8_t raw[] = { 'a', '"', '\\', '\n', 0x01, 0x00, 0x7f,
 	                               0xc3, 0xa9, 0xff, 0xc3, 'z', 0xed,
