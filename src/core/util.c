@@ -306,7 +306,7 @@ char *payload_render(const uint8_t *d, size_t n, int *is_hex_out)
 /* Length of the valid UTF-8 sequence at d[0..n), or 0 if it is not one.
  * Strict (RFC 3629): no overlong forms, no surrogates, nothing above
  * U+10FFFF -- the same rules jansson applies in json_stringn(). */
-static size_t utf8_seq_len(const uint8_t *d, size_t n)
+size_t utf8_seq_len(const uint8_t *d, size_t n)
 {
 	uint8_t c = d[0];
 	size_t need;

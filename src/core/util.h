@@ -52,6 +52,10 @@ uint8_t *payload_from_input(const char *s, size_t len, size_t *outlen);
  * lower-case hex) and sets *is_hex to the flag. */
 char *payload_render(const uint8_t *d, size_t n, int *is_hex);
 
+/* Length (1..4) of the valid UTF-8 sequence starting at d[0] (n bytes
+ * available), or 0 if it is not one.  Strict RFC 3629, as jansson. */
+size_t utf8_seq_len(const uint8_t *d, size_t n);
+
 /* API.md 3.4: make raw bytes safe for a JSON string.  Valid UTF-8
  * sequences are copied; every other byte b becomes the UTF-8 encoding of
  * U+00b (its Latin-1 code point), so jansson's json_stringn() accepts the
