@@ -92,7 +92,7 @@ integration: $(DAEMON) $(CLI) $(TOOLS)
 
 run: deps
 	@$(MAKE) --no-print-directory $(DAEMON) $(CLI)
-	@scripts/run.sh
+	@DEXP2P_BUILD=$(abspath $(BUILD)) scripts/run.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory $(BENCHES) $(DAEMON) $(CLI)
