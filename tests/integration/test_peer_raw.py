@@ -103,6 +103,14 @@ def test_bad_packet_counted(node, peer, name):
         if k != reason:
             assert after[k] == before[k], (k, before, after)
     assert node.stats()["ram"] == ram
+    # invalid data closes the sender's connection (PROTOCOL.md 5.5); a
+    # packet that is only out of its time window or priority does not
+    if reason in ("badpow", "oversize", "malformed"):
+        assert peer.wait_closed(15), f"{name}: sender not disconnected"
+    else:
+        alive = good_packet(payload=b"still here\x00")
+        peer.send(frame(W_PACKET, alive))
+        node.wait_packet(packet_hash(alive).hex(), 10)
     # node healthy: RPC answers, a valid packet from a new peer is stored
     p2 = RawPeer(node.port).handshake()
     try:
