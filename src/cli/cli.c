@@ -108,19 +108,6 @@ static bool apply_opt(struct cli_opts *o, const char *name, size_t nlen,
 	return false;
 }
 
-static char *trim(char *s)
-{
-	char *e;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
-	                 e[-1] == '\n'))
-		*--e = '\0';
-	return s;
-}
-
 /* Read rpcuser, rpcpassword, rpcport, rpcconnect from the conf file into
  * o where the command line did not set them.  Other lines are ignored (they
  * are the daemon's); a missing file is fine. */
@@ -136,7 +123,7 @@ static void read_conf(struct cli_opts *o, const struct cli_opts *cmd,
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f)) {
-		char *s = trim(line), *eq, *name, *v;
+		char *s = str_trim(line), *eq, *name, *v;
 
 		if (!*s || *s == '#')
 			continue;
@@ -146,8 +133,8 @@ static void read_conf(struct cli_opts *o, const struct cli_opts *cmd,
 		if (!eq)
 			continue;
 		*eq = '\0';
-		name = trim(s);
-		v = trim(eq + 1);
+		name = str_trim(s);
+		v = str_trim(eq + 1);
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 			if (strcmp(name, keys[i]))
 				continue;

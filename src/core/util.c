@@ -54,9 +54,24 @@ char *xstrdup(const char *s)
 	return p;
 }
 
+/* ---- strings ---- */
+
+char *str_trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
+	                 e[-1] == '\n'))
+		*--e = '\0';
+	return s;
+}
+
 /* ---- hex ---- */
 
-static int hexval(unsigned char c)
+int hex_digit(unsigned char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -80,8 +95,8 @@ void hex_encode(char *out, const uint8_t *in, size_t n)
 bool hex_decode(uint8_t *out, const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		int hi = hexval((unsigned char)s[2 * i]);
-		int lo = hexval((unsigned char)s[2 * i + 1]);
+		int hi = hex_digit((unsigned char)s[2 * i]);
+		int lo = hex_digit((unsigned char)s[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return false;
 		out[i] = (uint8_t)(hi << 4 | lo);
@@ -94,7 +109,7 @@ bool is_hex(const char *s, size_t len)
 	if (!s || len == 0 || (len & 1))
 		return false;
 	for (size_t i = 0; i < len; i++)
-		if (hexval((unsigned char)s[i]) < 0)
+		if (hex_digit((unsigned char)s[i]) < 0)
 			return false;
 	return true;
 }

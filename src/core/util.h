@@ -20,6 +20,13 @@ void *xcalloc(size_t n, size_t m);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 
+/* Strip blanks (space, tab) at both ends and CR/LF at the end, in place;
+ * returns the first kept character (conf file lines). */
+char *str_trim(char *s);
+
+/* Value 0..15 of a hex digit (either case), -1 if c is not one. */
+int hex_digit(unsigned char c);
+
 /* Lower-case hex of n bytes into out (2n+1 bytes with the NUL). */
 void hex_encode(char *out, const uint8_t *in, size_t n);
 /* Decode exactly 2*n hex digits (either case) into out. Returns false on a

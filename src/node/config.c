@@ -347,19 +347,6 @@ static char *path_join(const char *dir, const char *name)
 	return p;
 }
 
-static char *trim(char *s)
-{
-	char *e;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
-	                 e[-1] == '\n'))
-		*--e = '\0';
-	return s;
-}
-
 /* Read and apply the conf file; a missing file is not an error. */
 static int read_conf(struct config *c, const char *path, char *err,
                      size_t errlen)
@@ -395,7 +382,7 @@ static int read_conf(struct config *c, const char *path, char *err,
 			          "bytes", path, lineno, CONF_MAX_LINE);
 			goto out;
 		}
-		s = trim(line);
+		s = str_trim(line);
 		if (!*s || *s == '#')
 			continue;
 		/* Tolerate a leading dash, as written on the command line. */

@@ -104,17 +104,6 @@ static size_t json_string_len(const char *s, size_t n)
 	return 0;
 }
 
-static int hexdig(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Does the string token (with quotes) decode to exactly "params"? */
 static bool key_is_params(const char *s, size_t n)
 {
@@ -132,7 +121,7 @@ static bool key_is_params(const char *s, size_t n)
 					return false;
 				int v = 0;
 				for (int j = 1; j <= 4; j++) {
-					int h = hexdig(s[i + j]);
+					int h = hex_digit((unsigned char)s[i + j]);
 					if (h < 0)
 						return false;
 					v = v * 16 + h;

@@ -33,6 +33,22 @@ static void test_hex(void **state)
 	assert_string_equal(s, "");
 }
 
+static void test_hex_digit_trim(void **state)
+{
+	char a[] = "  \tname = v \r\n", b[] = "", c[] = " \t ";
+
+	(void)state;
+	assert_int_equal(hex_digit('0'), 0);
+	assert_int_equal(hex_digit('9'), 9);
+	assert_int_equal(hex_digit('a'), 10);
+	assert_int_equal(hex_digit('F'), 15);
+	assert_int_equal(hex_digit('g'), -1);
+	assert_int_equal(hex_digit('/'), -1);
+	assert_string_equal(str_trim(a), "name = v");
+	assert_string_equal(str_trim(b), "");
+	assert_string_equal(str_trim(c), "");
+}
+
 static void test_parse_int64(void **state)
 {
 	struct { const char *s; int rc; int64_t v; } c[] = {
@@ -265,6 +281,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hex),
+		cmocka_unit_test(test_hex_digit_trim),
 		cmocka_unit_test(test_parse_int64),
 		cmocka_unit_test(test_parse_u32),
 		cmocka_unit_test(test_parse_amount),
