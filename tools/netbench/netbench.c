@@ -7,9 +7,9 @@
  *
  * Packets: kind Q, no pubkey, tagA "nbx" (or "nbs" for every -sample'th
  * packet, the latency samples), tagB "", an ASCII payload
- *   "nb <run id hex16> <seq> <send ms> " padded with '.'
+ *   "nb <run id hex16> <seq> <send us> " padded with '.'
  * so every packet is unique and carries the wall-clock time (CLOCK_REALTIME,
- * milliseconds) at which it was handed to send().  The timestamp field is
+ * microseconds) at which it was handed to send().  The timestamp field is
  * the current second.  With -txpowbits=0 (the default, and what the bench
  * script uses) every hash is valid and priority >= 0, so nothing is mined;
  * with -txpowbits=N > 0 each packet is mined here (2^N hashes on average)
@@ -86,12 +86,17 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static uint64_t wall_ms(void)
+static uint64_t wall_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t wall_ms(void)
+{
+	return wall_us() / 1000u;
 }
 
 static int parse_long(const char *s, long lo, long hi, long *out)
@@ -374,7 +379,7 @@ static void build_packet(const struct nb_opts *o, uint64_t run_id,
 {
 	struct packet_fields f;
 	struct pow_eval pe;
-	uint64_t ms = wall_ms();
+	uint64_t us = wall_us();
 	size_t d = (size_t)o->size - PACKET_FIXED_LEN - NB_TAG_LEN;
 	int sampled = seq % (uint64_t)o->sample == 0;
 	int n, k;
@@ -382,13 +387,13 @@ static void build_packet(const struct nb_opts *o, uint64_t run_id,
 	memset(payload, '.', d);
 	n = snprintf((char *)payload, d, "nb %016llx %llu %llu ",
 	             (unsigned long long)run_id, (unsigned long long)seq,
-	             (unsigned long long)ms);
+	             (unsigned long long)us);
 	if (n > 0 && (size_t)n < d)
 		payload[n] = '.';   /* overwrite snprintf's NUL */
 	memset(&f, 0, sizeof(f));
 	f.relay = (uint8_t)o->relay;
 	f.kind = PACKET_KIND_DATA;
-	f.timestamp = (uint32_t)(ms / 1000);
+	f.timestamp = (uint32_t)(us / 1000000u);
 	f.tag_a = (const uint8_t *)(sampled ? "nbs" : "nbx");
 	f.len_a = NB_TAG_LEN;
 	f.payload = payload;

@@ -1,0 +1,362 @@
+#!/usr/bin/env bash
+# netbench.sh - network benchmark (DESIGN.md 5): N local dexp2pd nodes in a
+# pinned topology, load from tools/netbench against node 0, figures from
+# DEX_stats / getpeerinfo / DEX_list polling.  Prints one line:
+#
+#   bench=network nodes=10 topology=ring3 packet_bytes=256 txpowbits=0
+#   rate=2000 seconds=10 delivered_per_sec=.. missing=.. dup_ratio=..
+#   control_ratio=.. latency_p50_ms=.. latency_p99_ms=..
+#
+# followed by a '# network detail' line (per-node CPU, settle time, latency
+# resolution, ...).  Method and definitions: docs/bench.md.
+#
+# Usage: scripts/netbench.sh [build-dir]     (default $DEXP2P_BUILD or build)
+# Environment (defaults):
+#   NB_NODES=10       number of nodes (2..32)
+#   NB_TOPOLOGY=ring3 ring (each node -connect's the next: degree 2), ring3
+#                     (ring plus a chord to the opposite node: degree 3), or
+#                     line (a chain: worst case diameter)
+#   NB_RATE=2000      packets/s offered by the generator to node 0
+#   NB_SECONDS=10     load duration (1..600)
+#   NB_SETTLE=5       seconds allowed after the load before counting missing
+#   NB_SAMPLE=100     1 packet in NB_SAMPLE is a latency sample (tagA nbs)
+#   NB_POLL_MS=5      DEX_list polling period of the latency poller
+#   NB_BASEPORT=28100 first port tried (node i: p2p base+2i, rpc base+2i+1)
+#   NB_KEEP=0         1 keeps the temporary datadirs (debug.log of each node)
+# Everything runs on 127.0.0.1 with -txpowbits=0 (no mining cost).  Every
+# wait is bounded; an EXIT trap stops every daemon this script started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD=${1:-${DEXP2P_BUILD:-build}}
+DAEMON=$BUILD/dexp2pd
+GEN=$BUILD/tools/netbench
+PY=/usr/bin/python3
+N=${NB_NODES:-10}
+TOPO=${NB_TOPOLOGY:-ring3}
+RATE=${NB_RATE:-2000}
+SECONDS_=${NB_SECONDS:-10}
+SETTLE=${NB_SETTLE:-5}
+SAMPLE=${NB_SAMPLE:-100}
+POLL_MS=${NB_POLL_MS:-5}
+KEEP=${NB_KEEP:-0}
+TXPOWBITS=0
+
+for b in "$DAEMON" "$GEN"; do
+	[ -x "$b" ] || { echo "netbench: $b not built" >&2; exit 1; }
+done
+for v in N RATE SECONDS_ SETTLE SAMPLE POLL_MS; do
+	[[ ${!v} =~ ^[0-9]+$ ]] || { echo "netbench: $v must be a number" >&2; exit 1; }
+done
+[ "$N" -ge 2 ] && [ "$N" -le 32 ] || { echo "netbench: NB_NODES 2..32" >&2; exit 1; }
+[ "$SECONDS_" -ge 1 ] && [ "$SECONDS_" -le 600 ] || { echo "netbench: NB_SECONDS 1..600" >&2; exit 1; }
+case $TOPO in ring|ring3|line) ;; *) echo "netbench: NB_TOPOLOGY ring|ring3|line" >&2; exit 1;; esac
+
+TMP=$(mktemp -d /tmp/netbench.XXXXXX)
+pids=()
+cleanup() {
+	local pid i
+	trap - EXIT INT TERM
+	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in "${pids[@]}"; do
+		for i in $(seq 1 50); do              # up to 5 s each
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	if [ "$KEEP" = 1 ]; then
+		echo "# netbench: datadirs kept in $TMP" >&2
+	else
+		rm -rf "$TMP"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+base=${NB_BASEPORT:-28100}
+ok=0
+for _ in $(seq 1 40); do
+	ok=1
+	for p in $(seq "$base" $((base + 2 * N - 1))); do
+		if port_busy "$p"; then ok=0; break; fi
+	done
+	[ $ok = 1 ] && break
+	base=$((base + 2 * N + 10))
+done
+[ $ok = 1 ] || { echo "netbench: no free ports" >&2; exit 1; }
+
+# Topology: node i makes outgoing connections (-connect) to these nodes.
+targets() {
+	local i=$1
+	case $TOPO in
+	line) [ "$i" -lt $((N - 1)) ] && echo $((i + 1)) ;;
+	ring) echo $(((i + 1) % N)) ;;
+	ring3)
+		echo $(((i + 1) % N))
+		if [ "$i" -lt $((N / 2)) ] && [ $((N / 2)) -gt 1 ]; then
+			echo $((i + N / 2))
+		fi ;;
+	esac
+	return 0
+}
+
+edges=""
+for i in $(seq 0 $((N - 1))); do
+	args=(-datadir="$TMP/n$i" -port=$((base + 2 * i)) -rpcport=$((base + 2 * i + 1))
+	      -rpcuser=nb -rpcpassword=nb -txpowbits=$TXPOWBITS -listen=1)
+	for t in $(targets "$i"); do
+		args+=(-connect=127.0.0.1:$((base + 2 * t)))
+		edges="$edges $i-$t"
+	done
+	mkdir -p "$TMP/n$i"
+	"$DAEMON" "${args[@]}" >"$TMP/n$i.out" 2>&1 &
+	pids+=($!)
+done
+
+# All measuring is done by the Python part below (one process for the
+# snapshots, a child process for the latency poller).
+cat >"$TMP/nb.py" <<'PYEOF'
+import base64, http.client, json, os, subprocess, sys, time
+
+def now_ms():
+    return time.time() * 1000.0
+
+class Rpc:
+    def __init__(self, port):
+        self.port = port
+        self.auth = 'Basic ' + base64.b64encode(b'nb:nb').decode()
+        self.c = None
+    def call(self, method, *params):
+        body = json.dumps({'jsonrpc': '1.0', 'id': 'nb', 'method': method,
+                           'params': [str(p) for p in params]})
+        for attempt in range(2):
+            try:
+                if self.c is None:
+                    self.c = http.client.HTTPConnection('127.0.0.1', self.port, timeout=10)
+                self.c.request('POST', '/', body, {'Authorization': self.auth,
+                               'Content-Type': 'application/json'})
+                r = self.c.getresponse()
+                data = r.read()
+                if r.status != 200:
+                    raise RuntimeError('HTTP %d: %s' % (r.status, data[:200]))
+                j = json.loads(data)
+                if j.get('error'):
+                    raise RuntimeError(str(j['error']))
+                return j['result']
+            except (OSError, http.client.HTTPException):
+                self.c = None
+                if attempt == 1:
+                    raise
+
+def cpu_s(pid):
+    try:
+        f = open('/proc/%d/stat' % pid).read().rsplit(')', 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf('SC_CLK_TCK')
+    except OSError:
+        return 0.0
+
+def snapshot(rpcs):
+    out = []
+    for r in rpcs:
+        s = r.call('DEX_stats')
+        p = r.call('getpeerinfo')
+        links = [x for x in p if not x.get('subver', '').startswith('/netbench')]
+        out.append({'ram': s['ram'], 'fp': s['fingerprint'],
+                    'received': s['received'], 'dup': s['duplicates'],
+                    'added': s['added'], 'dropped': s['dropped'],
+                    'peers': len(links),
+                    'bsent': sum(x['bytessent'] for x in links),
+                    'psent': sum(x['packetssent'] for x in links)})
+    return out
+
+def pct(v, q):
+    if not v:
+        return -1.0
+    v = sorted(v)
+    k = min(len(v) - 1, max(0, int(round(q / 100.0 * len(v) + 0.5)) - 1))
+    return v[k]
+
+def poller(port, poll_ms, outfile, stopfile, max_s):
+    # Latency samples on one node: DEX_list on tagA nbs with stophash =
+    # newest already seen.  A packet first listed by the call made in
+    # [t_req, t_resp] was stored after the previous call's request time
+    # t_prev: arrival in (t_prev, t_resp], estimate the midpoint.
+    r = Rpc(port)
+    last = ''
+    t_prev = now_ms()
+    res = []
+    polls = 0
+    t_end = time.time() + max_s
+    while time.time() < t_end and not os.path.exists(stopfile):
+        t_req = now_ms()
+        try:
+            m = r.call('DEX_list', '', 0, 'nbs', '', '', '', '', '', '', last)['matches']
+        except Exception as e:
+            print('netbench poller: %s' % e, file=sys.stderr)
+            time.sleep(0.05)
+            continue
+        t_resp = now_ms()
+        polls += 1
+        if m:
+            last = m[0]['hash']
+            for p in m:
+                txt = bytes.fromhex(p['payload']).decode() if p.get('hex') else p['payload']
+                send_us = int(txt.split()[3])
+                res.append((send_us / 1000.0, (t_prev + t_resp) / 2.0,
+                            (t_resp - t_prev) / 2.0))
+        t_prev = t_req
+        d = poll_ms / 1000.0 - (now_ms() - t_req) / 1000.0
+        if d > 0:
+            time.sleep(d)
+    json.dump({'samples': res, 'polls': polls}, open(outfile, 'w'))
+
+def main_run(a):
+    ports, pids = a['rpc_ports'], a['pids']
+    rpcs = [Rpc(p) for p in ports]
+    n = len(ports)
+    deg = a['degree']
+    # 1. every node up with its expected number of peers (bounded 30 s)
+    t_end = time.time() + 30
+    while True:
+        try:
+            cnt = [len(r.call('getpeerinfo')) for r in rpcs]
+            if all(cnt[i] >= deg[i] for i in range(n)):
+                break
+        except Exception as e:
+            cnt = str(e)
+        if time.time() > t_end:
+            sys.exit('netbench: topology not up after 30 s: %s (want %s)' % (cnt, deg))
+        time.sleep(0.2)
+    base = snapshot(rpcs)
+    cpu0 = [cpu_s(p) for p in pids]
+    # 2. latency poller on the farthest node, then the generator on node 0
+    stopfile = a['tmp'] + '/poll.stop'
+    latfile = a['tmp'] + '/poll.json'
+    pol = subprocess.Popen([sys.executable, a['tmp'] + '/nb.py', 'poll',
+                            str(ports[a['far']]), str(a['poll_ms']), latfile,
+                            stopfile, str(a['seconds'] + a['settle'] + 20)])
+    time.sleep(0.3)
+    gen = subprocess.Popen([a['gen'], '-connect=127.0.0.1:%d' % a['p2p0'],
+                            '-rate=%d' % a['rate'], '-seconds=%d' % a['seconds'],
+                            '-sample=%d' % a['sample'], '-txpowbits=0'],
+                           stdout=subprocess.PIPE, text=True)
+    line = gen.stdout.readline()      # printed the moment sending stops
+    t_stop = now_ms()
+    end = snapshot(rpcs)
+    cpu1 = [cpu_s(p) for p in pids]
+    try:
+        gen.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        gen.kill()
+        gen.wait()
+    if not line.startswith('netbench_gen') or gen.returncode != 0:
+        pol.kill()
+        sys.exit('netbench: generator failed (rc %s)' % gen.returncode)
+    g = dict(kv.split('=', 1) for kv in line.split()[1:])
+    sent = int(g['sent'])
+    gsecs = float(g['seconds'])
+    # 3. settle: until every node holds every packet, at most settle s
+    all_ms = -1.0
+    deadline = t_stop + a['settle'] * 1000.0
+    while now_ms() < deadline:
+        rams = [r.call('DEX_stats')['ram'] for r in rpcs]
+        if min(rams) >= sent:
+            all_ms = now_ms() - t_stop
+            break
+        time.sleep(0.05)
+    # give the poller 300 ms more to see the last samples, then stop it
+    time.sleep(0.3)
+    open(stopfile, 'w').close()
+    try:
+        pol.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        pol.kill()
+        pol.wait()
+    fin = snapshot(rpcs)
+    # 4. figures
+    missing = sum(max(0, sent - f['ram']) for f in fin)
+    over = sum(max(0, f['ram'] - sent) for f in fin)
+    fp_same = int(len(set(f['fp'] for f in fin)) == 1)
+    delivered = min(e['ram'] for e in end)
+    dps = delivered / gsecs
+    added = sum(f['added'] - b['added'] for f, b in zip(fin, base))
+    dups = sum(f['dup'] - b['dup'] for f, b in zip(fin, base))
+    dup_ratio = dups / added if added else 0.0
+    dbytes = sum(e['bsent'] - b['bsent'] for e, b in zip(end, base))
+    dpk = sum(e['psent'] - b['psent'] for e, b in zip(end, base))
+    pbytes = dpk * a['size']
+    control = (dbytes - pbytes) / pbytes if pbytes else -1.0
+    dropped = {}
+    for f in fin:
+        for k, v in f['dropped'].items():
+            dropped[k] = dropped.get(k, 0) + v
+    lat = json.load(open(latfile)) if os.path.exists(latfile) else {'samples': [], 'polls': 0}
+    samp = lat['samples']
+    lats = [t - s for s, t, h in samp]
+    res_ms = sum(h for s, t, h in samp) / len(samp) if samp else -1.0
+    nsamp = int(g['samples'])
+    cpu = [c1 - c0 for c0, c1 in zip(cpu0, cpu1)]
+    print('bench=network nodes=%d topology=%s packet_bytes=%d txpowbits=0 '
+          'rate=%d seconds=%d delivered_per_sec=%.0f missing=%d dup_ratio=%.4f '
+          'control_ratio=%.4f latency_p50_ms=%.1f latency_p99_ms=%.1f'
+          % (n, a['topo'], a['size'], a['rate'], a['seconds'], dps, missing,
+             dup_ratio, control, pct(lats, 50), pct(lats, 99)))
+    print('# network detail: sent=%d rate_actual=%s gen_max_behind=%s '
+          'held_by_all_at_end=%d all_delivered_after_ms=%.0f settle_s=%d '
+          'extra=%d fingerprints_equal=%d dropped=%s latency_node=%d '
+          'latency_hops=%d latency_samples=%d/%d latency_max_ms=%.1f '
+          'latency_resolution_ms=+-%.1f polls=%d packet_frames=%d '
+          'link_bytes=%d node_cpu_s_during_load=%s load_cpu_pct_of_2_cores=%.0f'
+          % (sent, g['rate_actual'], g['max_behind'], delivered, all_ms,
+             a['settle'], over, fp_same,
+             ','.join('%s:%d' % kv for kv in dropped.items() if kv[1]) or 'none',
+             a['far'], a['hops'], len(samp), nsamp,
+             max(lats) if lats else -1.0, res_ms, lat['polls'], dpk, dbytes,
+             ','.join('%.1f' % c for c in cpu),
+             100.0 * sum(cpu) / (gsecs * 2)))
+    bad = [f for f in fin if f['peers'] < 1]
+    if bad:
+        print('# network warning: a node lost its peers', file=sys.stderr)
+
+if __name__ == '__main__':
+    if sys.argv[1] == 'poll':
+        poller(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5],
+               float(sys.argv[6]))
+    else:
+        main_run(json.load(open(sys.argv[2])))
+PYEOF
+
+# Expected degree per node and the node farthest (in hops) from node 0.
+cfg=$("$PY" - "$N" "$edges" <<'PYEOF'
+import sys, json
+n = int(sys.argv[1])
+adj = {i: set() for i in range(n)}
+for e in sys.argv[2].split():
+    a, b = map(int, e.split('-'))
+    adj[a].add(b); adj[b].add(a)
+dist = {0: 0}; q = [0]
+while q:
+    u = q.pop(0)
+    for v in sorted(adj[u]):
+        if v not in dist:
+            dist[v] = dist[u] + 1; q.append(v)
+far = max(range(n), key=lambda i: (dist.get(i, -1), i))
+print(json.dumps({'degree': [len(adj[i]) for i in range(n)], 'far': far,
+                  'hops': dist.get(far, -1)}))
+PYEOF
+)
+
+rpc_ports=$(seq -s, 1 2 $((2 * N - 1)) | awk -F, -v b="$base" '{for(i=1;i<=NF;i++) printf "%s%d", (i>1?",":""), b+$i}')
+pid_list=$(IFS=,; echo "${pids[*]}")
+cat >"$TMP/args.json" <<EOF
+{"rpc_ports": [$rpc_ports], "pids": [$pid_list], "p2p0": $base,
+ "gen": "$GEN", "tmp": "$TMP", "rate": $RATE, "seconds": $SECONDS_,
+ "settle": $SETTLE, "sample": $SAMPLE, "poll_ms": $POLL_MS, "size": 256,
+ "topo": "$TOPO", "degree": $(echo "$cfg" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["degree"])'),
+ "far": $(echo "$cfg" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["far"])'),
+ "hops": $(echo "$cfg" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["hops"])')}
+EOF
+"$PY" "$TMP/nb.py" run "$TMP/args.json"
