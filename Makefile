@@ -95,7 +95,7 @@ run: deps
 	@DEXP2P_BUILD=$(abspath $(BUILD)) scripts/run.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory $(BENCHES) $(DAEMON) $(CLI)
+	@$(MAKE) --no-print-directory $(BENCHES) $(DAEMON) $(CLI) $(TOOLS)
 	@scripts/run-bench.sh $(BUILD)
 
 ASAN_VARS := BUILD=build-asan CC=clang OPT=-O1 \

@@ -21,4 +21,11 @@ for b in "$dir"/*; do
 		rc=1
 	fi
 done
+# The network benchmark: 10 local nodes, short default run (NB_SECONDS,
+# NB_RATE, NB_NODES, NB_TOPOLOGY override; see scripts/netbench.sh).
+echo "# netbench"
+if ! NB_SECONDS=${NB_SECONDS:-10} "$(dirname "$0")/netbench.sh" "$build"; then
+	echo "run-bench: netbench failed" >&2
+	rc=1
+fi
 exit $rc
