@@ -439,7 +439,8 @@ class Node:
         packet object."""
         def held():
             r = self.rpc("DEX_get", h)
-            return r if r.get("hash") == h else None
+            # "hash not found" error objects carry the hash too
+            return r if r.get("hash") == h and "result" not in r else None
         return wait_for(held, timeout, what=f"{h[:12]} on {self.name}")
 
     def list_all(self, tag="general"):

@@ -266,3 +266,32 @@ def test_ping_measures_rtt(pair):
                     "subver", "conntime", "lastsend", "lastrecv", "bytessent",
                     "bytesrecv", "packetssent", "packetsrecv", "synced",
                     "pingtime"]
+
+
+def test_address_exchange_connects_strangers(make_node):
+    """Topology: b -> a and c -> a, each started with one -addnode; b and
+    c learn each other's listen address from a (GETADDR/ADDR) and connect,
+    so all three end fully connected."""
+    a = make_node("a").start()
+    b = make_node("b", args=[f"-addnode={a.addr}"]).start()
+    c = make_node("c", args=[f"-addnode={a.addr}"]).start()
+    wait_for(lambda: b.pubkey() in c.peer_pubkeys()
+             or c.pubkey() in b.peer_pubkeys(), 40,
+             what="b and c connected through learned addresses")
+    p = c.rpc("DEX_broadcast", "learned", "0", "addrx")
+    same_packet_everywhere([a, b], p)
+
+
+def test_maxconnections_limits_inbound(make_node):
+    """Topology: a (-maxconnections=1) <- b, a <- c: a accepts one peer;
+    c's dials are refused (logged) while b stays connected."""
+    a = make_node("a", args=["-maxconnections=1", "-debug=net"]).start()
+    b = make_node("b", args=[f"-connect={a.addr}"]).start()
+    wait_for(lambda: a.rpc("getinfo")["connections"] == 1, 15,
+             what="first peer")
+    c = make_node("c", args=[f"-connect={a.addr}"]).start()
+    wait_for(lambda: a.log().count("inbound connection refused") >= 2, 20,
+             what="c refused twice")
+    assert a.rpc("getinfo")["connections"] == 1
+    assert c.rpc("getinfo")["connections"] == 0
+    assert b.rpc("getinfo")["connections"] == 1
