@@ -134,11 +134,38 @@ def test_rpcpassword_no_cookie(make_node):
 
 
 def test_loopback_always_allowed(make_node):
-    """127.0.0.1 is always allowed, whatever -rpcallowip says.  (A 403
-    needs a non-loopback client address, which these tests do not use.)"""
+    """127.0.0.1 is always allowed, whatever -rpcallowip says."""
     n = make_node("allow", args=["-connect=127.0.0.1:1",
                                  "-rpcallowip=10.11.12.0/24"]).start()
     assert n.rpc("ping") is None
+
+
+def _post_from(source_ip, port, path="/", body=b"{}"):
+    """POST without credentials from a chosen 127.x source address;
+    returns (status, body)."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10,
+                                   source_address=(source_ip, 0))
+    try:
+        c.request("POST", path, body=body)
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+def test_rpcallowip_refuses_other_clients(make_node):
+    """A client address outside -rpcallowip (127.0.0.2: not 127.0.0.1, not
+    in 10.11.12.0/24) gets 403 with an empty body, before the path, method
+    and credential checks; an address in the list gets past it (401)."""
+    n = make_node("deny", args=["-connect=127.0.0.1:1",
+                                "-rpcallowip=10.11.12.0/24",
+                                "-rpcallowip=127.0.0.3"]).start()
+    assert _post_from("127.0.0.2", n.rpcport) == (403, b"")
+    assert _post_from("127.0.0.2", n.rpcport, path="/x") == (403, b"")
+    status, _ = _post_from("127.0.0.3", n.rpcport)
+    assert status == 401
+    assert n.rpc("ping") is None   # 127.0.0.1 still served
 
 
 def test_keepalive_many_requests_one_connection(node):
