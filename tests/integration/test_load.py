@@ -1,7 +1,7 @@
 """10,000 packets broadcast on one node are listed on every node.
 
-Topology: n0 - n1 - n2 (line; n1 dials n0, n2 dials n1), txpowbits 4 so
-that the network and not mining is measured.
+Topology: n0 - n1 - n2 - n3 - n4 (line; each node dials the previous one),
+txpowbits 4 so that the network and not mining is measured.
 
 How the 10,000 are made: 1,000 calls of the blaster (DEX_broadcast ffff,
 10 packets of 100 random bytes each) spread over 8 threads, each on its own
@@ -17,10 +17,11 @@ from dexnet import line_edges, wait_synced
 CALLS = 1000            # x 10 packets
 THREADS = 8
 TAG = "load"
+NODES = 5
 
 
 def test_ten_thousand_packets_reach_every_node(net):
-    nw = net(3, line_edges(3), txpowbits=4)
+    nw = net(NODES, line_edges(NODES), txpowbits=4)
     src = nw[0]
     ids, errors, lock = [], [], threading.Lock()
     todo = list(range(CALLS))
@@ -64,4 +65,4 @@ def test_ten_thousand_packets_reach_every_node(net):
         assert s["fingerprint"] == fp
         assert sum(s["dropped"].values()) == 0, (n.name, s["dropped"])
     print(f"\nload: {10 * CALLS} packets txpowbits=4 made in {made_s:.1f}s, "
-          f"on all 3 nodes after {synced_s:.1f}s")
+          f"on all {NODES} nodes after {synced_s:.1f}s")
