@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "core/check.h"
 #include "core/err.h"
 #include "core/packet.h"
@@ -32,31 +33,6 @@
 #define NOW 1767225600u
 #define PURGETIME 3600u
 
-static long rss_bytes(void)
-{
-	long pages = 0, rss = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
-		rss = -1;
-	fclose(f);
-	return rss * sysconf(_SC_PAGESIZE);
-}
-
-static size_t malloc_inuse(void)
-{
-	struct mallinfo2 mi = mallinfo2();
-
-	return mi.uordblks + mi.hblkhd;
-}
-
-static const char *const COINS[] = {
-	"BTC", "KMD", "LTC", "ETH", "DOGE", "ZEC", "DASH", "BCH",
-	"XMR", "DGB", "RVN", "QTUM", "VRSC", "CHIPS", "PIRATE", "MARTY",
-};
-
 static int vary; /* argv[2] "vary": L = 200 + i % 128 instead of 256 */
 
 static size_t pkt_len(uint32_t i)
@@ -67,7 +43,7 @@ static size_t pkt_len(uint32_t i)
 static size_t build(uint8_t *out, uint32_t i)
 {
 	uint8_t pk[33], payload[PKT_STRIDE];
-	const char *ta = COINS[i % 16], *tb = COINS[(i / 16) % 16];
+	const char *ta = BENCH_COINS[i % 16], *tb = BENCH_COINS[(i / 16) % 16];
 	struct packet_fields f = {0};
 	size_t hdr;
 
@@ -152,8 +128,8 @@ int main(int argc, char **argv)
 	g = gossip_new(s, &gc, &ops);
 	if (!s || !g)
 		return 1;
-	rss0 = rss_bytes();
-	mal0 = malloc_inuse();
+	rss0 = bench_rss_bytes();
+	mal0 = bench_malloc_inuse();
 	for (i = 0; i < n; i++) {
 		const uint8_t *p = pk + (size_t)i * PKT_STRIDE;
 		struct packet_view pv;
@@ -171,8 +147,8 @@ int main(int argc, char **argv)
 		own += pkt_len(i);
 	}
 	gossip_tick(g, (uint64_t)NOW * 1000 + n / 1000 + 1);
-	rss1 = rss_bytes();
-	mal1 = malloc_inuse();
+	rss1 = bench_rss_bytes();
+	mal1 = bench_malloc_inuse();
 	if (!stored)
 		return 1;
 	printf("bench=nodemem packets=%zu packet_bytes=%s rejected=%zu "

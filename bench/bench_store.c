@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "core/check.h"
 #include "core/err.h"
 #include "core/packet.h"
@@ -31,46 +32,13 @@
 #define RARE_TAG "RARE"
 #define RARE_N 1000u
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static long rss_bytes(void)
-{
-	long pages = 0, rss = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
-		rss = -1;
-	fclose(f);
-	return rss * sysconf(_SC_PAGESIZE);
-}
-
-static size_t malloc_inuse(void)
-{
-	struct mallinfo2 mi = mallinfo2();
-
-	return mi.uordblks + mi.hblkhd;
-}
-
-static const char *const COINS[] = {
-	"BTC", "KMD", "LTC", "ETH", "DOGE", "ZEC", "DASH", "BCH",
-	"XMR", "DGB", "RVN", "QTUM", "VRSC", "CHIPS", "PIRATE", "MARTY",
-};
-
 /* Packet i: tagA/tagB from 16 coins (256 pairs), a pubkey (1 of 1000) on
  * one packet in four, RARE_N packets spread evenly with tagA "RARE",
  * timestamps over the last 3000 s, payload padded to PKT_LEN. */
 static size_t build(uint8_t *out, uint32_t i, uint32_t n)
 {
 	uint8_t pk[33], payload[PKT_LEN];
-	const char *ta = COINS[i % 16], *tb = COINS[(i / 16) % 16];
+	const char *ta = BENCH_COINS[i % 16], *tb = BENCH_COINS[(i / 16) % 16];
 	struct packet_fields f = {0};
 	size_t hdr;
 
@@ -145,9 +113,9 @@ int main(int argc, char **argv)
 	}
 
 	s = store_new(&cfg);
-	rss0 = rss_bytes();
-	mal0 = malloc_inuse();
-	t0 = now_s();
+	rss0 = bench_rss_bytes();
+	mal0 = bench_malloc_inuse();
+	t0 = bench_now_s();
 	for (i = 0; i < n; i++) {
 		const uint8_t *p = pk + (size_t)i * PKT_LEN;
 		struct packet_view pv;
@@ -169,16 +137,16 @@ int main(int argc, char **argv)
 			bad++;
 		}
 	}
-	t1 = now_s();
-	rss1 = rss_bytes();
-	mal1 = malloc_inuse();
+	t1 = bench_now_s();
+	rss1 = bench_rss_bytes();
+	mal1 = bench_malloc_inuse();
 	printf("bench=ingest packets=%u packet_bytes=%u txpowbits=0 "
 	       "steps=decode+check+sha256+dedupe+index cores=1 "
 	       "seconds=%.3f per_sec=%.0f stored=%zu rejected=%zu dup=%zu\n",
 	       n, PKT_LEN, t1 - t0, n / (t1 - t0), stored, bad, dup);
 
 	/* Re-offering every packet: the dedupe path (check + hash lookup). */
-	t0 = now_s();
+	t0 = bench_now_s();
 	for (i = 0; i < n; i++) {
 		const uint8_t *p = pk + (size_t)i * PKT_LEN;
 		struct packet_view pv;
@@ -189,7 +157,7 @@ int main(int argc, char **argv)
 		    store_put(s, p, lens[i], &pe, NOW, NULL) == E_DUP)
 			dup++;
 	}
-	t1 = now_s();
+	t1 = bench_now_s();
 	printf("bench=ingest_dup packets=%u per_sec=%.0f dup=%zu\n", n,
 	       n / (t1 - t0), dup);
 
@@ -208,17 +176,17 @@ int main(int argc, char **argv)
 	runs = 0;
 	{
 		struct store_query q = {0};
-		double start = now_s();
+		double start = bench_now_s();
 		size_t got = 0;
 
 		q.tag_a = (const uint8_t *)RARE_TAG;
 		q.len_a = strlen(RARE_TAG);
 		q.max_a = q.max_b = INT64_MAX;
-		for (r = 0; r < 101 && now_s() - start < 20; r++) {
+		for (r = 0; r < 101 && bench_now_s() - start < 20; r++) {
 			got = 0;
-			t0 = now_s();
+			t0 = bench_now_s();
 			store_query(s, &q, count_cb, &got);
-			dt[runs++] = (now_s() - t0) * 1e3;
+			dt[runs++] = (bench_now_s() - t0) * 1e3;
 		}
 		qsort(dt, (size_t)runs, sizeof(dt[0]), cmp_double);
 		printf("bench=list packets=%zu tag=%s matches=%zu runs=%d "
@@ -233,12 +201,12 @@ int main(int argc, char **argv)
 		q.tag_b = (const uint8_t *)"BTC";
 		q.len_b = 3;
 		got = 0;
-		start = now_s();
-		for (r = 0; r < 101 && now_s() - start < 20; r++) {
+		start = bench_now_s();
+		for (r = 0; r < 101 && bench_now_s() - start < 20; r++) {
 			c2.n = 0;
-			t0 = now_s();
+			t0 = bench_now_s();
 			store_query(s, &q, count_cb, &c2.n);
-			dt[runs++] = (now_s() - t0) * 1e3;
+			dt[runs++] = (bench_now_s() - t0) * 1e3;
 			got = c2.n;
 		}
 		qsort(dt, (size_t)runs, sizeof(dt[0]), cmp_double);
@@ -247,9 +215,9 @@ int main(int argc, char **argv)
 		       stored, got, runs, dt[runs / 2]);
 	}
 
-	t0 = now_s();
+	t0 = bench_now_s();
 	size_t purged = store_purge(s, NOW + PURGETIME + 3000);
-	t1 = now_s();
+	t1 = bench_now_s();
 	printf("bench=purge packets=%zu seconds=%.3f per_sec=%.0f\n", purged,
 	       t1 - t0, purged / (t1 - t0));
 	store_free(s);
