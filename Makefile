@@ -103,17 +103,21 @@ ASAN_VARS := BUILD=build-asan CC=clang OPT=-O1 \
 asan: deps
 	@$(MAKE) --no-print-directory $(ASAN_VARS) all
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		DEXP2P_TIMEOUT_SCALE=4 \
 		$(MAKE) --no-print-directory $(ASAN_VARS) unit integration
 
-# libFuzzer targets are built by clang against the core sources directly.
+# libFuzzer targets are built by clang against the core sources directly,
+# plus, per target, the sources listed as target:source in FUZZ_EXTRA.
 FUZZ_BUILD := build-fuzz
+FUZZ_EXTRA := fuzz_rpc:src/node/rpcparse.c
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(PKG_CFLAGS) \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 fuzz: deps
 	@mkdir -p $(FUZZ_BUILD)
 	@set -e; for f in $(FUZZ_SRC); do \
 		n=$$(basename $$f .c); \
-		clang $(FUZZ_FLAGS) -o $(FUZZ_BUILD)/$$n $$f $(CORE_SRC) $(PROTO_SRC) $(PKG_LIBS); \
+		extra=$$(for e in $(FUZZ_EXTRA); do echo "$$e"; done | sed -n "s/^$$n://p"); \
+		clang $(FUZZ_FLAGS) -o $(FUZZ_BUILD)/$$n $$f $(CORE_SRC) $(PROTO_SRC) $$extra $(PKG_LIBS); \
 		mkdir -p $(FUZZ_BUILD)/corpus-$$n; \
 		echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
 		if ! $(FUZZ_BUILD)/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \

@@ -35,11 +35,17 @@ class TimeoutExpired(AssertionError):
     pass
 
 
+# Sanitizer builds run several times slower: `make asan` sets
+# DEXP2P_TIMEOUT_SCALE so that every deadline stretches alike.
+TIMEOUT_SCALE = float(os.environ.get("DEXP2P_TIMEOUT_SCALE", "1"))
+
+
 def wait_for(cond, timeout=20.0, interval=0.05, what=None):
     """Call cond() until it returns a true value; return that value.  Fail
-    with an AssertionError naming `what` (or cond) after `timeout` seconds.
-    Exceptions raised by cond count as "not yet" until the deadline, then
-    the last one is reported."""
+    with an AssertionError naming `what` (or cond) after `timeout` seconds
+    (times TIMEOUT_SCALE).  Exceptions raised by cond count as "not yet"
+    until the deadline, then the last one is reported."""
+    timeout *= TIMEOUT_SCALE
     deadline = time.monotonic() + timeout
     last_exc = None
     while True:
