@@ -65,6 +65,6 @@ const struct rpc_method *rpc_lookup(const char *name, size_t len);
 /* Build a result error object (API.md 3.3):
  * {"result":"error","error":msg, k1:v1, ...}; the varargs are pairs of
  * (const char *key, json_t *value) terminated by NULL, values stolen. */
-json_t *rpc_errobj(const char *msg, ...);
+json_t *rpc_errobj(const char *msg, ...) __attribute__((sentinel));
 
 #endif
