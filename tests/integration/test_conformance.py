@@ -304,3 +304,36 @@ def test_conf_unknown_or_bad_value_exits_1(tmp_path):
                             capture_output=True, text=True, timeout=10)
         assert cp.returncode == 1, text
         assert "dexp2p.conf" in cp.stderr, cp.stderr
+
+
+# ------------------------------------------------- 2.2 cookie, 5.1 synced
+
+def test_stale_cookie_replaced_and_synced_without_peers(make_node):
+    """No -connect/-addnode and no connections: getinfo synced is true.
+    A stale .cookie (wrong content, mode 0644) is replaced at startup."""
+    import stat
+    n = make_node("alone", args=["-listen=0"])
+    os.makedirs(n.datadir, exist_ok=True)
+    path = os.path.join(n.datadir, ".cookie")
+    with open(path, "w") as f:
+        f.write("__cookie__:stale")
+    os.chmod(path, 0o644)
+    n.start()
+    data = open(path).read()
+    assert data != "__cookie__:stale" and len(data) == len("__cookie__:") + 64
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    info = n.rpc("getinfo")
+    assert info["connections"] == 0 and info["synced"] is True
+
+
+def test_password_with_default_empty_user(make_node):
+    n = make_node("emptyuser", args=["-connect=127.0.0.1:1",
+                                     "-rpcpassword=pw2"])
+    n.rpcauth = ("", "pw2")
+    n.start()
+    assert n.rpc("ping") is None
+    body = '{"method":"ping"}'
+    assert n.http(body=body, auth=("__cookie__", "pw2")).status == 401
+    assert n.http(body=body, auth=("x", "pw2")).status == 401
+    cp = n.cli("ping", opts=["-rpcpassword=pw2"])
+    assert (cp.returncode, cp.stdout, cp.stderr) == (0, "", "")
