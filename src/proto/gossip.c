@@ -14,6 +14,13 @@
 #include "proto/wire.h"
 
 #define MAX_PEERS 1024
+/* One peer may hold at most this many of the pending fetches: a peer
+ * announcing ids it never delivers cannot fill the table for everyone. */
+#define PEER_PENDING_MAX (GOSSIP_PENDING_MAX / 4)
+/* Responder side of reconciliation: a SUMMARY is answered at most once per
+ * this interval (an honest initiator sends one a second), and an IDLIST
+ * only once after each SUMMARY_SEC that listed differences. */
+#define RECON_ANSWER_MIN_MS 500u
 
 /* ---- small growable vectors ---- */
 
@@ -75,6 +82,10 @@ struct gpeer {
 	bool recon_open;
 	uint32_t recon_t0, recon_t1;
 	uint64_t recon_deadline, next_recon;
+	uint64_t last_answer_ms;     /* responder: last SUMMARY answered */
+	bool idlist_ok;              /* responder: an IDLIST may follow */
+	uint32_t ans_t0, ans_t1;     /* ... for seconds in this range */
+	size_t npend;                /* pending fetches asked of this peer */
 	uint64_t *known;             /* GOSSIP_KNOWN_SLOTS */
 	struct u64vec ann;           /* ids to announce */
 	struct u64vec req;           /* ids to request (GETDATA batch) */
@@ -167,9 +178,17 @@ static struct pend *pend_get(struct gossip *g, uint64_t sid)
 	return NULL;
 }
 
+static void pend_unask(struct gossip *g, const struct pend *e)
+{
+	struct gpeer *p = peer_get(g, e->asked);
+	if (p && p->npend > 0)
+		p->npend--;
+}
+
 static void pend_del(struct gossip *g, struct pend *e)
 {
 	size_t i = (size_t)(e - g->pend), j = i;
+	pend_unask(g, e);
 	g->pend[i].sid = 0;
 	g->npend--;
 	for (;;) {
@@ -202,7 +221,8 @@ static void request(struct gossip *g, struct gpeer *p, uint64_t sid)
 /* Register a new pending fetch of sid from p.  False when full. */
 static bool pend_new(struct gossip *g, struct gpeer *p, uint64_t sid)
 {
-	if (g->npend >= GOSSIP_PENDING_MAX || sid == 0 || g->fn >= FIFO_SLOTS)
+	if (g->npend >= GOSSIP_PENDING_MAX || sid == 0 || g->fn >= FIFO_SLOTS ||
+	    p->npend >= PEER_PENDING_MAX)
 		return false;
 	size_t i = pend_slot(sid);
 	while (g->pend[i].sid)
@@ -214,6 +234,7 @@ static bool pend_new(struct gossip *g, struct gpeer *p, uint64_t sid)
 	e->tries = 1;
 	e->deadline = g->now_ms + GOSSIP_FETCH_TIMEOUT_MS;
 	g->npend++;
+	p->npend++;
 	fifo_push(g, sid, e->deadline);
 	request(g, p, sid);
 	return true;
@@ -228,9 +249,11 @@ static void pend_retry(struct gossip *g, struct pend *e)
 		memmove(e->alt, e->alt + 1, (size_t)(e->nalt - 1) * sizeof(int));
 		e->nalt--;
 		struct gpeer *p = peer_get(g, id);
-		if (!p)
+		if (!p || p->npend >= PEER_PENDING_MAX)
 			continue;
+		pend_unask(g, e);
 		e->asked = id;
+		p->npend++;
 		e->tries++;
 		e->deadline = g->now_ms + GOSSIP_FETCH_TIMEOUT_MS;
 		fifo_push(g, e->sid, e->deadline);
@@ -571,11 +594,19 @@ static bool fp_differs(const struct store_bucket *sb, uint32_t count,
 	return sb->count != count || le64(sb->fp + 16) != fp;
 }
 
-/* Responder: per-second summaries of the minutes that differ. */
+/* Responder: per-second summaries of the minutes that differ, as many
+ * minutes as fit in one frame (the initiator's next round asks again for
+ * the rest: the minutes answered here match by then). */
 static void on_summary(struct gossip *g, struct gpeer *p,
                        const struct wire_summary *s)
 {
 	size_t nent = 0;
+
+	if (p->last_answer_ms &&
+	    g->now_ms < p->last_answer_ms + RECON_ANSWER_MIN_MS)
+		return; /* faster than any honest initiator: ignored */
+	p->last_answer_ms = g->now_ms ? g->now_ms : 1;
+	p->idlist_ok = false;
 	wb_begin(&g->wb, WIRE_SUMMARY_SEC);
 	wb_u32(&g->wb, s->t0);
 	wb_u32(&g->wb, s->t1);
@@ -588,8 +619,11 @@ static void on_summary(struct gossip *g, struct gpeer *p,
 		wire_minute_range(s->t0, s->t1, i, &a, &b);
 		wire_summary_at(s, i, &count, &fp);
 		store_range(g->store, a, b, &sb);
-		if (!fp_differs(&sb, count, fp))
+		if (!fp_differs(&sb, count, fp) || a > b)
 			continue;
+		if (wb_frame_payload_len(&g->wb) + ((size_t)b - a + 1) * 16 >
+		    WIRE_MAX_PAYLOAD)
+			break;
 		for (uint32_t t = a; t <= b; t++) {
 			store_bucket(g->store, t, &sb);
 			wb_u32(&g->wb, t);
@@ -601,6 +635,11 @@ static void on_summary(struct gossip *g, struct gpeer *p,
 	put_le32(g->wb.p + n_off, (uint32_t)nent);
 	wb_end(&g->wb);
 	send_wb(g, p, true);
+	if (nent > 0) {
+		p->idlist_ok = true;
+		p->ans_t0 = s->t0;
+		p->ans_t1 = s->t1;
+	}
 }
 
 
@@ -698,6 +737,9 @@ static void on_idlist(struct gossip *g, struct gpeer *p,
 	struct u64vec v = {0};
 	uint32_t now = (uint32_t)(g->now_ms / 1000);
 
+	if (!p->idlist_ok)
+		return; /* not the answer to our SUMMARY_SEC: ignored */
+	p->idlist_ok = false;
 	while (wire_idlist_next(l, &t, &c, &ids)) {
 		v.n = 0;
 		for (uint32_t i = 0; i < c; i++) {
@@ -705,7 +747,9 @@ static void on_idlist(struct gossip *g, struct gpeer *p,
 			u64_push(&v, sid);
 			known_add(p, sid);
 		}
-		if (t + g->cfg.purgetime <= now + 1)
+		if (t < p->ans_t0 || t > p->ans_t1)
+			continue; /* not a second of the round */
+		if ((uint64_t)t + g->cfg.purgetime <= (uint64_t)now + 1)
 			continue; /* about to expire: not worth sending */
 		if (v.n > 1)
 			qsort(v.v, v.n, sizeof(uint64_t), cmp_u64);

@@ -380,6 +380,112 @@ static void test_overload(void **state)
 	teardown_nodes();
 }
 
+/* Frames node `from` has queued for `to`: each header must decode (a frame
+ * over WIRE_MAX_PAYLOAD is refused by the receiver).  Returns the number of
+ * frames of `type`, and clears the link. */
+static size_t take_frames(int from, int to, uint8_t type)
+{
+	struct link *l = &links[from][to];
+	size_t off = 0, k = 0;
+	while (off < l->q.len) {
+		uint8_t t;
+		uint32_t len;
+		assert_int_equal(wire_hdr_decode(l->q.p + off, l->q.len - off,
+		                                 &t, &len), E_OK);
+		k += t == type;
+		off += WIRE_HDR_LEN + len;
+	}
+	wb_reset(&l->q);
+	return k;
+}
+
+/* A SUMMARY over a day where every minute differs: the answer fits in one
+ * frame.  A second SUMMARY at once is not answered (an honest initiator
+ * sends one a second); an IDLIST that no SUMMARY_SEC asked for is
+ * ignored. */
+static void test_recon_hostile(void **state)
+{
+	enum drop_reason why;
+	struct wbuf wb;
+
+	setup_nodes(0);
+	connect_nodes(0, 1);
+	connect_nodes(2, 1);
+	pump(5);
+	make_packet(1, T0 - 30, 400, 0);
+	pump(5);
+	take_frames(1, 0, 0);
+	take_frames(1, 2, 0);
+	now_ms += 1000;
+	wb_init(&wb);
+	uint32_t t0 = (T0 / 60) * 60 - 86340, t1 = t0 + 86399;
+	wb_u32(&wb, t0);
+	wb_u32(&wb, t1);
+	wb_u16(&wb, (uint16_t)wire_minutes(t0, t1));
+	for (uint32_t i = 0; i < wire_minutes(t0, t1); i++) {
+		wb_u32(&wb, 1);
+		wb_u64(&wb, 0);
+	}
+	assert_int_equal(gossip_on_msg(nodes[1].g, 0, WIRE_SUMMARY, wb.p,
+	                               wb.len, now_ms, &why), E_OK);
+	assert_int_equal(take_frames(1, 0, WIRE_SUMMARY_SEC), 1);
+	now_ms += 10;
+	assert_int_equal(gossip_on_msg(nodes[1].g, 0, WIRE_SUMMARY, wb.p,
+	                               wb.len, now_ms, &why), E_OK);
+	assert_int_equal(take_frames(1, 0, WIRE_SUMMARY_SEC), 0);
+	/* an unsolicited IDLIST (from node 2, whose SUMMARY node 1 has not
+	 * answered) claiming to lack everything of T0 - 30 */
+	uint64_t sent = nodes[1].packets_sent;
+	wb_reset(&wb);
+	wb_u32(&wb, 1);
+	wb_u32(&wb, T0 - 30);
+	wb_u32(&wb, 0);
+	now_ms += 1000;
+	assert_int_equal(gossip_on_msg(nodes[1].g, 2, WIRE_IDLIST, wb.p,
+	                               wb.len, now_ms, &why), E_OK);
+	assert_int_equal(nodes[1].packets_sent, sent);
+	wb_fini(&wb);
+	teardown_nodes();
+}
+
+/* One peer announcing ids it never delivers cannot fill the pending-fetch
+ * table: a packet another peer announces is still requested. */
+static void test_pending_per_peer(void **state)
+{
+	enum drop_reason why;
+	struct wbuf wb;
+
+	setup_nodes(0);
+	connect_nodes(0, 1);
+	connect_nodes(2, 1);
+	pump(5);
+	wb_init(&wb);
+	wb_u32(&wb, WIRE_MAX_IDS);
+	for (uint32_t i = 0; i < WIRE_MAX_IDS; i++)
+		wb_u64(&wb, 0x1234567800000000ull + i);
+	assert_int_equal(gossip_on_msg(nodes[1].g, 0, WIRE_INV, wb.p, wb.len,
+	                               now_ms, &why), E_OK);
+	now_ms += 10;
+	assert_int_equal(gossip_on_msg(nodes[1].g, 0, WIRE_INV, wb.p, wb.len,
+	                               now_ms, &why), E_OK);
+	wb_reset(&wb);
+	wb_u32(&wb, WIRE_MAX_IDS);
+	for (uint32_t i = 0; i < WIRE_MAX_IDS; i++)
+		wb_u64(&wb, 0x2234567800000000ull + i);
+	assert_int_equal(gossip_on_msg(nodes[1].g, 0, WIRE_INV, wb.p, wb.len,
+	                               now_ms, &why), E_OK);
+	take_frames(1, 0, 0);
+	take_frames(1, 2, 0);
+	wb_reset(&wb);
+	wb_u32(&wb, 1);
+	wb_u64(&wb, 0x3234567800000000ull);
+	assert_int_equal(gossip_on_msg(nodes[1].g, 2, WIRE_INV, wb.p, wb.len,
+	                               now_ms, &why), E_OK);
+	assert_int_equal(take_frames(1, 2, WIRE_GETDATA), 1);
+	wb_fini(&wb);
+	teardown_nodes();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -388,6 +494,8 @@ int main(void)
 		cmocka_unit_test(test_loss_recovery),
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_overload),
+		cmocka_unit_test(test_recon_hostile),
+		cmocka_unit_test(test_pending_per_peer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
