@@ -69,6 +69,61 @@ char *str_trim(char *s)
 	return s;
 }
 
+int hostport_split(const char *s, char *host, size_t hostcap,
+                   uint16_t *port, uint16_t def_port)
+{
+	const char *h = s, *ps = NULL, *c;
+	size_t hl;
+	bool v6 = false;
+
+	if (!s || !*s)
+		return E_PARSE;
+	if (s[0] == '[') {
+		const char *e = strchr(s, ']');
+
+		if (!e)
+			return E_PARSE;
+		h = s + 1;
+		hl = (size_t)(e - h);
+		v6 = true;
+		if (e[1] == ':')
+			ps = e + 2;
+		else if (e[1])
+			return E_PARSE;
+	} else {
+		c = strchr(s, ':');
+		if (c && strchr(c + 1, ':'))
+			return E_PARSE; /* bare IPv6 needs brackets */
+		hl = c ? (size_t)(c - s) : strlen(s);
+		ps = c ? c + 1 : NULL;
+	}
+	if (hl == 0 || hl >= hostcap)
+		return E_PARSE;
+	for (size_t i = 0; i < hl; i++) {
+		unsigned char ch = (unsigned char)h[i];
+		bool ok = v6 ? (hex_digit(ch) >= 0 || ch == ':' || ch == '.')
+		             : ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		                (ch >= '0' && ch <= '9') || ch == '-' ||
+		                ch == '.' || ch == '_');
+		if (!ok)
+			return E_PARSE;
+	}
+	*port = def_port;
+	if (ps) {
+		uint32_t v = 0;
+		size_t i;
+
+		for (i = 0; ps[i] >= '0' && ps[i] <= '9' && i < 6; i++)
+			v = v * 10 + (uint32_t)(ps[i] - '0');
+		if (i == 0 || ps[i] || v == 0 || v > 65535)
+			return E_PARSE;
+		*port = (uint16_t)v;
+	}
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	return E_OK;
+}
+
 /* ---- hex ---- */
 
 int hex_digit(unsigned char c)

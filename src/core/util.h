@@ -27,6 +27,14 @@ char *str_trim(char *s);
 /* Value 0..15 of a hex digit (either case), -1 if c is not one. */
 int hex_digit(unsigned char c);
 
+/* Split "host[:port]" (host a name, an IPv4 address or a bracketed IPv6
+ * address) into host (NUL-terminated, brackets removed; hostcap bytes)
+ * and port (def_port when absent).  Syntax only, no lookup: a name is
+ * letters, digits, '-', '.' and '_'; an IPv6 literal hex digits, ':' and
+ * '.'; the port 1..65535.  Returns E_OK or E_PARSE. */
+int hostport_split(const char *s, char *host, size_t hostcap,
+                   uint16_t *port, uint16_t def_port);
+
 /* Lower-case hex of n bytes into out (2n+1 bytes with the NUL). */
 void hex_encode(char *out, const uint8_t *in, size_t n);
 /* Decode exactly 2*n hex digits (either case) into out. Returns false on a

@@ -232,6 +232,18 @@ static int apply(struct config *c, const struct opt *o, const char *v,
 			return fail(err, errlen,
 			            "Error: -%s given more than %d times (%s)",
 			            o->name, CONFIG_MAX_LIST, where);
+		if (l == &((struct config *)base)->addnode ||
+		    l == &((struct config *)base)->connect) {
+			char host[256];
+			uint16_t port;
+
+			if (hostport_split(v, host, sizeof host, &port, 1) !=
+			    E_OK)
+				return fail(err, errlen,
+				            "Error: invalid value for -%s: '%s' "
+				            "(%s): expected host[:port]",
+				            o->name, v, where);
+		}
 		l->v[l->n++] = xstrdup(v);
 		return E_OK;
 	}

@@ -56,6 +56,7 @@ struct conn {
 	struct bufferevent *bev;
 	bool inbound, connected, closing;
 	bool got_version, sent_version, sent_verack, got_verack, ready;
+	bool sent_addr;               /* GETADDR is answered once */
 	struct wire_version pv;
 	struct sockaddr_storage sa;
 	char addr[64];
@@ -149,40 +150,9 @@ static void ip_fmt(char *out, size_t cap, const uint8_t ip[16],
 static int parse_hostport(const char *s, uint8_t ip[16], uint16_t *port)
 {
 	char host[256];
-	const char *ps = NULL;
-	size_t hl;
 
-	*port = NET_DEFAULT_PORT;
-	if (!s || !*s || strlen(s) >= sizeof(host))
+	if (hostport_split(s, host, sizeof host, port, NET_DEFAULT_PORT) != E_OK)
 		return E_INVAL;
-	if (s[0] == '[') {
-		const char *e = strchr(s, ']');
-		if (!e)
-			return E_INVAL;
-		hl = (size_t)(e - s - 1);
-		memcpy(host, s + 1, hl);
-		if (e[1] == ':')
-			ps = e + 2;
-		else if (e[1])
-			return E_INVAL;
-	} else {
-		const char *c = strrchr(s, ':');
-		if (c && strchr(s, ':') == c) {
-			hl = (size_t)(c - s);
-			ps = c + 1;
-		} else {
-			hl = strlen(s);
-		}
-		memcpy(host, s, hl);
-	}
-	host[hl] = '\0';
-	if (ps) {
-		char *end;
-		long v = strtol(ps, &end, 10);
-		if (!*ps || *end || v <= 0 || v > 65535)
-			return E_INVAL;
-		*port = (uint16_t)v;
-	}
 	struct addrinfo hints = {0}, *res = NULL;
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -578,7 +548,11 @@ static bool on_frame(struct net *net, struct conn *c, uint8_t type,
 			conn_kill(c, "malformed getaddr");
 			return false;
 		}
-		send_addr(net, c);
+		/* once per connection (PROTOCOL.md 2): a 9-byte request for
+		 * up to 24 KB of answer is not repeated on demand */
+		if (!c->sent_addr)
+			send_addr(net, c);
+		c->sent_addr = true;
 		return true;
 	case WIRE_ADDR:
 		on_addr(net, c, p, n);

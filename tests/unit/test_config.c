@@ -237,6 +237,11 @@ static void test_errors(void **state)
 	expect_error("-listen=yes", "-listen");
 	expect_error("-noport", "-noport");
 	expect_error("-addnode", "-addnode");
+	expect_error("-addnode=bad host!", "expected host[:port]");
+	expect_error("-connect=127.0.0.1:0", "-connect");
+	expect_error("-connect=127.0.0.1:70000", "-connect");
+	expect_error("-connect=::1", "-connect");
+	expect_error("-addnode=[::1", "-addnode");
 	expect_error("-filesdir=/nonexistent/dir/x", "-filesdir");
 	expect_error("stray", "stray");
 	expect_error("-datadir", "-datadir");

@@ -49,6 +49,38 @@ static void test_hex_digit_trim(void **state)
 	assert_string_equal(str_trim(c), "");
 }
 
+static void test_hostport(void **state)
+{
+	char h[64];
+	uint16_t port;
+
+	(void)state;
+	assert_int_equal(hostport_split("127.0.0.1", h, sizeof h, &port, 7770),
+	                 E_OK);
+	assert_string_equal(h, "127.0.0.1");
+	assert_int_equal(port, 7770);
+	assert_int_equal(hostport_split("node-1.example:65535", h, sizeof h,
+	                                &port, 7770), E_OK);
+	assert_string_equal(h, "node-1.example");
+	assert_int_equal(port, 65535);
+	assert_int_equal(hostport_split("[::1]:17", h, sizeof h, &port, 1),
+	                 E_OK);
+	assert_string_equal(h, "::1");
+	assert_int_equal(port, 17);
+	assert_int_equal(hostport_split("[::ffff:127.0.0.1]", h, sizeof h,
+	                                &port, 9), E_OK);
+	assert_int_equal(port, 9);
+	static const char *const bad[] = {
+		"", ":80", "a b", "a!", "h:0", "h:65536", "h:", "h:8x", "::1",
+		"[::1", "[::1]x", "[]:80", "[g::1]", "h:0080000",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_int_equal(hostport_split(bad[i], h, sizeof h, &port, 1),
+		                 E_PARSE);
+	assert_int_equal(hostport_split("abcdefgh", h, 8, &port, 1), E_PARSE);
+	assert_int_equal(hostport_split("abcdefg", h, 8, &port, 1), E_OK);
+}
+
 static void test_parse_int64(void **state)
 {
 	struct { const char *s; int rc; int64_t v; } c[] = {
@@ -282,6 +314,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hex),
 		cmocka_unit_test(test_hex_digit_trim),
+		cmocka_unit_test(test_hostport),
 		cmocka_unit_test(test_parse_int64),
 		cmocka_unit_test(test_parse_u32),
 		cmocka_unit_test(test_parse_amount),
