@@ -213,3 +213,27 @@ def test_silent_connection_dropped_at_handshake_timeout(node):
         assert time.monotonic() - t0 < 15
     finally:
         p.close()
+
+
+def test_getaddr_answered_once(node, peer):
+    """GETADDR is answered once per connection: repeating the 9-byte request
+    does not buy another address list (amplification)."""
+    from dexnet import W_ADDR, W_GETADDR
+
+    def frames_until_pong(nonce):
+        got = []
+        while True:
+            f = peer.read_frame(10)
+            assert f is not None, "node closed the connection"
+            if f[0] == W_PONG and f[1] == struct.pack("<Q", nonce):
+                return got
+            got.append(f[0])
+
+    peer.send(frame(W_GETADDR))
+    peer.send(frame(W_PING, struct.pack("<Q", 1)))
+    assert frames_until_pong(1).count(W_ADDR) == 1
+    for _ in range(5):
+        peer.send(frame(W_GETADDR))
+    peer.send(frame(W_PING, struct.pack("<Q", 2)))
+    assert frames_until_pong(2).count(W_ADDR) == 0
+    assert node.rpc("getinfo")["connections"] == 1
