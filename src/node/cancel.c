@@ -256,6 +256,17 @@ static size_t apply_to_store(struct store *s, const struct cancel_rec *r)
 }
 
 /* Remember r; false when a cap is reached. */
+/* Same signer, timestamp and command (the record's signed content). */
+static bool same_command(const struct cancel_rec *a,
+                         const struct cancel_rec *b)
+{
+	return a->t == b->t && a->mode == b->mode && a->id == b->id &&
+	       a->len_a == b->len_a && a->len_b == b->len_b &&
+	       !memcmp(a->key, b->key, PACKET_PUBKEY_LEN) &&
+	       !memcmp(a->tag_a, b->tag_a, a->len_a) &&
+	       !memcmp(a->tag_b, b->tag_b, a->len_b);
+}
+
 static bool remember(struct cancels *c, const struct cancel_rec *r)
 {
 	size_t b = bucket_of(c, r->key);
@@ -270,6 +281,12 @@ static bool remember(struct cancels *c, const struct cancel_rec *r)
 		k->next = c->keys[b];
 		c->keys[b] = k;
 	}
+	/* The proof-of-work nonce is not signed: anyone can re-mine K's
+	 * cancel into new packets.  Those copies say nothing new, and must
+	 * not use up K's quota. */
+	for (struct cancel_rec *e = c->recs[b]; e; e = e->next)
+		if (same_command(e, r))
+			return true;
 	if (k->count >= CANCELS_PER_KEY_MAX)
 		return false;
 	nr = xmalloc(sizeof(*nr));
@@ -320,6 +337,11 @@ void cancel_on_stored(struct node *n, struct stored *sp)
 				kept ? "" : " (not remembered: table full)");
 	}
 	apply_remembered(n->cancels, n->store, sp, &pv);
+}
+
+size_t cancels_count(const struct cancels *c)
+{
+	return c->count;
 }
 
 void cancels_purge(struct cancels *c, uint32_t now, uint32_t purgetime)

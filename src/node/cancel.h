@@ -10,6 +10,7 @@
 #ifndef DEX_CANCEL_H
 #define DEX_CANCEL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct node;
@@ -19,6 +20,8 @@ struct cancels;
 struct cancels *cancels_new(void);
 void cancels_free(struct cancels *c);
 void cancel_on_stored(struct node *n, struct stored *sp);
+/* Number of remembered cancels (tests, stats). */
+size_t cancels_count(const struct cancels *c);
 /* Forget remembered cancels that expired (now - timestamp >= purgetime). */
 void cancels_purge(struct cancels *c, uint32_t now, uint32_t purgetime);
 

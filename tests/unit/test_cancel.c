@@ -37,6 +37,7 @@ struct spec {
 	const uint8_t *plain;
 	size_t plain_len;
 	int priority;
+	uint32_t nonce0; /* first nonce tried */
 };
 
 /* Build, sign and mine a packet, store it and run cancel_on_stored. */
@@ -66,13 +67,13 @@ static struct stored *put(const struct spec *s)
 		assert_int_equal(envelope_signed(s->signer, buf + 1, h - 1,
 						 s->plain, s->plain_len,
 						 buf + h), E_OK);
-	for (uint32_t nonce = 0;; nonce++) {
+	for (uint32_t nonce = s->nonce0;; nonce++) {
 		put_le32(buf + len - 4, nonce);
 		txpow_eval(buf, len, BITS, &pe);
 		if (pe.priority >= s->priority &&
 		    (s->priority >= 7 || pe.priority < 7))
 			break;
-		assert_true(nonce < 1000000);
+		assert_true(nonce - s->nonce0 < 1000000);
 	}
 	assert_int_equal(store_put(nd.store, buf, len, &pe, T0, &sp), E_OK);
 	cancel_on_stored(&nd, sp);
@@ -83,7 +84,7 @@ static struct stored *order(const uint8_t *pk, const struct identity *id,
                             const char *a, const char *b, uint32_t ts)
 {
 	struct spec s = { PACKET_KIND_DATA, ts, a, b, id, pk,
-			  (const uint8_t *)"order", 6, 0 };
+			  (const uint8_t *)"order", 6, 0, 0 };
 	return put(&s);
 }
 
@@ -93,7 +94,7 @@ static struct stored *cancel_pkt(const struct identity *signer,
                                  int prio)
 {
 	struct spec s = { PACKET_KIND_CANCEL, ts, "cancel", mode, signer, pk,
-			  cmd, n, prio };
+			  cmd, n, prio, 0 };
 	return put(&s);
 }
 
@@ -131,7 +132,7 @@ static void test_pair_and_id(void **state)
 	struct stored *o3 = order(pka, ida, "BTC", "KMD", T0 - 5);
 	struct stored *ob = order(pkb, idb, "BTC", "KMD", T0 - 100);
 	struct spec plain = { PACKET_KIND_DATA, T0 - 100, "BTC", "KMD", NULL,
-			      NULL, (const uint8_t *)"x", 2, 0 };
+			      NULL, (const uint8_t *)"x", 2, 0, 0 };
 	struct stored *op = put(&plain);
 	uint8_t pair[] = { 3, 'B', 'T', 'C', 3, 'K', 'M', 'D' };
 	uint8_t idc[4];
@@ -171,7 +172,7 @@ static void test_pubkey_and_later(void **state)
 {
 	struct stored *o2 = order(pka, ida, "LTC", "DOGE", T0 - 200);
 	struct spec inbox = { PACKET_KIND_DATA, T0 - 200, "inbox", "", NULL,
-			      pka, (const uint8_t *)"secret-ish", 11, 0 };
+			      pka, (const uint8_t *)"secret-ish", 11, 0, 0 };
 	struct stored *oi = put(&inbox);
 	struct stored *ob = order(pkb, idb, "LTC", "DOGE", T0 - 200);
 	struct stored *c;
@@ -202,11 +203,36 @@ static void test_pubkey_and_later(void **state)
 	assert_int_equal(after->cancelled, 0);
 }
 
+/* A cancel re-mined with another nonce (anyone can do that: the nonce is
+ * not signed) is a new packet but the same command: it is not remembered
+ * twice, so copies cannot exhaust the owner's quota. */
+static void test_remined_copy_not_remembered_twice(void **state)
+{
+	uint8_t cmd[8] = { 3, 'R', 'M', 'X', 3, 'K', 'M', 'D' };
+	struct spec s = { PACKET_KIND_CANCEL, T0 + 5, "cancel", "pair", ida,
+			  pka, cmd, sizeof cmd, 7, 0 };
+	struct stored *c1, *c2;
+	size_t n0 = cancels_count(nd.cancels);
+
+	c1 = put(&s);
+	assert_int_equal(cancels_count(nd.cancels), n0 + 1);
+	s.nonce0 = le32(stored_bytes(c1) + c1->len - 4) + 1;
+	c2 = put(&s);
+	assert_memory_not_equal(c1->hash, c2->hash, 32);
+	assert_int_equal(cancels_count(nd.cancels), n0 + 1);
+	/* a different command of the same key is remembered */
+	s.ts = T0 + 6;
+	s.nonce0 = 0;
+	put(&s);
+	assert_int_equal(cancels_count(nd.cancels), n0 + 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pair_and_id),
 		cmocka_unit_test(test_pubkey_and_later),
+		cmocka_unit_test(test_remined_copy_not_remembered_twice),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
