@@ -49,6 +49,9 @@ struct rpc_req;
 struct rpc_call {
 	struct rpc_req *rq;
 	json_t *id;             /* echoed id (own reference) */
+	char *raw_id;           /* a number id as written, or NULL: then
+	                         * id is null and raw_id is echoed */
+	size_t raw_id_len;
 	json_t *resp;           /* the response object once answered */
 	bool is_error;          /* answered with a JSON-RPC error */
 	const char **params;    /* padded to the method's max_params */
@@ -106,22 +109,57 @@ static void send_empty(struct evhttp_request *req, int code,
 	evhttp_send_reply(req, code, reason, NULL);
 }
 
-static void send_json(struct evhttp_request *req, int code, const json_t *v)
+/* Send s (n bytes, compact JSON) and a newline. */
+static void send_text(struct evhttp_request *req, int code, const char *s,
+                      size_t n)
 {
 	struct evbuffer *buf = evbuffer_new();
-	size_t n;
-	char *s = rpc_dump(v, &n);
 
 	if (!buf)
 		abort();
 	evbuffer_add(buf, s, n);
 	evbuffer_add(buf, "\n", 1);
-	free(s);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	                  "Content-Type", "application/json");
 	evhttp_send_reply(req, code, code == 200 ? "OK"
 	                                        : "Internal Server Error", buf);
 	evbuffer_free(buf);
+}
+
+static void send_json(struct evhttp_request *req, int code, const json_t *v)
+{
+	size_t n;
+	char *s = rpc_dump(v, &n);
+
+	send_text(req, code, s, n);
+	free(s);
+}
+
+/* Compact JSON of a call's response (its length in *outlen): the id a
+ * number as written when the call has one (API.md 2.3).  The response's
+ * id is then null and, being the last key, ends the text. */
+static char *dump_response(const struct rpc_call *c, size_t *outlen)
+{
+	static const char tail[] = "\"id\":null}";
+	const size_t tl = sizeof tail - 1;
+	size_t n;
+	char *s = rpc_dump(c->resp, &n);
+
+	if (!c->raw_id)
+		goto out;
+	if (n < tl || memcmp(s + n - tl, tail, tl) != 0) {
+		log_msg(LOG_WARN, "rpc: response without a null id at its end");
+		goto out;
+	}
+	n -= sizeof "null}" - 1;
+	s = xrealloc(s, n + c->raw_id_len + 2);
+	memcpy(s + n, c->raw_id, c->raw_id_len);
+	n += c->raw_id_len;
+	s[n++] = '}';
+	s[n] = 0;
+out:
+	*outlen = n;
+	return s;
 }
 
 static json_t *response(json_t *result, json_t *error, json_t *id)
@@ -146,6 +184,7 @@ static void req_free(struct rpc_req *rq)
 	for (size_t i = 0; i < rq->ncalls; i++) {
 		struct rpc_call *c = &rq->calls[i];
 		json_decref(c->id);
+		free(c->raw_id);
 		json_decref(c->resp);
 		free(c->params);
 		free(c->lens);
@@ -189,16 +228,24 @@ static void finish(struct rpc_req *rq)
 			evhttp_request_set_on_complete_cb(rq->req, flushed_cb,
 			                                  r);
 		}
-		if (rq->batch) {
-			json_t *arr = json_array();
-			for (size_t i = 0; i < rq->ncalls; i++)
-				json_array_append(arr, rq->calls[i].resp);
-			send_json(rq->req, 200, arr);
-			json_decref(arr);
-		} else {
-			struct rpc_call *c = &rq->calls[0];
-			send_json(rq->req, c->is_error ? 500 : 200, c->resp);
+		struct evbuffer *buf = evbuffer_new();
+		if (!buf)
+			abort();
+		for (size_t i = 0; i < rq->ncalls; i++) {
+			size_t n;
+			char *s = dump_response(&rq->calls[i], &n);
+			if (rq->batch)
+				evbuffer_add(buf, i ? "," : "[", 1);
+			evbuffer_add(buf, s, n);
+			free(s);
 		}
+		if (rq->batch)
+			evbuffer_add(buf, "]", 1);
+		send_text(rq->req, rq->batch || !rq->calls[0].is_error ? 200
+		                                                        : 500,
+		          (const char *)evbuffer_pullup(buf, -1),
+		          evbuffer_get_length(buf));
+		evbuffer_free(buf);
 	} else if (rq->after) {
 		rq->after(r->n);
 	}
@@ -298,7 +345,8 @@ static void handle_body(struct rpc *r, struct evhttp_request *req,
 	struct rpc_req *rq = xcalloc(1, sizeof *rq);
 	json_error_t jerr;
 	size_t plen;
-	char *pre = rpc_prescan(body, len, &plen);
+	struct rpc_rawids ids;
+	char *pre = rpc_prescan_ex(body, len, &plen, &ids);
 
 	rq->r = r;
 	rq->req = req;
@@ -313,8 +361,7 @@ static void handle_body(struct rpc *r, struct evhttp_request *req,
 			NULL);
 		send_json(req, 500, resp);
 		json_decref(resp);
-		req_free(rq);
-		return;
+		goto out;
 	}
 	rq->batch = json_is_array(rq->doc);
 	rq->ncalls = rq->batch ? json_array_size(rq->doc) : 1;
@@ -322,8 +369,7 @@ static void handle_body(struct rpc *r, struct evhttp_request *req,
 		json_t *arr = json_array();
 		send_json(req, 200, arr);
 		json_decref(arr);
-		req_free(rq);
-		return;
+		goto out;
 	}
 	if (rq->ncalls > RPC_MAX_BATCH) {
 		json_t *resp = response(NULL, error_obj(-32600,
@@ -331,10 +377,18 @@ static void handle_body(struct rpc *r, struct evhttp_request *req,
 		                        NULL);
 		send_json(req, 500, resp);
 		json_decref(resp);
-		req_free(rq);
-		return;
+		goto out;
 	}
 	rq->calls = xcalloc(rq->ncalls, sizeof *rq->calls);
+	for (size_t i = 0; i < ids.n; i++) {
+		if (ids.v[i].req >= rq->ncalls ||
+		    rq->calls[ids.v[i].req].raw_id)
+			continue; /* cannot happen for a body that parsed */
+		struct rpc_call *c = &rq->calls[ids.v[i].req];
+		c->raw_id = xmalloc(ids.v[i].len);
+		memcpy(c->raw_id, body + ids.v[i].off, ids.v[i].len);
+		c->raw_id_len = ids.v[i].len;
+	}
 	rq->nleft = rq->ncalls;
 	rq->dispatching = true;
 	rq->next = r->pending;
@@ -347,8 +401,13 @@ static void handle_body(struct rpc *r, struct evhttp_request *req,
 		         rq->batch ? json_array_get(rq->doc, i) : rq->doc);
 	}
 	rq->dispatching = false;
+	rpc_rawids_free(&ids);
 	if (rq->nleft == 0)
 		finish(rq);
+	return;
+out:
+	rpc_rawids_free(&ids);
+	req_free(rq);
 }
 
 static bool auth_ok(struct rpc *r, struct evhttp_request *req)

@@ -104,11 +104,11 @@ static size_t json_string_len(const char *s, size_t n)
 	return 0;
 }
 
-/* Does the string token (with quotes) decode to exactly "params"? */
-static bool key_is_params(const char *s, size_t n)
+/* Does the string token s (n bytes, with quotes) decode to exactly the
+ * ASCII text want? */
+static bool key_equals(const char *s, size_t n, const char *want)
 {
-	static const char want[] = "params";
-	size_t k = 0;
+	size_t wl = strlen(want), k = 0;
 
 	for (size_t i = 1; i + 1 < n; i++) {
 		int c = (unsigned char)s[i];
@@ -131,14 +131,14 @@ static bool key_is_params(const char *s, size_t n)
 			} else if (e == '/' || e == '"' || e == '\\') {
 				c = e;
 			} else {
-				return false; /* \b \f \n \r \t: not in "params" */
+				return false; /* \b \f \n \r \t: not in a key we want */
 			}
 		}
-		if (k >= sizeof want - 1 || c != want[k])
+		if (k >= wl || c != (unsigned char)want[k])
 			return false;
 		k++;
 	}
-	return k == sizeof want - 1;
+	return k == wl;
 }
 
 static bool is_word(char c)
@@ -154,15 +154,37 @@ struct ps_level {
 	bool is_object;
 	bool expect_key;   /* objects: next string is a key */
 	bool key_params;   /* objects: the last key was "params" */
+	bool key_id;       /* requests: the last key was "id" */
+	bool has_id;       /* requests: the last "id" so far is a number */
+	size_t id_off, id_len; /* requests: that number token in the body */
+	size_t index;      /* requests: index in the top array (0 if top);
+	                    * top array: commas seen so far */
 };
 
-char *rpc_prescan(const char *body, size_t len, size_t *outlen)
+/* A request object closes: record its number id, if it has one. */
+static void ps_commit_id(struct rpc_rawids *ids, const struct ps_level *l)
+{
+	if (!ids || l->kind != PS_REQUEST || !l->has_id)
+		return;
+	ids->v = xrealloc(ids->v, (ids->n + 1) * sizeof *ids->v);
+	ids->v[ids->n].req = l->index;
+	ids->v[ids->n].off = l->id_off;
+	ids->v[ids->n].len = l->id_len;
+	ids->n++;
+}
+
+char *rpc_prescan_ex(const char *body, size_t len, size_t *outlen,
+                     struct rpc_rawids *ids)
 {
 	struct ps_level st[RPC_PRESCAN_MAX_DEPTH];
 	size_t depth = 0;  /* containers open */
 	struct sbuf out = { 0 };
 	size_t i = 0, copied = 0;
 
+	if (ids) {
+		ids->v = NULL;
+		ids->n = 0;
+	}
 	sb_reserve(&out, len + 16);
 	while (i < len) {
 		char c = body[i];
@@ -171,30 +193,38 @@ char *rpc_prescan(const char *body, size_t len, size_t *outlen)
 			                                        : NULL;
 		if (c == '{' || c == '[') {
 			enum ps_kind k = PS_OTHER;
-			if (c == '{' && depth == 0)
+			size_t index = 0;
+			if (c == '{' && depth == 0) {
 				k = PS_REQUEST;
-			else if (c == '{' && top && top->kind == PS_TOPARRAY)
+			} else if (c == '{' && top && top->kind == PS_TOPARRAY) {
 				k = PS_REQUEST;
-			else if (c == '[' && depth == 0)
+				index = top->index;
+			} else if (c == '[' && depth == 0) {
 				k = PS_TOPARRAY;
-			else if (c == '[' && top && top->kind == PS_REQUEST &&
-			         top->key_params && !top->expect_key)
+			} else if (c == '[' && top && top->kind == PS_REQUEST &&
+			           top->key_params && !top->expect_key) {
 				k = PS_PARAMS;
+			}
 			if (depth < RPC_PRESCAN_MAX_DEPTH) {
+				st[depth] = (struct ps_level){ 0 };
 				st[depth].kind = k;
 				st[depth].is_object = c == '{';
 				st[depth].expect_key = c == '{';
-				st[depth].key_params = false;
+				st[depth].index = index;
 			}
 			depth++;
 			i++;
 		} else if (c == '}' || c == ']') {
+			if (top)
+				ps_commit_id(ids, top);
 			if (depth)
 				depth--;
 			i++;
 		} else if (c == ',') {
 			if (top && top->is_object)
 				top->expect_key = true;
+			if (top && top->kind == PS_TOPARRAY)
+				top->index++;
 			i++;
 		} else if (c == ':') {
 			if (top && top->is_object)
@@ -204,8 +234,13 @@ char *rpc_prescan(const char *body, size_t len, size_t *outlen)
 			size_t n = json_string_len(body + i, len - i);
 			if (n == 0)
 				break; /* unterminated: invalid anyway */
-			if (top && top->is_object && top->expect_key)
-				top->key_params = key_is_params(body + i, n);
+			if (top && top->is_object && top->expect_key) {
+				top->key_params = key_equals(body + i, n, "params");
+				top->key_id = top->kind == PS_REQUEST &&
+				              key_equals(body + i, n, "id");
+				if (top->key_id)
+					top->has_id = false; /* a later "id" wins */
+			}
 			i += n;
 		} else if (is_word(c)) {
 			/* A literal or number runs to the next delimiter; it is
@@ -214,13 +249,23 @@ char *rpc_prescan(const char *body, size_t len, size_t *outlen)
 			size_t n = 1;
 			while (i + n < len && is_word(body[i + n]))
 				n++;
-			if (top && top->kind == PS_PARAMS &&
-			    json_number_len(body + i, n) == n) {
+			bool num = json_number_len(body + i, n) == n;
+			if (top && top->kind == PS_PARAMS && num) {
 				sb_add(&out, body + copied, i - copied);
 				sb_addc(&out, '"');
 				sb_add(&out, body + i, n);
 				sb_addc(&out, '"');
 				copied = i + n;
+			} else if (ids && top && top->kind == PS_REQUEST &&
+			           top->key_id && !top->expect_key) {
+				top->has_id = num;
+				if (num) {
+					top->id_off = i;
+					top->id_len = n;
+					sb_add(&out, body + copied, i - copied);
+					sb_adds(&out, "null");
+					copied = i + n;
+				}
 			}
 			i += n;
 		} else {
@@ -230,6 +275,20 @@ char *rpc_prescan(const char *body, size_t len, size_t *outlen)
 	sb_add(&out, body + copied, len - copied);
 	*outlen = out.len;
 	return out.p;
+}
+
+char *rpc_prescan(const char *body, size_t len, size_t *outlen)
+{
+	return rpc_prescan_ex(body, len, outlen, NULL);
+}
+
+void rpc_rawids_free(struct rpc_rawids *ids)
+{
+	if (!ids)
+		return;
+	free(ids->v);
+	ids->v = NULL;
+	ids->n = 0;
 }
 
 /* ---- request checks ---- */

@@ -24,6 +24,31 @@
  * length; never fails. */
 char *rpc_prescan(const char *body, size_t len, size_t *outlen);
 
+/* API.md 2.3: the id is echoed unchanged.  jansson re-formats numbers
+ * (1e2, 2.50, -0) and refuses integers beyond 64 bits, so a number id is
+ * taken out before parsing: the id of request number req (0 for a top
+ * object; for a top array the element index, non-object elements
+ * counted) is the number token body[off, off + len), exactly as written. */
+struct rpc_rawid {
+	size_t req;
+	size_t off, len;
+};
+struct rpc_rawids {
+	struct rpc_rawid *v; /* malloc'd, ascending req; NULL when n == 0 */
+	size_t n;
+};
+
+/* rpc_prescan, and (ids non-NULL) also: in each request, every top-level
+ * "id" key (escaped spellings included) whose value is a number has that
+ * value replaced by null; when the last "id" key of a request (the one
+ * jansson keeps) has a number value, its token is recorded in *ids.
+ * Nested "id" keys (inside params or other values) are left alone.
+ * Free *ids with rpc_rawids_free (also when the body does not parse).
+ * rpc_prescan(b, l, o) is rpc_prescan_ex(b, l, o, NULL). */
+char *rpc_prescan_ex(const char *body, size_t len, size_t *outlen,
+                     struct rpc_rawids *ids);
+void rpc_rawids_free(struct rpc_rawids *ids);
+
 /* Shape checks of one request object, in the order of API.md 2.4:
  * "Missing method", "Method must be a string", "Params must be an array"
  * (-32600).  Returns 0 and sets *method / *params (NULL for absent or

@@ -124,15 +124,29 @@ def test_anonsend_to_self_and_recvtaddr(make_node, workdir):
 
 # ------------------------------------------------------- 2.3 id echo
 
-@pytest.mark.parametrize("idtext", [b"1e2", b"2.50", b"-0",
-                                    b"123456789012345678901234567890"])
-@pytest.mark.xfail(strict=True, reason="API.md 2.3: the id is echoed "
-                   "unchanged; jansson rewrites reals (1e2 -> 100.0) and "
-                   "refuses integers beyond 64 bits (Parse error)")
+@pytest.mark.parametrize("idtext", [b"1e2", b"2.50", b"-0", b"-0.0E+00",
+                                    b"123456789012345678901234567890",
+                                    b"1e400"])
 def test_id_number_echoed_unchanged(node, idtext):
     r = node.post(b'{"method":"ping","id":' + idtext + b'}')
     assert r.status == 200
     assert r.body == b'{"result":null,"error":null,"id":' + idtext + b'}\n'
+    # an error answer, and the last of duplicate "id" keys
+    r = node.post(b'{"id":"x","method":"nope","params":[{"id":1}],"id" : '
+                  + idtext + b'}')
+    assert r.status == 500
+    assert r.body == (b'{"result":null,"error":{"code":-32601,"message":'
+                      b'"Method not found"},"id":' + idtext + b'}\n')
+    # a batch: each element its own id, non-objects counted
+    r = node.post(b'[{"method":"ping","id":' + idtext + b'},5,'
+                  b'{"method":"ping","id":' + idtext + b',"id":"s"},'
+                  b'{"method":"ping","id":7}]')
+    assert r.status == 200
+    assert r.body == (b'[{"result":null,"error":null,"id":' + idtext + b'},'
+                      b'{"result":null,"error":{"code":-32600,"message":'
+                      b'"Invalid Request object"},"id":null},'
+                      b'{"result":null,"error":null,"id":"s"},'
+                      b'{"result":null,"error":null,"id":7}]\n')
 
 
 # ------------------------------------------------------- 6.1 options

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,6 +62,124 @@ static void test_prescan_numbers(void **st)
 	expect_prescan("{\"params\":[1,\"unterminated",
 	               "{\"params\":[\"1\",\"unterminated");
 	expect_prescan("]]]}}}", "]]]}}}");
+}
+
+/* Pre-scan with ids: the rewritten body must be want, and the recorded
+ * ids "req:text" joined by spaces must be want_ids. */
+static void expect_ids(const char *in, const char *want,
+                       const char *want_ids)
+{
+	size_t n;
+	struct rpc_rawids ids;
+	char *s = rpc_prescan_ex(in, strlen(in), &n, &ids);
+	char got[512] = "";
+	size_t gl = 0;
+
+	assert_int_equal(n, strlen(want));
+	assert_memory_equal(s, want, n);
+	for (size_t i = 0; i < ids.n; i++) {
+		assert_true(ids.v[i].off + ids.v[i].len <= strlen(in));
+		if (i)
+			assert_true(ids.v[i].req > ids.v[i - 1].req);
+		gl += (size_t)snprintf(got + gl, sizeof got - gl, "%s%zu:%.*s",
+		                       i ? " " : "", ids.v[i].req,
+		                       (int)ids.v[i].len, in + ids.v[i].off);
+		assert_true(gl < sizeof got);
+	}
+	assert_string_equal(got, want_ids);
+	assert_true(ids.n > 0 || ids.v == NULL);
+	rpc_rawids_free(&ids);
+	free(s);
+}
+
+static void test_prescan_ids(void **st)
+{
+	(void)st;
+	/* single requests: numbers taken out exactly as written */
+	expect_ids("{\"method\":\"ping\",\"id\":123456789012345678901234567890}",
+	           "{\"method\":\"ping\",\"id\":null}",
+	           "0:123456789012345678901234567890");
+	expect_ids("{\"id\":1e2}", "{\"id\":null}", "0:1e2");
+	expect_ids("{\"id\" : 2.50 ,\"method\":\"x\"}",
+	           "{\"id\" : null ,\"method\":\"x\"}", "0:2.50");
+	expect_ids("{\"id\":-0}", "{\"id\":null}", "0:-0");
+	expect_ids("{\"id\":-1.5E+300}", "{\"id\":null}", "0:-1.5E+300");
+	expect_ids("{\"id\":1e999}", "{\"id\":null}", "0:1e999");
+	expect_ids("{\"\\u0069d\":7}", "{\"\\u0069d\":null}", "0:7");
+	/* parameters still quoted alongside */
+	expect_ids("{\"method\":\"x\",\"params\":[1.0],\"id\":3}",
+	           "{\"method\":\"x\",\"params\":[\"1.0\"],\"id\":null}", "0:3");
+	/* ids that are not numbers are unchanged and not recorded */
+	expect_ids("{\"id\":\"12\"}", "{\"id\":\"12\"}", "");
+	expect_ids("{\"id\":null}", "{\"id\":null}", "");
+	expect_ids("{\"id\":true}", "{\"id\":true}", "");
+	expect_ids("{\"id\":{\"id\":5}}", "{\"id\":{\"id\":5}}", "");
+	expect_ids("{\"id\":[5]}", "{\"id\":[5]}", "");
+	expect_ids("{\"method\":\"x\"}", "{\"method\":\"x\"}", "");
+	/* duplicate keys: the last one is the id; every number is nulled */
+	expect_ids("{\"id\":1,\"id\":2}", "{\"id\":null,\"id\":null}", "0:2");
+	expect_ids("{\"id\":1,\"id\":\"s\"}", "{\"id\":null,\"id\":\"s\"}",
+	           "");
+	expect_ids("{\"id\":\"s\",\"id\":1.0}", "{\"id\":\"s\",\"id\":null}",
+	           "0:1.0");
+	expect_ids("{\"id\":1,\"id\":[2]}", "{\"id\":null,\"id\":[2]}", "");
+	/* nested "id" keys and "id" as a value are not the request's id */
+	expect_ids("{\"params\":[{\"id\":1}],\"x\":{\"id\":2},\"y\":[{\"id\":3}],"
+	           "\"z\":\"id\",\"w\":4}",
+	           "{\"params\":[{\"id\":1}],\"x\":{\"id\":2},\"y\":[{\"id\":3}],"
+	           "\"z\":\"id\",\"w\":4}", "");
+	expect_ids("{\"ids\":1,\"i\":2,\"Id\":3}", "{\"ids\":1,\"i\":2,\"Id\":3}",
+	           "");
+	expect_ids("{\"m\":\"\\\"id\\\":1\"}", "{\"m\":\"\\\"id\\\":1\"}", "");
+	/* batches: element indices count non-object elements too */
+	expect_ids("[{\"id\":1},5,\"x\",[{\"id\":9}],{\"method\":\"a\"},"
+	           "{\"id\":\"s\"},{\"params\":[2],\"id\":-0.0e0},{\"id\":1,"
+	           "\"id\":null},{\"id\":{\"id\":8}},{\"id\":10}]",
+	           "[{\"id\":null},5,\"x\",[{\"id\":9}],{\"method\":\"a\"},"
+	           "{\"id\":\"s\"},{\"params\":[\"2\"],\"id\":null},{\"id\":null,"
+	           "\"id\":null},{\"id\":{\"id\":8}},{\"id\":null}]",
+	           "0:1 6:-0.0e0 9:10");
+	/* top-level numbers and strings are no requests */
+	expect_ids("7", "7", "");
+	expect_ids("[7,8]", "[7,8]", "");
+	/* invalid bodies stay invalid, unterminated requests record nothing */
+	expect_ids("{\"id\":01}", "{\"id\":01}", "");
+	expect_ids("{\"id\":.5}", "{\"id\":.5}", "");
+	expect_ids("{\"id\":1", "{\"id\":null", "");
+	expect_ids("{\"id\":1}}}]]", "{\"id\":null}}}]]", "0:1");
+	/* the plain pre-scan leaves ids alone */
+	expect_prescan("{\"id\":2.50}", "{\"id\":2.50}");
+}
+
+/* The rewritten body parses with the number ids as null and everything
+ * else kept. */
+static void test_prescan_ids_parse(void **st)
+{
+	(void)st;
+	const char *body = "[{\"method\":\"ping\",\"id\":"
+	                   "123456789012345678901234567890},"
+	                   "{\"method\":\"ping\",\"id\":\"a\"},"
+	                   "{\"method\":\"ping\",\"id\":1e400,\"id\":[1]}]";
+	json_error_t e;
+	size_t n;
+	struct rpc_rawids ids;
+	assert_null(json_loadb(body, strlen(body), JSON_DECODE_ANY, &e));
+	char *s = rpc_prescan_ex(body, strlen(body), &n, &ids);
+	json_t *doc = json_loadb(s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
+	assert_non_null(doc);
+	assert_int_equal(json_array_size(doc), 3);
+	assert_true(json_is_null(json_object_get(json_array_get(doc, 0), "id")));
+	assert_string_equal(json_string_value(json_object_get(
+		json_array_get(doc, 1), "id")), "a");
+	assert_true(json_is_array(json_object_get(json_array_get(doc, 2),
+	                                          "id")));
+	assert_int_equal(ids.n, 1);
+	assert_int_equal(ids.v[0].req, 0);
+	assert_int_equal(ids.v[0].len, 30);
+	json_decref(doc);
+	rpc_rawids_free(&ids);
+	rpc_rawids_free(&ids); /* twice is harmless */
+	free(s);
 }
 
 static void test_prescan_then_parse(void **st)
@@ -347,6 +466,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_prescan_numbers),
 		cmocka_unit_test(test_prescan_then_parse),
+		cmocka_unit_test(test_prescan_ids),
+		cmocka_unit_test(test_prescan_ids_parse),
 		cmocka_unit_test(test_request_check),
 		cmocka_unit_test(test_dump),
 		cmocka_unit_test(test_basic),
