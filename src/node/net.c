@@ -280,6 +280,38 @@ static void g_send_packet(void *ctx, int peer, const struct stored *sp,
 	c->packetssent++;
 }
 
+/* One PACKETS frame (v2 peers): header, then per packet its length and
+ * bytes with the relay byte replaced. */
+static void g_send_packets(void *ctx, int peer,
+                           const struct stored *const *sps,
+                           const uint8_t *relays, size_t n)
+{
+	struct net *net = ctx;
+	struct conn *c = conn_by_id(net, peer);
+	uint8_t h[WIRE_HDR_LEN], e[5];
+	size_t total = 0;
+	if (!c || c->closing)
+		return;
+	for (size_t i = 0; i < n; i++)
+		total += wire_packets_entry_len(sps[i]->len);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	if (evbuffer_get_length(out) + total > NET_OUT_HARD) {
+		conn_kill(c, "send buffer over 64 MiB (peer too slow)");
+		return;
+	}
+	wire_hdr_encode(h, WIRE_PACKETS, (uint32_t)total);
+	evbuffer_add(out, h, sizeof(h));
+	for (size_t i = 0; i < n; i++) {
+		put_le32(e, sps[i]->len);
+		e[4] = relays[i];
+		evbuffer_add(out, e, sizeof(e));
+		evbuffer_add(out, stored_bytes(sps[i]) + 1, sps[i]->len - 1);
+	}
+	c->bytessent += sizeof(h) + total;
+	c->lastsend = node_now();
+	c->packetssent += n;
+}
+
 static size_t g_room(void *ctx, int peer)
 {
 	struct conn *c = conn_by_id(ctx, peer);
@@ -319,7 +351,7 @@ static void send_version(struct net *net, struct conn *c)
 {
 	struct node *n = net->n;
 	struct wire_version v = {0};
-	v.version = DEX_PROTOCOL_VERSION;
+	v.version = WIRE_PROTOCOL_VERSION; /* 2: GETBITS, PACKETS */
 	v.services = WIRE_SVC_DEXP2P | (n->cfg->dexp2p == 2 ? WIRE_SVC_FULL : 0);
 	v.txpowbits = (uint8_t)n->cfg->txpowbits;
 	v.purgetime = n->cfg->purgetime;
@@ -394,8 +426,10 @@ static void on_ready(struct net *net, struct conn *c)
 		}
 	}
 	c->ready = true;
-	if (gossip_peer_add(net->g, c->id, (c->pv.services & WIRE_SVC_FULL) != 0,
-	                    now_ms) != E_OK) {
+	unsigned gflags = ((c->pv.services & WIRE_SVC_FULL) ? GOSSIP_PEER_FULL
+	                                                     : 0) |
+	                  (c->pv.version >= WIRE_V2 ? GOSSIP_PEER_V2 : 0);
+	if (gossip_peer_add(net->g, c->id, gflags, now_ms) != E_OK) {
 		c->ready = false;
 		conn_kill(c, "peer table full");
 		return;
@@ -582,6 +616,9 @@ static void read_cb(struct bufferevent *bev, void *arg)
 	struct net *net = c->net;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
+	/* what the frames of this read make us send leaves together (one
+	 * PACKETS frame per peer rather than a frame per packet) */
+	gossip_hold(net->g);
 	while (!c->closing) {
 		size_t avail = evbuffer_get_length(in);
 		uint8_t h[WIRE_HDR_LEN], type;
@@ -604,6 +641,7 @@ static void read_cb(struct bufferevent *bev, void *arg)
 		on_frame(net, c, type, buf + WIRE_HDR_LEN, len);
 		evbuffer_drain(in, WIRE_HDR_LEN + (size_t)len);
 	}
+	gossip_release(net->g);
 	sync_counters(net, node_now_ms());
 }
 
@@ -824,6 +862,7 @@ struct net *net_new(struct node *n)
 	gc.purgetime = n->cfg->purgetime;
 	gc.full = n->cfg->dexp2p == 2;
 	net->g = gossip_new(n->store, &gc, &ops);
+	gossip_set_send_packets(net->g, g_send_packets);
 	if (getrandom(&net->nonce, sizeof(net->nonce), 0) !=
 	    (ssize_t)sizeof(net->nonce))
 		net->nonce = node_now_ms() ^ ((uint64_t)getpid() << 32);

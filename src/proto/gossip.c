@@ -1,7 +1,8 @@
 /* gossip.c - dissemination and sync (see gossip.h, docs/PROTOCOL.md 5).
  *
- * Owns: the pending-fetch table and its timeout FIFO, and per peer the known-set, the announce
- * queue, the GETDATA batch and the priority send queue.  Reads the store;
+ * Owns: the pending-fetch table and its timeout FIFO, and per peer the
+ * known-set, the announce queue, the GETDATA batch, the ids of the INVs
+ * sent to it (v2 peers, for GETBITS) and the priority send queue.  Reads the store;
  * never writes it.
  */
 #include "proto/gossip.h"
@@ -21,6 +22,8 @@
  * this interval (an honest initiator sends one a second), and an IDLIST
  * only once after each SUMMARY_SEC that listed differences. */
 #define RECON_ANSWER_MIN_MS 500u
+/* Packets per PACKETS frame at most (besides GOSSIP_PACKETS_BATCH bytes). */
+#define DRAIN_BATCH 256
 
 /* ---- small growable vectors ---- */
 
@@ -75,9 +78,21 @@ static struct qent q_pop(struct qring *q)
 	return e;
 }
 
+/* One INV frame sent to a v2 peer: its number and where its ids are in
+ * the peer's id ring. */
+struct invb {
+	uint32_t seq, count;         /* count 0 = empty */
+	uint64_t start;              /* index of entry 0 in the ring */
+};
+
 struct gpeer {
 	int id;
 	bool full;
+	bool v2;                     /* send GETBITS and PACKETS */
+	uint32_t inv_out, inv_in;    /* INV frames sent / received */
+	uint64_t *invr;              /* GOSSIP_INV_RING ids, v2 only, lazy */
+	uint64_t invr_total;         /* ids ever written to invr */
+	struct invb *invb;           /* GOSSIP_INV_SEQS, by seq */
 	bool synced;
 	bool recon_open;
 	uint32_t recon_t0, recon_t1;
@@ -117,6 +132,8 @@ struct gossip {
 	struct store *store;
 	struct gossip_cfg cfg;
 	struct gossip_ops ops;
+	gossip_send_packets_fn send_packets;
+	bool hold;                   /* gossip_hold(): flush() deferred */
 	struct gossip_stats st;
 	uint64_t overload_until;
 	uint64_t now_ms;
@@ -218,8 +235,10 @@ static void request(struct gossip *g, struct gpeer *p, uint64_t sid)
 	g->st.fetch_sent++;
 }
 
-/* Register a new pending fetch of sid from p.  False when full. */
-static bool pend_new(struct gossip *g, struct gpeer *p, uint64_t sid)
+/* Register a new pending fetch of sid from p.  by_ref: the caller asks
+ * for it by GETBITS (not in p's GETDATA batch).  False when full. */
+static bool pend_new(struct gossip *g, struct gpeer *p, uint64_t sid,
+                     bool by_ref)
 {
 	if (g->npend >= GOSSIP_PENDING_MAX || sid == 0 || g->fn >= FIFO_SLOTS ||
 	    p->npend >= PEER_PENDING_MAX)
@@ -236,12 +255,17 @@ static bool pend_new(struct gossip *g, struct gpeer *p, uint64_t sid)
 	g->npend++;
 	p->npend++;
 	fifo_push(g, sid, e->deadline);
-	request(g, p, sid);
+	if (by_ref)
+		g->st.fetch_sent++;
+	else
+		request(g, p, sid);
 	return true;
 }
 
-/* Ask the next alternate; drop the entry when none is left. */
-static void pend_retry(struct gossip *g, struct pend *e)
+/* Ask the next alternate by id (GETDATA); with none left, same_ok (a
+ * timeout, not a NOTFOUND) asks the same peer again by id: a GETBITS may
+ * have named an INV it no longer held.  Drop the entry when neither. */
+static void pend_retry(struct gossip *g, struct pend *e, bool same_ok)
 {
 	while (e->nalt > 0 && e->tries < GOSSIP_FETCH_TRIES &&
 	       g->fn < FIFO_SLOTS) {
@@ -254,6 +278,16 @@ static void pend_retry(struct gossip *g, struct pend *e)
 		pend_unask(g, e);
 		e->asked = id;
 		p->npend++;
+		e->tries++;
+		e->deadline = g->now_ms + GOSSIP_FETCH_TIMEOUT_MS;
+		fifo_push(g, e->sid, e->deadline);
+		request(g, p, e->sid);
+		g->st.fetch_retried++;
+		return;
+	}
+	struct gpeer *p = peer_get(g, e->asked);
+	if (same_ok && p && e->tries < GOSSIP_FETCH_TRIES &&
+	    g->fn < FIFO_SLOTS) {
 		e->tries++;
 		e->deadline = g->now_ms + GOSSIP_FETCH_TIMEOUT_MS;
 		fifo_push(g, e->sid, e->deadline);
@@ -289,6 +323,52 @@ static void send_ids(struct gossip *g, struct gpeer *p, uint8_t type,
 		off += k;
 	}
 	v->n = 0;
+}
+
+/* Remember the ids of INV number p->inv_out for p's GETBITS. */
+static void inv_record(struct gpeer *p, const uint64_t *ids, uint32_t k)
+{
+	if (!p->invr) {
+		p->invr = xmalloc(GOSSIP_INV_RING * sizeof(*p->invr));
+		p->invb = xcalloc(GOSSIP_INV_SEQS, sizeof(*p->invb));
+	}
+	struct invb *b = &p->invb[p->inv_out % GOSSIP_INV_SEQS];
+	b->seq = p->inv_out;
+	b->count = k;
+	b->start = p->invr_total;
+	for (uint32_t i = 0; i < k; i++)
+		p->invr[(p->invr_total + i) % GOSSIP_INV_RING] = ids[i];
+	p->invr_total += k;
+}
+
+/* The INV numbered seq we sent p, if its ids are still in the ring. */
+static const struct invb *inv_find(const struct gpeer *p, uint32_t seq)
+{
+	if (!p->invb)
+		return NULL;
+	const struct invb *b = &p->invb[seq % GOSSIP_INV_SEQS];
+	if (b->count == 0 || b->seq != seq ||
+	    p->invr_total - b->start > GOSSIP_INV_RING)
+		return NULL;
+	return b;
+}
+
+/* Send p's announce queue as INV frames (numbered per connection). */
+static void send_inv(struct gossip *g, struct gpeer *p)
+{
+	size_t off = 0;
+	while (off < p->ann.n) {
+		size_t k = p->ann.n - off;
+		if (k > GOSSIP_INV_BATCH)
+			k = GOSSIP_INV_BATCH;
+		wire_ids_encode(&g->wb, WIRE_INV, p->ann.v + off, (uint32_t)k);
+		send_wb(g, p, true);
+		if (p->v2)
+			inv_record(p, p->ann.v + off, (uint32_t)k);
+		p->inv_out++;
+		off += k;
+	}
+	p->ann.n = 0;
 }
 
 static int prio_class(int prio)
@@ -336,9 +416,17 @@ static bool enqueue(struct gossip *g, struct gpeer *p, const struct stored *sp,
 	return true;
 }
 
+/* Move queued packets to p, highest class first, while room() allows:
+ * to a v2 peer as PACKETS frames of up to DRAIN_BATCH packets and
+ * GOSSIP_PACKETS_BATCH bytes, to a v1 peer one PACKET frame each. */
 static void drain(struct gossip *g, struct gpeer *p)
 {
+	const struct stored *sps[DRAIN_BATCH];
+	uint8_t relays[DRAIN_BATCH];
+	size_t nb = 0, bytes = 0;
+	bool batch = p->v2 && g->send_packets;
 	int cls = GOSSIP_CLASSES - 1;
+
 	while (p->qbytes > 0 && g->ops.room(g->ops.ctx, p->id) > 0) {
 		while (cls >= 0 && p->q[cls].n == 0)
 			cls--;
@@ -349,14 +437,30 @@ static void drain(struct gossip *g, struct gpeer *p)
 		struct stored *sp = store_get_hash(g->store, e.hash);
 		if (!sp)
 			continue; /* purged meanwhile */
-		g->ops.send_packet(g->ops.ctx, p->id, sp, e.relay);
 		g->st.sent++;
+		if (!batch) {
+			g->ops.send_packet(g->ops.ctx, p->id, sp, e.relay);
+			continue;
+		}
+		size_t el = wire_packets_entry_len(sp->len);
+		if (nb == DRAIN_BATCH ||
+		    (nb > 0 && bytes + el > GOSSIP_PACKETS_BATCH)) {
+			g->send_packets(g->ops.ctx, p->id, sps, relays, nb);
+			nb = bytes = 0;
+		}
+		sps[nb] = sp;
+		relays[nb++] = e.relay;
+		bytes += el;
 	}
+	if (nb)
+		g->send_packets(g->ops.ctx, p->id, sps, relays, nb);
 }
 
 /* End of every entry point: send GETDATA batches, drain queues. */
 static void flush(struct gossip *g)
 {
+	if (g->hold)
+		return;
 	for (size_t i = 0; i < g->npeers; i++) {
 		struct gpeer *p = g->peers[i];
 		if (p->req.n)
@@ -387,11 +491,29 @@ struct gossip *gossip_new(struct store *s, const struct gossip_cfg *cfg,
 	return g;
 }
 
+void gossip_set_send_packets(struct gossip *g, gossip_send_packets_fn fn)
+{
+	g->send_packets = fn;
+}
+
+void gossip_hold(struct gossip *g)
+{
+	g->hold = true;
+}
+
+void gossip_release(struct gossip *g)
+{
+	g->hold = false;
+	flush(g);
+}
+
 static void peer_free(struct gpeer *p)
 {
 	free(p->known);
 	free(p->ann.v);
 	free(p->req.v);
+	free(p->invr);
+	free(p->invb);
 	for (int c = 0; c < GOSSIP_CLASSES; c++)
 		free(p->q[c].v);
 	free(p);
@@ -440,14 +562,17 @@ static void recon_start(struct gossip *g, struct gpeer *p)
 	g->st.recon_rounds++;
 }
 
-int gossip_peer_add(struct gossip *g, int peer, bool full, uint64_t now_ms)
+int gossip_peer_add(struct gossip *g, int peer, unsigned flags,
+                    uint64_t now_ms)
 {
+	bool full = (flags & GOSSIP_PEER_FULL) != 0;
 	if (g->npeers >= MAX_PEERS || peer_get(g, peer))
 		return E_NOMEM;
 	g->now_ms = now_ms;
 	struct gpeer *p = xcalloc(1, sizeof(*p));
 	p->id = peer;
 	p->full = full;
+	p->v2 = (flags & GOSSIP_PEER_V2) != 0;
 	p->synced = !full;
 	p->known = xcalloc(GOSSIP_KNOWN_SLOTS, sizeof(uint64_t));
 	g->peers[g->npeers++] = p;
@@ -500,16 +625,24 @@ void gossip_on_new(struct gossip *g, struct stored *sp, int from_peer,
 		if (p->ann.n < GOSSIP_ANN_MAX)
 			u64_push(&p->ann, sid);
 		if (p->ann.n >= GOSSIP_INV_BATCH)
-			send_ids(g, p, WIRE_INV, &p->ann);
+			send_inv(g, p);
 	}
 	flush(g);
 }
 
 /* ---- message handlers ---- */
 
+/* INV from p.  A v2 peer is answered with one GETBITS naming this INV
+ * (its number on the connection) and the entries wanted; a v1 peer with
+ * the ids in its GETDATA batch. */
 static void on_inv(struct gossip *g, struct gpeer *p, const uint8_t *ids,
                    uint32_t c)
 {
+	uint8_t bits[WIRE_MAX_BITMAP];
+	uint32_t seq = p->inv_in++, nbytes = 0;
+
+	if (p->v2)
+		memset(bits, 0, (c + 7) / 8);
 	for (uint32_t i = 0; i < c; i++) {
 		uint64_t sid = wire_ids_at(ids, i);
 		known_add(p, sid);
@@ -527,26 +660,60 @@ static void on_inv(struct gossip *g, struct gpeer *p, const uint8_t *ids,
 			}
 			continue;
 		}
-		pend_new(g, p, sid);
+		if (pend_new(g, p, sid, p->v2) && p->v2) {
+			bits[i / 8] |= (uint8_t)(1u << (i % 8));
+			nbytes = i / 8 + 1;
+		}
 	}
+	if (nbytes) {
+		wire_getbits_encode(&g->wb, seq, bits, nbytes);
+		send_wb(g, p, true);
+	}
+}
+
+/* p asked for sid: queue it, or note it for NOTFOUND. */
+static void serve(struct gossip *g, struct gpeer *p, uint64_t sid,
+                  struct u64vec *nf)
+{
+	struct stored *sp = sidx_get(g, sid);
+	if (!sp) {
+		u64_push(nf, sid);
+		return;
+	}
+	/* A pulled packet is not pushed on: relay 0.  (Sending the held
+	 * budget made the puller push it again to peers that were fetching
+	 * it anyway: 30-65 % duplicates on those.) */
+	enqueue(g, p, sp, 0, false);
 }
 
 static void on_getdata(struct gossip *g, struct gpeer *p, const uint8_t *ids,
                        uint32_t c)
 {
 	struct u64vec nf = {0};
-	for (uint32_t i = 0; i < c; i++) {
-		uint64_t sid = wire_ids_at(ids, i);
-		struct stored *sp = sidx_get(g, sid);
-		if (!sp) {
-			u64_push(&nf, sid);
-			continue;
-		}
-		/* A pulled packet is not pushed on: relay 0.  (Sending the
-		 * held budget made the puller push it again to peers that
-		 * were fetching it anyway: 30-65 % duplicates on those.) */
-		enqueue(g, p, sp, 0, false);
+	for (uint32_t i = 0; i < c; i++)
+		serve(g, p, wire_ids_at(ids, i), &nf);
+	if (nf.n)
+		send_ids(g, p, WIRE_NOTFOUND, &nf);
+	free(nf.v);
+}
+
+/* GETBITS: the entries of our INV number seq whose bit is set (bits past
+ * the INV's count are ignored).  An INV no longer in the ring is not
+ * answered: the peer re-asks by id after its fetch timeout. */
+static void on_getbits(struct gossip *g, struct gpeer *p, uint32_t seq,
+                       const uint8_t *bits, uint32_t nbytes)
+{
+	const struct invb *b = inv_find(p, seq);
+	struct u64vec nf = {0};
+	if (!b) {
+		g->st.getbits_stale++;
+		return;
 	}
+	uint32_t lim = nbytes * 8 < b->count ? nbytes * 8 : b->count;
+	for (uint32_t i = 0; i < lim; i++)
+		if (bits[i / 8] >> (i % 8) & 1)
+			serve(g, p, p->invr[(b->start + i) % GOSSIP_INV_RING],
+			      &nf);
 	if (nf.n)
 		send_ids(g, p, WIRE_NOTFOUND, &nf);
 	free(nf.v);
@@ -558,7 +725,7 @@ static void on_notfound(struct gossip *g, struct gpeer *p, const uint8_t *ids,
 	for (uint32_t i = 0; i < c; i++) {
 		struct pend *e = pend_get(g, wire_ids_at(ids, i));
 		if (e && e->asked == p->id)
-			pend_retry(g, e);
+			pend_retry(g, e, false);
 	}
 }
 
@@ -778,6 +945,16 @@ int gossip_on_msg(struct gossip *g, int peer, uint8_t type,
 			return E_PROTO;
 		rc = on_packet(g, gp, p, n, reason);
 		break;
+	case WIRE_PACKETS: {
+		struct wire_packets w;
+		const uint8_t *pk;
+		uint32_t len;
+		if (wire_packets_decode(p, n, &w) != E_OK)
+			return E_PROTO;
+		while (rc == E_OK && wire_packets_next(&w, &pk, &len))
+			rc = on_packet(g, gp, pk, len, reason);
+		break;
+	}
 	case WIRE_INV:
 	case WIRE_GETDATA:
 	case WIRE_NOTFOUND:
@@ -790,6 +967,13 @@ int gossip_on_msg(struct gossip *g, int peer, uint8_t type,
 		else
 			on_notfound(g, gp, ids, c);
 		break;
+	case WIRE_GETBITS: {
+		uint32_t seq;
+		if (wire_getbits_decode(p, n, &seq, &ids, &c) != E_OK)
+			return E_PROTO;
+		on_getbits(g, gp, seq, ids, c);
+		break;
+	}
 	case WIRE_SUMMARY: {
 		struct wire_summary s;
 		if (wire_summary_decode(p, n, &s) != E_OK)
@@ -832,12 +1016,12 @@ void gossip_tick(struct gossip *g, uint64_t now_ms)
 		g->fn--;
 		struct pend *e = pend_get(g, f.sid);
 		if (e && e->deadline == f.deadline)
-			pend_retry(g, e);
+			pend_retry(g, e, true);
 	}
 	for (size_t i = 0; i < g->npeers; i++) {
 		struct gpeer *p = g->peers[i];
 		if (p->ann.n)
-			send_ids(g, p, WIRE_INV, &p->ann);
+			send_inv(g, p);
 		if (p->recon_open && now_ms >= p->recon_deadline)
 			p->recon_open = false;
 		if (p->full && !p->recon_open && now_ms >= p->next_recon)

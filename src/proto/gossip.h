@@ -38,6 +38,19 @@
 #define GOSSIP_DEFAULT_QUEUE_CAP (16u << 20)
 #define GOSSIP_DEFAULT_FANOUT 2u
 #define GOSSIP_DEFAULT_MAX_RELAY 1u
+/* Per v2 peer: the ids of the INVs sent to it, so that its GETBITS (INV
+ * number + bitmap) can be resolved: the last GOSSIP_INV_RING ids of the
+ * last GOSSIP_INV_SEQS INV frames.  An older INV is not resolved (the
+ * requester re-asks by id after its fetch timeout). */
+#define GOSSIP_INV_RING 32768u
+#define GOSSIP_INV_SEQS 1024u
+/* PACKETS frames to v2 peers carry at most this many payload bytes
+ * (a larger packet travels alone). */
+#define GOSSIP_PACKETS_BATCH 65536u
+
+/* gossip_peer_add() flags */
+#define GOSSIP_PEER_FULL 1u          /* advertised WIRE_SVC_FULL */
+#define GOSSIP_PEER_V2 2u            /* VERSION >= 2: GETBITS, PACKETS */
 
 struct gossip_ops {
 	void *ctx;
@@ -54,6 +67,12 @@ struct gossip_ops {
 	int (*ingest)(void *ctx, int peer, const uint8_t *pkt, size_t len,
 	              struct stored **out, enum drop_reason *reason);
 };
+
+/* Write one PACKETS frame to peer with the n packets sps[i], relay byte
+ * relays[i] (ctx is gossip_ops.ctx). */
+typedef void (*gossip_send_packets_fn)(void *ctx, int peer,
+                                       const struct stored *const *sps,
+                                       const uint8_t *relays, size_t n);
 
 struct gossip_cfg {
 	uint32_t purgetime;
@@ -72,6 +91,7 @@ struct gossip_stats {
 	uint64_t overload_drops;     /* packets shed from send queues */
 	uint64_t recon_rounds;       /* SUMMARY sent */
 	uint64_t control_bytes;      /* INV/GETDATA/NOTFOUND/SUMMARY*/
+	uint64_t getbits_stale;      /* GETBITS naming an INV no longer held */
 	bool overloaded;             /* shed something in the last second */
 };
 
@@ -80,15 +100,21 @@ struct gossip;
 struct gossip *gossip_new(struct store *s, const struct gossip_cfg *cfg,
                           const struct gossip_ops *ops);
 void gossip_free(struct gossip *g);
+/* Optional: how to send PACKETS frames.  Without it (or to v1 peers)
+ * every packet goes through ops->send_packet.  (Not in gossip_ops so that
+ * positional initializers of it stay complete.) */
+void gossip_set_send_packets(struct gossip *g, gossip_send_packets_fn fn);
 
-/* A peer finished its handshake; full = it advertised WIRE_SVC_FULL.
- * Starts a reconciliation round at once with a full peer.  Returns E_OK or
- * E_NOMEM (peer table full). */
-int gossip_peer_add(struct gossip *g, int peer, bool full, uint64_t now_ms);
+/* A peer finished its handshake; flags: GOSSIP_PEER_FULL (it advertised
+ * WIRE_SVC_FULL), GOSSIP_PEER_V2 (its VERSION is >= 2: it is sent GETBITS
+ * and PACKETS).  Starts a reconciliation round at once with a full peer.
+ * Returns E_OK or E_NOMEM (peer table full). */
+int gossip_peer_add(struct gossip *g, int peer, unsigned flags,
+                    uint64_t now_ms);
 void gossip_peer_del(struct gossip *g, int peer);
 
-/* A dissemination/sync frame from peer (types PACKET, INV, GETDATA,
- * NOTFOUND, SUMMARY, SUMMARY_SEC, IDLIST).  Returns E_OK, or E_PROTO when
+/* A dissemination/sync frame from peer (types PACKET, PACKETS, INV,
+ * GETDATA, GETBITS, NOTFOUND, SUMMARY, SUMMARY_SEC, IDLIST).  Returns E_OK, or E_PROTO when
  * the peer must be disconnected (malformed frame, or a packet dropped as
  * malformed/oversize/badpow: *reason tells which, DROP_NONE for a frame
  * error). */
@@ -100,6 +126,12 @@ int gossip_on_msg(struct gossip *g, int peer, uint8_t type,
  * it and queues announcements. */
 void gossip_on_new(struct gossip *g, struct stored *sp, int from_peer,
                    uint64_t now_ms);
+
+/* gossip_hold() defers what entry points send at their end (GETDATA
+ * batches, queued packets) until gossip_release(), so that one socket read
+ * of many frames leaves in few frames (PACKETS).  Not nested. */
+void gossip_hold(struct gossip *g);
+void gossip_release(struct gossip *g);
 
 /* Timers: flush announcements, re-request timed-out fetches, start
  * reconciliation rounds.  Call every 10-50 ms. */

@@ -20,7 +20,8 @@ static const char *const type_names[WIRE_TYPE_MAX] = {
 	[WIRE_PACKET] = "packet",     [WIRE_INV] = "inv",
 	[WIRE_GETDATA] = "getdata",   [WIRE_NOTFOUND] = "notfound",
 	[WIRE_SUMMARY] = "summary",   [WIRE_SUMMARY_SEC] = "summary_sec",
-	[WIRE_IDLIST] = "idlist",
+	[WIRE_IDLIST] = "idlist",     [WIRE_GETBITS] = "getbits",
+	[WIRE_PACKETS] = "packets",
 };
 
 const char *wire_type_name(int type)
@@ -201,9 +202,9 @@ bool wire_version_check(const struct wire_version *peer, int txpowbits,
                         uint32_t purgetime, uint64_t my_nonce, char *why,
                         size_t whylen)
 {
-	if (peer->version < WIRE_PROTOCOL_VERSION) {
+	if (peer->version < WIRE_MIN_VERSION) {
 		snprintf(why, whylen, "peer protocol version %u < %u",
-		         peer->version, WIRE_PROTOCOL_VERSION);
+		         peer->version, WIRE_MIN_VERSION);
 		return false;
 	}
 	if (!(peer->services & WIRE_SVC_DEXP2P)) {
@@ -307,6 +308,63 @@ void wire_ids_encode(struct wbuf *wb, uint8_t type, const uint64_t *sids,
 	wb_end(wb);
 }
 
+/* ---- GETBITS ---- */
+
+int wire_getbits_decode(const uint8_t *p, size_t n, uint32_t *seq,
+                        const uint8_t **bits, uint32_t *nbytes)
+{
+	if (n < 5 || n - 4 > WIRE_MAX_BITMAP)
+		return E_PROTO;
+	*seq = le32(p);
+	*bits = p + 4;
+	*nbytes = (uint32_t)(n - 4);
+	return E_OK;
+}
+
+void wire_getbits_encode(struct wbuf *wb, uint32_t seq, const uint8_t *bits,
+                         uint32_t nbytes)
+{
+	wb_begin(wb, WIRE_GETBITS);
+	wb_u32(wb, seq);
+	wb_bytes(wb, bits, nbytes);
+	wb_end(wb);
+}
+
+/* ---- PACKETS ---- */
+
+int wire_packets_decode(const uint8_t *p, size_t n, struct wire_packets *w)
+{
+	const uint8_t *q = p, *end = p + n;
+	uint32_t k = 0;
+	if (n == 0)
+		return E_PROTO;
+	while (q < end) {
+		if ((size_t)(end - q) < 4)
+			return E_PROTO;
+		uint32_t len = le32(q);
+		q += 4;
+		if (len == 0 || len > PACKET_MAX_LEN || (size_t)(end - q) < len)
+			return E_PROTO;
+		q += len;
+		k++;
+	}
+	w->n = k;
+	w->p = p;
+	w->end = end;
+	return E_OK;
+}
+
+bool wire_packets_next(struct wire_packets *w, const uint8_t **pkt,
+                       uint32_t *len)
+{
+	if (w->p >= w->end || (size_t)(w->end - w->p) < 4)
+		return false;
+	*len = le32(w->p);
+	*pkt = w->p + 4;
+	w->p += 4 + (size_t)*len;
+	return true;
+}
+
 /* ---- SUMMARY / SUMMARY_SEC ---- */
 
 void wire_minute_range(uint32_t t0, uint32_t t1, uint32_t i, uint32_t *a,
@@ -401,7 +459,10 @@ int wire_payload_validate(uint8_t type, const uint8_t *p, size_t n)
 		struct wire_summary_sec ss;
 		struct wire_idlist il;
 		struct wire_addr a[1];
+		struct wire_packets pk;
 	} u;
+	const uint8_t *bits;
+	uint32_t seq;
 	const uint8_t *ids;
 	uint32_t c;
 	uint64_t x;
@@ -425,6 +486,10 @@ int wire_payload_validate(uint8_t type, const uint8_t *p, size_t n)
 	case WIRE_GETDATA:
 	case WIRE_NOTFOUND:
 		return wire_ids_decode(p, n, &ids, &c);
+	case WIRE_GETBITS:
+		return wire_getbits_decode(p, n, &seq, &bits, &c);
+	case WIRE_PACKETS:
+		return wire_packets_decode(p, n, &u.pk);
 	case WIRE_SUMMARY:
 		return wire_summary_decode(p, n, &u.s);
 	case WIRE_SUMMARY_SEC:

@@ -18,7 +18,12 @@
 #define WIRE_MAGIC 0x32505844u        /* "DXP2" on the wire */
 #define WIRE_HDR_LEN 9u
 #define WIRE_MAX_PAYLOAD (PACKET_MAX_LEN + 4096u)
-#define WIRE_PROTOCOL_VERSION 1u
+#define WIRE_PROTOCOL_VERSION 2u      /* what we send */
+#define WIRE_MIN_VERSION 1u           /* oldest peer accepted */
+/* Version 2 adds GETBITS and PACKETS (PROTOCOL.md 3): they are sent only
+ * to peers whose VERSION says 2 or more; version 1 peers get GETDATA and
+ * PACKET, and every node accepts all of them. */
+#define WIRE_V2 2u
 #define WIRE_SVC_DEXP2P 1u            /* service bit 0 */
 #define WIRE_SVC_FULL 2u              /* service bit 1: -dexp2p=2 */
 #define WIRE_UA_MAX 64u
@@ -26,6 +31,7 @@
 #define WIRE_ADDR_LEN 24u
 #define WIRE_MAX_IDS 65536u           /* INV / GETDATA / NOTFOUND */
 #define WIRE_SID_LEN 8u
+#define WIRE_MAX_BITMAP (WIRE_MAX_IDS / 8u) /* GETBITS bitmap bytes */
 #define WIRE_MAX_SEC_ENTRIES 86460u   /* SUMMARY_SEC */
 #define WIRE_IDLIST_BUDGET 1000000u   /* bytes an IDLIST payload may use */
 #define WIRE_MAX_SPAN (86400u + 60u)  /* t1 - t0 of a SUMMARY */
@@ -44,6 +50,8 @@ enum wire_type {
 	WIRE_SUMMARY = 0x0b,
 	WIRE_SUMMARY_SEC = 0x0c,
 	WIRE_IDLIST = 0x0d,
+	WIRE_GETBITS = 0x0e,         /* v2: GETDATA by INV number + bitmap */
+	WIRE_PACKETS = 0x0f,         /* v2: several packets in one frame */
 	WIRE_TYPE_MAX
 };
 
@@ -129,6 +137,30 @@ void wire_ids_encode(struct wbuf *wb, uint8_t type, const uint64_t *sids,
 static inline uint64_t wire_ids_at(const uint8_t *ids, uint32_t i)
 {
 	return le64(ids + (size_t)i * WIRE_SID_LEN);
+}
+
+/* GETBITS: `seq u32` (the number of an INV frame on this connection, the
+ * first INV after the handshake being 0), then a bitmap of 1..8192 bytes:
+ * bit i (byte i/8, bit i%8, LSB first) asks for entry i of that INV. */
+int wire_getbits_decode(const uint8_t *p, size_t n, uint32_t *seq,
+                        const uint8_t **bits, uint32_t *nbytes);
+void wire_getbits_encode(struct wbuf *wb, uint32_t seq, const uint8_t *bits,
+                         uint32_t nbytes);
+
+/* PACKETS: one or more entries `len u32` (1 .. PACKET_MAX_LEN) + packet
+ * bytes (relay byte first), filling the payload exactly.  Validated as a
+ * whole, then walked with wire_packets_next(). */
+struct wire_packets {
+	uint32_t n;                  /* entries */
+	const uint8_t *p, *end;      /* cursor */
+};
+int wire_packets_decode(const uint8_t *p, size_t n, struct wire_packets *w);
+bool wire_packets_next(struct wire_packets *w, const uint8_t **pkt,
+                       uint32_t *len);
+/* Payload bytes a PACKETS entry of a len-byte packet takes. */
+static inline size_t wire_packets_entry_len(size_t len)
+{
+	return 4 + len;
 }
 
 /* SUMMARY: minute buckets over [t0, t1]. */

@@ -41,6 +41,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (k != l.n)
 				abort();
 		}
+		if (rc == E_OK && type == WIRE_PACKETS) {
+			struct wire_packets w;
+			const uint8_t *pk;
+			uint32_t len, k = 0;
+			if (wire_packets_decode(p, n, &w) != E_OK)
+				abort();
+			while (wire_packets_next(&w, &pk, &len)) {
+				if (len == 0 || pk + len > p + n)
+					abort();
+				(void)pk[len - 1];
+				k++;
+			}
+			if (k != w.n)
+				abort();
+		}
+		if (rc == E_OK && type == WIRE_GETBITS) {
+			const uint8_t *bits;
+			uint32_t seq, nb;
+			if (wire_getbits_decode(p, n, &seq, &bits, &nb) != E_OK ||
+			    nb == 0 || nb > WIRE_MAX_BITMAP)
+				abort();
+			(void)bits[nb - 1];
+		}
 		if (rc == E_OK && type == WIRE_SUMMARY_SEC) {
 			struct wire_summary_sec s;
 			uint32_t t, c;

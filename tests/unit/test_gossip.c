@@ -38,17 +38,33 @@ struct tnode {
 	struct gossip *g;
 	size_t room;                 /* what ops->room answers */
 	uint64_t packets_sent;
+	uint64_t packets_frames;     /* PACKETS frames */
 };
 
 static struct tnode nodes[NNODES];
 static struct link links[NNODES][NNODES]; /* [from][to] */
 static uint64_t now_ms;
 
+/* Protocol version each node speaks (2 unless a test says otherwise). */
+static uint32_t node_version[NNODES];
+
 static void t_send(void *ctx, int peer, const uint8_t *buf, size_t len)
 {
 	struct tnode *me = ctx;
 	struct link *l = &links[me->idx][peer];
 	assert_true(l->up);
+	/* whole frames only; none of the v2 types to a v1 peer */
+	for (size_t off = 0; off < len;) {
+		uint8_t type;
+		uint32_t n;
+		assert_int_equal(wire_hdr_decode(buf + off, len - off, &type,
+		                                 &n), E_OK);
+		if (node_version[peer] < WIRE_V2)
+			assert_true(type != WIRE_GETBITS &&
+			            type != WIRE_PACKETS);
+		off += WIRE_HDR_LEN + n;
+		assert_true(off <= len);
+	}
 	wb_bytes(&l->q, buf, len);
 }
 
@@ -65,6 +81,27 @@ static void t_send_packet(void *ctx, int peer, const struct stored *sp,
 	wb_bytes(&l->q, stored_bytes(sp), sp->len);
 	l->q.p[at] = relay;
 	me->packets_sent++;
+}
+
+static void t_send_packets(void *ctx, int peer,
+                           const struct stored *const *sps,
+                           const uint8_t *relays, size_t n)
+{
+	struct tnode *me = ctx;
+	struct link *l = &links[me->idx][peer];
+	assert_true(l->up);
+	assert_true(node_version[peer] >= WIRE_V2);
+	assert_true(n > 0);
+	wb_begin(&l->q, WIRE_PACKETS);
+	for (size_t i = 0; i < n; i++) {
+		wb_u32(&l->q, sps[i]->len);
+		size_t at = l->q.len;
+		wb_bytes(&l->q, stored_bytes(sps[i]), sps[i]->len);
+		l->q.p[at] = relays[i];
+	}
+	wb_end(&l->q);
+	me->packets_sent += n;
+	me->packets_frames++;
 }
 
 static size_t t_room(void *ctx, int peer)
@@ -105,8 +142,11 @@ static void setup_nodes(size_t queue_cap)
 		nodes[i].store = store_new(&sc);
 		nodes[i].room = SIZE_MAX;
 		nodes[i].packets_sent = 0;
+		node_version[i] = WIRE_PROTOCOL_VERSION;
 		ops.ctx = &nodes[i];
 		nodes[i].g = gossip_new(nodes[i].store, &gc, &ops);
+		nodes[i].packets_frames = 0;
+		gossip_set_send_packets(nodes[i].g, t_send_packets);
 		for (int j = 0; j < NNODES; j++)
 			wb_init(&links[i][j].q);
 	}
@@ -122,11 +162,19 @@ static void teardown_nodes(void)
 	}
 }
 
+static unsigned peer_flags(int peer)
+{
+	return GOSSIP_PEER_FULL |
+	       (node_version[peer] >= WIRE_V2 ? GOSSIP_PEER_V2 : 0);
+}
+
 static void connect_nodes(int a, int b)
 {
 	links[a][b].up = links[b][a].up = true;
-	assert_int_equal(gossip_peer_add(nodes[a].g, b, true, now_ms), E_OK);
-	assert_int_equal(gossip_peer_add(nodes[b].g, a, true, now_ms), E_OK);
+	assert_int_equal(gossip_peer_add(nodes[a].g, b, peer_flags(b), now_ms),
+	                 E_OK);
+	assert_int_equal(gossip_peer_add(nodes[b].g, a, peer_flags(a), now_ms),
+	                 E_OK);
 }
 
 static void disconnect_nodes(int a, int b)
@@ -136,6 +184,30 @@ static void disconnect_nodes(int a, int b)
 	links[a][b].up = links[b][a].up = false;
 	wb_reset(&links[a][b].q);
 	wb_reset(&links[b][a].q);
+}
+
+/* Deliver what `from` queued for `to` (that link only). */
+static size_t deliver_link(int from, int to, int *bad)
+{
+	struct link *l = &links[from][to];
+	struct wbuf in = l->q;
+	size_t off = 0, frames = 0;
+	wb_init(&l->q);
+	while (off < in.len) {
+		uint8_t type;
+		uint32_t len;
+		enum drop_reason why;
+		assert_int_equal(wire_hdr_decode(in.p + off, in.len - off, &type,
+		                                 &len), E_OK);
+		if (gossip_on_msg(nodes[to].g, from, type,
+		                  in.p + off + WIRE_HDR_LEN, len, now_ms,
+		                  &why) != E_OK)
+			(*bad)++;
+		off += WIRE_HDR_LEN + len;
+		frames++;
+	}
+	wb_fini(&in);
+	return frames;
 }
 
 /* Deliver every queued frame (one round over all links).  Returns the
@@ -338,6 +410,18 @@ static void test_bad_input(void **state)
 	assert_int_equal(why, DROP_NONE);
 	assert_int_equal(gossip_on_msg(nodes[1].g, 0, WIRE_SUMMARY, junk, 3,
 	                               now_ms, &why), E_PROTO);
+	/* a PACKETS frame whose second packet is malformed */
+	uint8_t pk2[4 + 40 + 4 + 40] = {0};
+	put_le32(pk2, 40);
+	put_le32(pk2 + 44, 40);
+	memcpy(pk2 + 4, junk, 40);
+	memcpy(pk2 + 48, junk, 40);
+	assert_int_equal(gossip_on_msg(nodes[1].g, 0, WIRE_PACKETS, pk2,
+	                               sizeof(pk2), now_ms, &why), E_PROTO);
+	assert_int_equal(why, DROP_MALFORMED);
+	assert_int_equal(gossip_on_msg(nodes[1].g, 0, WIRE_PACKETS, pk2,
+	                               sizeof(pk2) - 1, now_ms, &why), E_PROTO);
+	assert_int_equal(why, DROP_NONE);
 	/* unknown peer */
 	assert_int_equal(gossip_on_msg(nodes[1].g, 7, WIRE_INV, junk, 5,
 	                               now_ms, &why), E_PROTO);
@@ -481,8 +565,107 @@ static void test_pending_per_peer(void **state)
 	wb_u64(&wb, 0x3234567800000000ull);
 	assert_int_equal(gossip_on_msg(nodes[1].g, 2, WIRE_INV, wb.p, wb.len,
 	                               now_ms, &why), E_OK);
-	assert_int_equal(take_frames(1, 2, WIRE_GETDATA), 1);
+	assert_int_equal(take_frames(1, 2, WIRE_GETBITS), 1);
 	wb_fini(&wb);
+	teardown_nodes();
+}
+
+/* A v1 node between two v2 nodes: it is sent GETDATA and PACKET only
+ * (t_send checks), and everything still reaches everyone. */
+static void test_mixed_versions(void **state)
+{
+	setup_nodes(0);
+	node_version[1] = 1;
+	connect_nodes(0, 1);
+	connect_nodes(1, 2);
+	pump(3);
+	for (int k = 0; k < 200; k++)
+		make_packet(k % 2 ? 0 : 2, T0 - (uint32_t)(k % 50), 40, 0);
+	pump(10);
+	assert_int_equal(count_of(1), 200);
+	assert_same(0, 1);
+	assert_same(1, 2);
+	assert_int_equal(gossip_get_stats(nodes[1].g, now_ms)->fetch_pending,
+	                 0);
+	teardown_nodes();
+}
+
+/* Frames of `type` queued from `from` to `to` (the link is kept). */
+static size_t count_frames(int from, int to, uint8_t type)
+{
+	struct link *l = &links[from][to];
+	size_t off = 0, k = 0;
+	while (off < l->q.len) {
+		uint8_t t;
+		uint32_t len;
+		assert_int_equal(wire_hdr_decode(l->q.p + off, l->q.len - off,
+		                                 &t, &len), E_OK);
+		k += t == type;
+		off += WIRE_HDR_LEN + len;
+	}
+	return k;
+}
+
+/* Held: what entry points send waits for gossip_release(), and the queued
+ * packets then leave in one PACKETS frame to a v2 peer; to a v1 peer one
+ * PACKET frame each. */
+static void test_hold_batch(void **state)
+{
+	setup_nodes(0);
+	node_version[2] = 1;
+	connect_nodes(0, 1);
+	connect_nodes(0, 2);
+	pump(3);
+	gossip_hold(nodes[0].g);
+	for (int k = 0; k < 20; k++)
+		make_packet(0, T0, 100, 0);
+	assert_int_equal(count_frames(0, 1, WIRE_PACKETS), 0);
+	assert_int_equal(count_frames(0, 2, WIRE_PACKET), 0);
+	gossip_release(nodes[0].g);
+	assert_int_equal(count_frames(0, 1, WIRE_PACKETS), 1);
+	assert_int_equal(count_frames(0, 1, WIRE_PACKET), 0);
+	assert_int_equal(count_frames(0, 2, WIRE_PACKET), 20);
+	assert_int_equal(nodes[0].packets_sent, 40);
+	pump(10);
+	assert_same(0, 1);
+	assert_same(0, 2);
+	assert_same(1, 2);
+	teardown_nodes();
+}
+
+/* A lost GETBITS: the fetch times out and the same peer is asked again
+ * by id (GETDATA).  A GETBITS naming an INV never sent is not answered. */
+static void test_getbits_lost(void **state)
+{
+	enum drop_reason why;
+	int bad = 0;
+
+	setup_nodes(0);
+	connect_nodes(0, 1);
+	connect_nodes(1, 2);
+	pump(3);
+	make_packet(0, T0 + 1, 40, 0);
+	deliver_round(&bad);           /* A pushes to B */
+	assert_int_equal(count_of(1), 1);
+	now_ms += 20;
+	gossip_tick(nodes[1].g, now_ms);  /* B announces to C */
+	assert_true(deliver_link(1, 2, &bad) > 0); /* C: GETBITS ... */
+	assert_int_equal(take_frames(2, 1, WIRE_GETBITS), 1); /* ... lost */
+	pump(50);                      /* 1 s: still waiting */
+	assert_int_equal(count_of(2), 0);
+	pump(60);                      /* past the 2 s timeout */
+	assert_int_equal(count_of(2), 1);
+	assert_true(gossip_get_stats(nodes[2].g, now_ms)->fetch_retried >= 1);
+	assert_int_equal(bad, 0);
+
+	uint64_t sent = nodes[1].packets_sent;
+	uint8_t gb[5] = {0x39, 0x05, 0x00, 0x00, 0xff}; /* INV 1337 */
+	assert_int_equal(gossip_on_msg(nodes[1].g, 2, WIRE_GETBITS, gb,
+	                               sizeof(gb), now_ms, &why), E_OK);
+	assert_int_equal(nodes[1].packets_sent, sent);
+	assert_true(gossip_get_stats(nodes[1].g, now_ms)->getbits_stale >= 1);
+	assert_int_equal(gossip_on_msg(nodes[1].g, 2, WIRE_GETBITS, gb, 4,
+	                               now_ms, &why), E_PROTO);
 	teardown_nodes();
 }
 
@@ -496,6 +679,9 @@ int main(void)
 		cmocka_unit_test(test_overload),
 		cmocka_unit_test(test_recon_hostile),
 		cmocka_unit_test(test_pending_per_peer),
+		cmocka_unit_test(test_mixed_versions),
+		cmocka_unit_test(test_getbits_lost),
+		cmocka_unit_test(test_hold_batch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

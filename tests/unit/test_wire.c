@@ -194,6 +194,77 @@ static void test_ids(void **state)
 	wb_fini(&wb);
 }
 
+/* GETBITS: seq + 1..8192 bitmap bytes. */
+static void test_getbits(void **state)
+{
+	struct wbuf wb;
+	uint32_t plen, seq, nb;
+	const uint8_t *bits;
+	uint8_t bm[3] = {0x81, 0x00, 0x04};
+
+	wb_init(&wb);
+	wire_getbits_encode(&wb, 0xfffffffeu, bm, 3);
+	const uint8_t *p = one_frame(&wb, WIRE_GETBITS, &plen);
+	assert_int_equal(plen, 7);
+	assert_int_equal(wire_getbits_decode(p, plen, &seq, &bits, &nb), E_OK);
+	assert_true(seq == 0xfffffffeu);
+	assert_int_equal(nb, 3);
+	assert_memory_equal(bits, bm, 3);
+	assert_int_equal(wire_payload_validate(WIRE_GETBITS, p, plen), E_OK);
+	/* no bitmap, or one longer than 65,536 bits */
+	assert_int_equal(wire_getbits_decode(p, 4, &seq, &bits, &nb), E_PROTO);
+	uint8_t *big = calloc(1, 4 + WIRE_MAX_BITMAP + 1);
+	assert_non_null(big);
+	assert_int_equal(wire_getbits_decode(big, 4 + WIRE_MAX_BITMAP, &seq,
+	                                     &bits, &nb), E_OK);
+	assert_int_equal(wire_getbits_decode(big, 4 + WIRE_MAX_BITMAP + 1,
+	                                     &seq, &bits, &nb), E_PROTO);
+	free(big);
+	wb_fini(&wb);
+}
+
+/* PACKETS: entries len u32 + bytes filling the payload exactly. */
+static void test_packets(void **state)
+{
+	struct wbuf wb;
+	struct wire_packets w;
+	const uint8_t *pk;
+	uint32_t plen, len;
+	uint8_t a[30], b[1];
+
+	memset(a, 0x11, sizeof(a));
+	b[0] = 0x22;
+	wb_init(&wb);
+	wb_begin(&wb, WIRE_PACKETS);
+	wb_u32(&wb, sizeof(a));
+	wb_bytes(&wb, a, sizeof(a));
+	wb_u32(&wb, sizeof(b));
+	wb_bytes(&wb, b, sizeof(b));
+	wb_end(&wb);
+	const uint8_t *p = one_frame(&wb, WIRE_PACKETS, &plen);
+	assert_int_equal(plen, wire_packets_entry_len(30) +
+	                       wire_packets_entry_len(1));
+	assert_int_equal(wire_packets_decode(p, plen, &w), E_OK);
+	assert_int_equal(w.n, 2);
+	assert_true(wire_packets_next(&w, &pk, &len));
+	assert_int_equal(len, 30);
+	assert_memory_equal(pk, a, 30);
+	assert_true(wire_packets_next(&w, &pk, &len));
+	assert_int_equal(len, 1);
+	assert_int_equal(pk[0], 0x22);
+	assert_false(wire_packets_next(&w, &pk, &len));
+	assert_int_equal(wire_payload_validate(WIRE_PACKETS, p, plen), E_OK);
+	/* short last entry, trailing bytes, empty, zero or oversize length */
+	assert_int_equal(wire_packets_decode(p, plen - 1, &w), E_PROTO);
+	assert_int_equal(wire_packets_decode(p, 36, &w), E_PROTO);
+	assert_int_equal(wire_packets_decode(p, 0, &w), E_PROTO);
+	uint8_t z[5] = {0};
+	assert_int_equal(wire_packets_decode(z, 4, &w), E_PROTO);
+	put_le32(z, PACKET_MAX_LEN + 1);
+	assert_int_equal(wire_packets_decode(z, 5, &w), E_PROTO);
+	wb_fini(&wb);
+}
+
 static void test_summary(void **state)
 {
 	struct wbuf wb;
@@ -334,6 +405,8 @@ int main(void)
 		cmocka_unit_test(test_version),
 		cmocka_unit_test(test_ping_addr),
 		cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_getbits),
+		cmocka_unit_test(test_packets),
 		cmocka_unit_test(test_summary),
 		cmocka_unit_test(test_idlist),
 		cmocka_unit_test(test_validate),
