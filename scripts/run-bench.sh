@@ -28,4 +28,5 @@ if ! NB_SECONDS=${NB_SECONDS:-10} "$(dirname "$0")/netbench.sh" "$build"; then
 	echo "run-bench: netbench failed" >&2
 	rc=1
 fi
+echo "# catchup"; CU_HELD=${CU_HELD:-200000} "$(dirname "$0")/catchup-bench.sh" "$build" || { echo "run-bench: catchup failed" >&2; rc=1; }
 exit $rc

@@ -1,0 +1,360 @@
+#!/usr/bin/env bash
+# catchup-bench.sh - catch-up benchmark (DESIGN.md 5: "restarted node holding
+# 1M packets, 1,000 missing: time to identical <= 3 s").  Prints:
+#
+#   bench=catchup held=N missing=M packet_bytes=256 txpowbits=0
+#     seconds_to_identical=.. bytes_transferred=..
+#   # catchup detail: ...
+#   bench=catchup_full held=N packet_bytes=256 txpowbits=0
+#     seconds_to_identical=.. bytes_transferred=..      (CU_FULL=1)
+#   # catchup_full detail: ...
+#
+# Model (packets are held in RAM only, so a restarted daemon holds nothing;
+# "holding 1M, 1,000 missing" is a node that was cut off while the others
+# went on):  node A (-connect to a dead port: it never dials out) and node B
+# (no -connect; it reaches A only through `addnode A add`).  The generator
+# tools/netbench loads N packets into A, which pushes them to B, until both
+# hold the same N.  Then B runs `addnode A remove` (link cut, checked on both
+# sides), A creates M packets (DEX_broadcast, 256-byte packets), the script
+# waits CU_GAP s so they are older than the 2 s in-flight window that
+# reconciliation skips (PROTOCOL.md 5.3), and B runs `addnode A add`.
+# seconds_to_identical runs from the moment B lists A as a handshaken peer
+# (getpeerinfo) to the first poll where the DEX_stats fingerprint and ram of
+# A and B are equal; bytes_transferred is bytessent + bytesrecv of that new
+# connection at that moment (B's getpeerinfo).  The "full" case is the late
+# joiner: a third node C, started empty, runs `addnode A add`.
+#
+# Usage: scripts/catchup-bench.sh [build-dir]   (default $DEXP2P_BUILD or build)
+# Environment (defaults):
+#   CU_HELD=200000   packets loaded before the cut (DESIGN.md figure: 1000000)
+#   CU_MISSING=1000  packets B misses
+#   CU_RATE=50000    generator rate while loading (packets/s)
+#   CU_GAP=3         seconds between the last missing packet and the reconnect
+#   CU_POLL_MS=20    DEX_stats polling period while waiting for identical
+#   CU_FULL=1        also measure the late joiner (catchup_full)
+#   CU_BASEPORT=28300 first port tried (7 consecutive ports)
+#   CU_KEEP=0        1 keeps the datadirs (debug.log of each node)
+#   CU_DEBUG=0       1 starts the nodes with -debug=net
+#   CU_COMMIT        commit id printed in the detail lines (default: HEAD)
+# Everything runs on 127.0.0.1 with -txpowbits=0.  Every wait is bounded; an
+# EXIT trap stops every daemon this script started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD=${1:-${DEXP2P_BUILD:-build}}
+DAEMON=$BUILD/dexp2pd
+GEN=$BUILD/tools/netbench
+PY=/usr/bin/python3
+HELD=${CU_HELD:-200000}
+MISSING=${CU_MISSING:-1000}
+RATE=${CU_RATE:-50000}
+GAP=${CU_GAP:-3}
+POLL_MS=${CU_POLL_MS:-20}
+FULL=${CU_FULL:-1}
+KEEP=${CU_KEEP:-0}
+DEBUG=${CU_DEBUG:-0}
+
+for b in "$DAEMON" "$GEN"; do
+	[ -x "$b" ] || { echo "catchup: $b not built" >&2; exit 1; }
+done
+for v in HELD MISSING RATE GAP POLL_MS FULL; do
+	[[ ${!v} =~ ^[0-9]+$ ]] || { echo "catchup: $v must be a number" >&2; exit 1; }
+done
+[ "$HELD" -ge 1 ] && [ "$HELD" -le 4000000 ] || { echo "catchup: CU_HELD 1..4000000" >&2; exit 1; }
+[ "$MISSING" -ge 1 ] && [ "$MISSING" -le 100000 ] || { echo "catchup: CU_MISSING 1..100000" >&2; exit 1; }
+[ "$RATE" -ge 100 ] && [ "$RATE" -le 1000000 ] || { echo "catchup: CU_RATE 100..1000000" >&2; exit 1; }
+[ $(( (HELD + RATE - 1) / RATE )) -le 600 ] || { echo "catchup: CU_HELD/CU_RATE > 600 s" >&2; exit 1; }
+[ "$GAP" -le 60 ] && [ "$POLL_MS" -ge 1 ] && [ "$POLL_MS" -le 1000 ] || { echo "catchup: CU_GAP <= 60, CU_POLL_MS 1..1000" >&2; exit 1; }
+
+TMP=$(mktemp -d /tmp/catchup.XXXXXX)
+pids=()
+cleanup() {
+	local pid i
+	trap - EXIT INT TERM
+	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in "${pids[@]}"; do
+		for i in $(seq 1 50); do              # up to 5 s each
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	if [ "$KEEP" = 1 ]; then
+		echo "# catchup: datadirs kept in $TMP" >&2
+	else
+		rm -rf "$TMP"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+base=${CU_BASEPORT:-28300}
+ok=0
+for _ in $(seq 1 40); do
+	ok=1
+	for p in $(seq "$base" $((base + 6))); do
+		if port_busy "$p"; then ok=0; break; fi
+	done
+	[ $ok = 1 ] && break
+	base=$((base + 17))
+done
+[ $ok = 1 ] || { echo "catchup: no free ports" >&2; exit 1; }
+# node A: p2p base, rpc base+1; B: base+2/3; C: base+4/5; base+6 stays closed
+dead=$((base + 6))
+dbg=()
+[ "$DEBUG" = 1 ] && dbg=(-debug=net)
+start_node() {   # name p2p rpc extra-args...
+	local name=$1 p2p=$2 rpc=$3
+	shift 3
+	mkdir -p "$TMP/$name"
+	"$DAEMON" -datadir="$TMP/$name" -port="$p2p" -rpcport="$rpc" \
+		-rpcuser=cu -rpcpassword=cu -txpowbits=0 -dexp2p=2 "${dbg[@]}" \
+		"$@" >"$TMP/$name.out" 2>&1 &
+	pids+=($!)
+}
+start_node a "$base" $((base + 1)) -listen=1 -connect=127.0.0.1:$dead
+start_node b $((base + 2)) $((base + 3)) -listen=0
+pid_a=${pids[0]} pid_b=${pids[1]} pid_c=0
+if [ "$FULL" = 1 ]; then
+	start_node c $((base + 4)) $((base + 5)) -listen=0
+	pid_c=${pids[2]}
+fi
+
+cat >"$TMP/cu.py" <<'PYEOF'
+import base64, http.client, json, math, os, subprocess, sys, time
+
+def mono():
+    return time.monotonic()
+
+class Rpc:
+    def __init__(self, port):
+        self.port = port
+        self.auth = 'Basic ' + base64.b64encode(b'cu:cu').decode()
+        self.c = None
+    def call(self, method, *params):
+        body = json.dumps({'jsonrpc': '1.0', 'id': 'cu', 'method': method,
+                           'params': [str(p) for p in params]})
+        for attempt in range(2):
+            try:
+                if self.c is None:
+                    self.c = http.client.HTTPConnection('127.0.0.1', self.port, timeout=30)
+                self.c.request('POST', '/', body, {'Authorization': self.auth,
+                               'Content-Type': 'application/json'})
+                r = self.c.getresponse()
+                data = r.read()
+                if r.status != 200:
+                    raise RuntimeError('%s: HTTP %d: %s' % (method, r.status, data[:200]))
+                j = json.loads(data)
+                if j.get('error'):
+                    raise RuntimeError('%s: %s' % (method, j['error']))
+                return j['result']
+            except (OSError, http.client.HTTPException):
+                self.c = None
+                if attempt == 1:
+                    raise
+
+def payload_hex(kind, i, n):
+    # n plaintext bytes (a 256-byte packet with tagA cux), unique per run
+    t = ('%s %d %d %d ' % (kind, os.getpid(), int(time.time()), i)).encode()
+    return (t + b'.' * (n - len(t))).hex()
+
+def die(msg):
+    sys.exit('catchup: ' + msg)
+
+def wait_for(what, secs, fn, period=0.05):
+    t_end = mono() + secs
+    while True:
+        v = fn()
+        if v:
+            return v
+        if mono() > t_end:
+            die('%s: not within %d s' % (what, secs))
+        time.sleep(period)
+
+def node_peers(r):
+    # handshaken dexp2p nodes (the generator's link excluded)
+    return [p for p in r.call('getpeerinfo')
+            if not p.get('subver', '').startswith('/netbench')]
+
+def cpu_s(pid):
+    try:
+        f = open('/proc/%d/stat' % pid).read().rsplit(')', 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf('SC_CLK_TCK')
+    except (OSError, ValueError):
+        return 0.0
+
+def rss_mb(pid):
+    try:
+        for l in open('/proc/%d/status' % pid):
+            if l.startswith('VmRSS:'):
+                return int(l.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return -1.0
+
+def stats(r):
+    s = r.call('DEX_stats')
+    return s['ram'], s['fingerprint']
+
+def measure_sync(joiner, src, src_addr, poll_ms, bound_s, pids):
+    # addnode on the joiner, then poll until the link is up and until both
+    # DEX_stats agree.  Returns a dict of timings (seconds) and bytes.
+    cpu0 = [cpu_s(p) for p in pids]
+    t_add = mono()
+    joiner.call('addnode', src_addr, 'add')
+    t_link = None
+    t_end = t_add + bound_s
+    polls = 0
+    ram_j = ram_s = 0
+    progress = []          # (t since link, joiner ram) about every second
+    while True:
+        t = mono()
+        if t > t_end:
+            die('not identical within %d s (joiner ram %d, source ram %d)'
+                % (bound_s, ram_j, ram_s))
+        if t_link is None:
+            if node_peers(joiner):
+                t_link = mono()
+                progress.append((0.0, stats(joiner)[0]))
+        else:
+            ram_j, fp_j = stats(joiner)
+            ram_s, fp_s = stats(src)
+            polls += 1
+            if fp_j == fp_s and ram_j == ram_s:
+                t_same = mono()
+                break
+            if mono() - t_link >= len(progress):
+                progress.append((mono() - t_link, ram_j))
+        d = poll_ms / 1000.0 - (mono() - t)
+        if d > 0:
+            time.sleep(d)
+    cpu1 = [cpu_s(p) for p in pids]
+    peer = node_peers(joiner)
+    if len(peer) != 1:
+        die('joiner has %d peers, want 1' % len(peer))
+    p = peer[0]
+    return {'link_s': t_link - t_add, 'identical_s': t_same - t_link,
+            'from_addnode_s': t_same - t_add, 'polls': polls,
+            'bytes': p['bytessent'] + p['bytesrecv'],
+            'bytessent': p['bytessent'], 'bytesrecv': p['bytesrecv'],
+            'packetsrecv': p.get('packetsrecv', -1),
+            'ram': ram_j, 'progress': progress,
+            'cpu': [c1 - c0 for c0, c1 in zip(cpu0, cpu1)]}
+
+def main(a):
+    A, B = Rpc(a['rpc'][0]), Rpc(a['rpc'][1])
+    C = Rpc(a['rpc'][2]) if a['full'] else None
+    addr_a = '127.0.0.1:%d' % a['p2p_a']
+    poll_ms = a['poll_ms']
+    def up():
+        try:
+            for r in [A, B] + ([C] if C else []):
+                r.call('getinfo')
+            return True
+        except Exception:
+            return False
+    wait_for('nodes answering RPC', 30, up, 0.1)
+    # 1. link B -> A, load N packets into A; A pushes them to B
+    B.call('addnode', addr_a, 'add')
+    wait_for('link B-A', 30, lambda: node_peers(B) and node_peers(A))
+    secs = max(1, int(math.ceil(a['held'] / float(a['rate']))))
+    rate = int(math.ceil(a['held'] / float(secs)))
+    t_load = mono()
+    g = subprocess.run([a['gen'], '-connect=%s' % addr_a, '-rate=%d' % rate,
+                        '-seconds=%d' % secs, '-sample=1000000', '-txpowbits=0'],
+                       stdout=subprocess.PIPE, text=True, timeout=secs + 60)
+    if g.returncode != 0 or not g.stdout.startswith('netbench_gen'):
+        die('generator failed (rc %d)' % g.returncode)
+    gen = dict(kv.split('=', 1) for kv in g.stdout.split()[1:])
+    sent = int(gen['sent'])
+    # the generator paces by the ms, so it may fall a few short: top up on A
+    # (DEX_broadcast, same size; A pushes them to B like the rest)
+    topup = max(0, a['held'] - sent)
+    for i in range(topup):
+        A.call('DEX_broadcast', payload_hex('cut', i, a['payload_len']), 0, 'cux')
+    sent += topup
+    def loaded():
+        ra, fa = stats(A)
+        rb, fb = stats(B)
+        return ra == rb and fa == fb and ra >= sent and (ra, fa)
+    held, _ = wait_for('A and B identical after the load',
+                       60 + sent // 5000, loaded, 0.1)
+    load_s = mono() - t_load
+    a['topup'] = topup
+    # 2. cut the link, create M packets on A, wait out the in-flight window
+    B.call('addnode', addr_a, 'remove')
+    wait_for('link cut', 30, lambda: not node_peers(B) and not node_peers(A))
+    pay = a['payload_len']
+    t_miss = mono()
+    for i in range(a['missing']):
+        A.call('DEX_broadcast', payload_hex('cum', i, pay), 0, 'cux')
+    miss_s = mono() - t_miss
+    ram_a = stats(A)[0]
+    ram_b = stats(B)[0]
+    if ram_b != held or ram_a != held + a['missing']:
+        die('after the cut: A holds %d, B %d (want %d and %d)'
+            % (ram_a, ram_b, held + a['missing'], held))
+    time.sleep(a['gap'])
+    if node_peers(B) or node_peers(A):
+        die('B and A reconnected by themselves during the gap')
+    # 3. reconnect and measure
+    m = measure_sync(B, A, addr_a, poll_ms, 60 + held // 5000,
+                     [a['pid'][0], a['pid'][1]])
+    print('bench=catchup held=%d missing=%d packet_bytes=256 txpowbits=0 '
+          'seconds_to_identical=%.3f bytes_transferred=%d'
+          % (held, ram_a - ram_b, m['identical_s'], m['bytes']), flush=True)
+    print('# catchup detail: link_after_addnode_s=%.3f from_addnode_s=%.3f '
+          'poll_ms=%d polls=%d b_sent=%d b_recv=%d packets_recv=%d '
+          'bytes_per_missing=%.0f gap_s=%d cpu_s_a_b=%s load_rate=%d '
+          'load_s=%.1f load_topup=%d missing_created_s=%.2f rss_mb_a_b=%.0f,%.0f '
+          'commit=%s'
+          % (m['link_s'], m['from_addnode_s'], poll_ms, m['polls'],
+             m['bytessent'], m['bytesrecv'], m['packetsrecv'],
+             m['bytes'] / float(a['missing']), a['gap'],
+             ','.join('%.2f' % c for c in m['cpu']), rate, load_s, a['topup'], miss_s,
+             rss_mb(a['pid'][0]), rss_mb(a['pid'][1]), a['commit']),
+          flush=True)
+    if not C:
+        return
+    # 4. late joiner: C, empty, connects to A (which holds held + M)
+    held_a = stats(A)[0]
+    m = measure_sync(C, A, addr_a, poll_ms, 120 + held_a // 2000,
+                     [a['pid'][0], a['pid'][2]])
+    prog = ' '.join('%.1f:%d' % pr for pr in m['progress'][:8])
+    if len(m['progress']) > 8:
+        prog += ' ..%d more' % (len(m['progress']) - 8)
+    print('bench=catchup_full held=%d packet_bytes=256 txpowbits=0 '
+          'seconds_to_identical=%.3f bytes_transferred=%d'
+          % (held_a, m['identical_s'], m['bytes']), flush=True)
+    print('# catchup_full detail: packets_per_sec=%.0f overhead_ratio=%.4f '
+          'link_after_addnode_s=%.3f polls=%d c_sent=%d c_recv=%d '
+          'cpu_s_a_c=%s progress_s_ram=[%s] commit=%s'
+          % (held_a / m['identical_s'] if m['identical_s'] > 0 else -1,
+             (m['bytes'] - 256.0 * held_a) / (256.0 * held_a),
+             m['link_s'], m['polls'], m['bytessent'], m['bytesrecv'],
+             ','.join('%.2f' % c for c in m['cpu']), prog, a['commit']),
+          flush=True)
+
+if __name__ == '__main__':
+    main(json.load(open(sys.argv[1])))
+PYEOF
+
+# Which code is measured: CU_COMMIT if given (e.g. a build of a clean
+# `git archive`), else HEAD, marked +dirty when src/ has uncommitted changes
+# and +stale when a file under src/ is newer than the daemon binary.
+if [ -n "${CU_COMMIT:-}" ]; then
+	commit=$CU_COMMIT
+else
+	commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+	git diff --quiet HEAD -- src 2>/dev/null || commit="$commit+dirty"
+	[ -z "$(find src -newer "$DAEMON" -print -quit 2>/dev/null)" ] || commit="$commit+stale"
+fi
+cat >"$TMP/args.json" <<EOF
+{"rpc": [$((base + 1)), $((base + 3)), $((base + 5))], "p2p_a": $base,
+ "pid": [$pid_a, $pid_b, $pid_c], "full": $FULL, "gen": "$GEN",
+ "held": $HELD, "missing": $MISSING, "rate": $RATE, "gap": $GAP,
+ "poll_ms": $POLL_MS, "payload_len": $((256 - 29 - 3)), "commit": "$commit"}
+EOF
+"$PY" "$TMP/cu.py" "$TMP/args.json"
