@@ -22,8 +22,8 @@
  *  - Doubly linked newest-first lists (head = newest arrival):
  *      L_TP    one per (timestamp second, priority class 0..15, class 15
  *              = priority >= 15).  The seconds form a ring of purgetime
- *              + 64 buckets, so purge visits only what it frees; the
- *              eviction victim is the tail (oldest arrival) of the oldest
+ *              + 964 buckets (room for clock steps back), so purge
+ *              visits only what it frees; the eviction victim is the tail (oldest arrival) of the oldest
  *              second's list in the lowest class; the global newest-first
  *              walk (no tag, no pubkey: not used by DEX_list, which
  *              defaults to tagA general) merges all the lists.  One link
@@ -71,6 +71,11 @@ enum { L_TP = 0, L_PAIR = 1, L_PUB = 2 };
  * the margin keeps the ring correct for callers with a slightly different
  * clock). */
 #define STORE_FUTURE_MAX 60u
+/* Extra ring entries so the clock can step back by up to ~15 minutes
+ * with no two held seconds needing the same entry (docs/store.md, "Clock
+ * steps"); beyond that the entry of a second far in the future of the
+ * new clock is given up to the current second. 155 KB per store. */
+#define STORE_CLOCK_BACK 900u
 #define STORE_MAX_PURGETIME (7u * 86400u)
 /* Per-packet bytes outside the record, charged against maxmem: slot
  * table entry (4) and the two u32 table entries at 0.47-0.8 load (~12). */
@@ -843,7 +848,7 @@ struct store *store_new(const struct store_config *cfg)
 	s->seed = mix64((uint64_t)(uintptr_t)s ^ 0x9e3779b97f4a7c15ULL);
 	for (p = 0; p < NPC; p++)
 		s->pr[p].oldest = UINT32_MAX;
-	s->nring = cfg->purgetime + STORE_FUTURE_MAX + 4;
+	s->nring = cfg->purgetime + STORE_FUTURE_MAX + STORE_CLOCK_BACK + 4;
 	s->ring = xcalloc(s->nring, sizeof(*s->ring));
 	for (uint32_t i = 0; i < s->nring; i++)
 		for (p = 0; p < NPC; p++)
@@ -982,26 +987,43 @@ size_t store_purge(struct store *s, uint32_t now)
 
 /* ---- insertion -------------------------------------------------------------- */
 
+/* The oldest second holding class c, from a pass over the whole ring. */
+static uint32_t class_oldest(const struct store *s, int c)
+{
+	uint32_t i, best = UINT32_MAX;
+
+	for (i = 0; i < s->nring; i++) {
+		const struct tbucket *b = &s->ring[i];
+
+		if ((b->pmask & (1u << c)) && b->t < best)
+			best = b->t;
+	}
+	return best;
+}
+
 /* Evict the oldest arrival of the oldest second of the lowest class.
- * pr[c].oldest only moves forward here (and back on a put with an older
- * timestamp), so the scan is amortised O(1) per eviction. */
+ * pr[c].oldest is a lower bound on the class's timestamps (put lowers
+ * it, eviction raises it to the second it finds; purge leaves it alone,
+ * so it can lag far behind): scan forward from it for at most one ring
+ * length, then take the exact oldest from one pass over the ring.  So an
+ * eviction costs at most two ring passes, amortised O(1). */
 static void evict_one(struct store *s)
 {
 	int c = __builtin_ctz(s->prmask);
 	uint32_t t = s->pr[c].oldest, i;
+	struct tbucket *b;
 
-	for (i = 0;; i++, t++) {
-		struct tbucket *b = &s->ring[t % s->nring];
-
-		/* The class holds a packet, all with timestamps >= oldest and
-		 * < now + STORE_FUTURE_MAX + 1: the loop ends within nring. */
-		assert(i <= s->nring + STORE_FUTURE_MAX);
-		if (b->count && b->t == t && (b->pmask & (1u << c))) {
-			s->pr[c].oldest = t;
-			rec_remove(s, b->l[c].tail);
-			break;
-		}
+	for (i = 0; i < s->nring; i++, t++) {
+		b = &s->ring[t % s->nring];
+		if ((b->pmask & (1u << c)) && b->t == t)
+			goto found;
 	}
+	t = class_oldest(s, c);
+	b = &s->ring[t % s->nring];
+	assert(b->t == t && (b->pmask & (1u << c)));
+found:
+	s->pr[c].oldest = t;
+	rec_remove(s, b->l[c].tail);
 	s->st.evicted++;
 }
 
@@ -1064,8 +1086,11 @@ int store_put(struct store *s, const uint8_t *pkt, size_t len,
 		return E_DUP;
 	}
 
-	/* A ring entry still holding an older second is expired (see
-	 * docs/store.md): free it before reusing the entry. */
+	/* A ring entry holds one second.  If it still holds an older one,
+	 * that second is expired (ts - b->t >= nring > purgetime + 60).  If
+	 * it holds a newer one, the clock stepped back by more than
+	 * STORE_CLOCK_BACK: that second is over 15 minutes ahead of `now`,
+	 * beyond what the store accepts, and gives way (docs/store.md). */
 	b = &s->ring[ts % s->nring];
 	if (b->count && b->t != ts)
 		(void)bucket_drop(s, b);
@@ -1120,6 +1145,11 @@ int store_put(struct store *s, const uint8_t *pkt, size_t len,
 	s->prmask |= 1u << p;
 	if (ts < s->pr[p].oldest)
 		s->pr[p].oldest = ts;
+	/* After the clock stepped back, a packet can be older than the purge
+	 * position: purge must come back for it (else it outlives its
+	 * lifetime until the clock catches up again). */
+	if (ts < s->purge_next)
+		s->purge_next = ts;
 
 	b->t = ts;
 	b->count++;
@@ -1536,4 +1566,219 @@ void store_get_stats(const struct store *s, struct store_stats *st)
 size_t store_index_keys(const struct store *s)
 {
 	return s->keys.n;
+}
+
+/* ---- consistency check (tests) ---------------------------------------------- */
+
+#define CHK(c) do { if (!(c)) return __LINE__; } while (0)
+
+/* Length of a list, checking its back links and tail; UINT32_MAX if it
+ * is malformed or longer than `most`. */
+static uint32_t list_check(const struct store *s, const struct lhead *h,
+                           int list, uint32_t most)
+{
+	uint32_t slot = h->head, prev = NIL, n = 0;
+
+	while (slot != NIL) {
+		struct srec *r;
+
+		if (n++ == most || slot >= s->slot_hi ||
+		    (*slot_ent(s, slot) & SLOT_FREE))
+			return UINT32_MAX;
+		r = slot_rec(s, slot);
+		if (rec_link(r, list)[0] != prev)
+			return UINT32_MAX;
+		prev = slot;
+		slot = rec_link(r, list)[1];
+	}
+	return prev == h->tail ? n : UINT32_MAX;
+}
+
+/* Is `slot` in table t under the record's key? */
+static bool otab_holds(const struct store *s, const struct otab *t,
+                       uint32_t slot)
+{
+	uint64_t home = rec_home(s, t, slot_rec(s, slot));
+	uint32_t e = ent_make(slot, home), pos = otab_pos(t, home), i;
+
+	for (i = 0; i < t->cap && t->e[pos] != NIL; i++) {
+		if (t->e[pos] == e)
+			return true;
+		pos = otab_next(t, pos);
+	}
+	return false;
+}
+
+int store_debug_check(const struct store *s)
+{
+	uint8_t fp[32] = {0};
+	uint32_t idx = 0, slot, i, n = 0, ntp = 0, prmask = 0, tabn[2] = {0};
+	uint64_t bytes = 0, byp[14] = {0}, pcount[NPC] = {0},
+	         pbytes[NPC] = {0}, npair = 0, npub = 0, keyed[2] = {0};
+	uint64_t live = 0;
+	size_t nkeys = 0, b;
+	int c;
+
+	/* Every record: reachable by hash and id, in its ring entry. */
+	for (slot = 0; slot < s->slot_hi; slot++) {
+		struct srec *r;
+		struct stored *sp;
+		const struct tbucket *tb;
+
+		if (*slot_ent(s, slot) & SLOT_FREE)
+			continue;
+		r = slot_rec(s, slot);
+		sp = &r->pub;
+		n++;
+		xor32(fp, sp->hash);
+		idx ^= sp->id;
+		c = prio_class(sp->priority);
+		CHK(sp->priority >= 0);
+		pcount[c]++;
+		pbytes[c] += rec_cost(sp->flags, sp->len);
+		bytes += rec_cost(sp->flags, sp->len);
+		byp[sp->priority >= 13 ? 13 : sp->priority]++;
+		npair += (sp->flags & F_PAIR) != 0;
+		npub += (sp->flags & F_PUB) != 0;
+		CHK(sp->seq != 0 && sp->seq <= s->seq);
+		CHK(sp->timestamp >= s->purge_next);
+		CHK(sp->timestamp >= s->pr[c].oldest);
+		tb = &s->ring[sp->timestamp % s->nring];
+		CHK(tb->t == sp->timestamp && (tb->pmask & (1u << c)));
+		CHK(find_hash(s, sp->hash) == slot);
+		CHK(otab_holds(s, &s->byhash, slot));
+		CHK(otab_holds(s, &s->byid, slot));
+	}
+	CHK(n == s->st.count);
+	CHK(memcmp(fp, s->fp, 32) == 0);
+	CHK(idx == s->idxor);
+	CHK(bytes == s->st.bytes);
+	CHK(bytes <= s->cfg.maxmem);
+	CHK(memcmp(byp, s->st.by_priority, sizeof(byp)) == 0);
+	for (c = 0; c < NPC; c++) {
+		CHK(pcount[c] == s->pr[c].count && pbytes[c] == s->pr[c].bytes);
+		CHK(pcount[c] || s->pr[c].oldest == UINT32_MAX);
+		if (pcount[c])
+			prmask |= 1u << c;
+	}
+	CHK(prmask == s->prmask);
+	CHK(s->st.added - s->st.purged - s->st.evicted == s->st.count);
+	CHK(s->st.purged + s->st.evicted == s->st.freed);
+
+	/* Ring: one second per entry, each list that second and class. */
+	for (i = 0; i < s->nring; i++) {
+		const struct tbucket *tb = &s->ring[i];
+		uint8_t bfp[32] = {0};
+		uint32_t bn = 0, pm = 0;
+
+		for (c = 0; c < NPC; c++) {
+			uint32_t len = list_check(s, &tb->l[c], L_TP, n), sl;
+
+			CHK(len != UINT32_MAX);
+			if (len)
+				pm |= 1u << c;
+			for (sl = tb->l[c].head; sl != NIL;) {
+				struct srec *r = slot_rec(s, sl);
+
+				CHK(r->pub.timestamp == tb->t);
+				CHK(prio_class(r->pub.priority) == c);
+				xor32(bfp, r->pub.hash);
+				sl = rec_link(r, L_TP)[1];
+			}
+			bn += len;
+		}
+		CHK(bn == tb->count && pm == tb->pmask);
+		CHK(memcmp(bfp, tb->fp, 32) == 0);
+		if (bn)
+			CHK(tb->t % s->nring == i);
+		ntp += bn;
+	}
+	CHK(ntp == n);
+
+	/* Tables: live entries are live slots; counts and tombstones. */
+	for (int k = 0; k < 2; k++) {
+		const struct otab *t = k ? &s->byid : &s->byhash;
+		uint32_t tomb = 0, used = 0;
+
+		for (i = 0; i < t->cap; i++) {
+			uint32_t e = t->e[i];
+
+			if (e == NIL)
+				continue;
+			if (e == TOMB) {
+				tomb++;
+				continue;
+			}
+			CHK(ent_slot(e) < s->slot_hi &&
+			    !(*slot_ent(s, ent_slot(e)) & SLOT_FREE));
+			used++;
+		}
+		CHK(used == t->n && tomb == t->tomb);
+		CHK((uint64_t)(t->n + t->tomb) * 5 <= (uint64_t)t->cap * 4);
+		tabn[k] = used;
+	}
+	CHK(tabn[0] == n && tabn[1] == n);
+
+	/* Index keys: list lengths = counts; tag keys sum their pairs. */
+	for (b = 0; b < s->keys.cap; b++) {
+		const struct ikey *k;
+
+		for (k = s->keys.b[b]; k; k = k->next) {
+			nkeys++;
+			CHK((k->h & (s->keys.cap - 1)) == b);
+			CHK(k->count > 0);
+			if (k->kind == K_PAIR || k->kind == K_PUB) {
+				int list = k->kind == K_PAIR ? L_PAIR : L_PUB;
+				uint32_t len = list_check(s, &k->l, list, n), sl;
+
+				CHK(len == k->count);
+				keyed[k->kind == K_PUB] += len;
+				for (sl = k->l.head; sl != NIL;) {
+					struct srec *r = slot_rec(s, sl);
+					struct rtags t;
+
+					rec_tags(r, &t);
+					CHK(key_lookup(s, k->kind, &t) == k);
+					sl = rec_link(r, list)[1];
+				}
+			} else {
+				const struct ikey *kid;
+				uint32_t nk = 0, sum = 0;
+				int side = k->kind == K_A ? 0 : 1;
+
+				for (kid = k->kids; kid; kid = kid->sib[side][1]) {
+					CHK(kid->up[side] == k);
+					nk++;
+					sum += kid->count;
+				}
+				CHK(nk == k->nkids && sum == k->count);
+			}
+		}
+	}
+	CHK(nkeys == s->keys.n);
+	CHK(keyed[0] == npair && keyed[1] == npub);
+
+	/* Slabs: live objects = packets; a class slab is on its avail list
+	 * exactly when it has room. */
+	for (i = 0; i < s->nslabs; i++) {
+		const struct slab *sb = &s->slabs[i];
+
+		if (!sb->mem)
+			continue;
+		CHK(sb->nlive > 0 && sb->nlive <= sb->nobj);
+		live += sb->nlive;
+	}
+	CHK(live == n);
+	for (i = 1; i < SLAB_NCLASS; i++) {
+		uint32_t j, prev = NIL, cnt = 0;
+
+		for (j = s->classes[i].avail; j != NIL; j = s->slabs[j].next) {
+			CHK(j < s->nslabs && s->slabs[j].mem &&
+			    s->slabs[j].cls == i && s->slabs[j].prev == prev);
+			CHK(s->slabs[j].nlive < s->slabs[j].nobj);
+			CHK(cnt++ < s->nslabs);
+			prev = j;
+		}
+	}
+	return 0;
 }

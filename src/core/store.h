@@ -123,7 +123,10 @@ struct stored *store_get_id(const struct store *s, uint32_t id);
 void store_foreach_id(const struct store *s, uint32_t id,
                       bool (*cb)(struct stored *, void *), void *arg);
 
-/* Remove every packet with now - timestamp >= purgetime.  O(removed).
+/* Remove every packet with now - timestamp >= purgetime.  O(removed +
+ * seconds since the last purge, at most the ring: purgetime + 964).  The
+ * clock may step back (nothing held is dropped for it) or forward by any
+ * amount.  Timestamps are u32 seconds, assumed not to wrap (year 2106).
  * Returns how many were removed. */
 size_t store_purge(struct store *s, uint32_t now);
 
@@ -177,5 +180,10 @@ size_t store_index_keys(const struct store *s);
 /* Tests only: the next arrival number will be seq + 1 (to exercise the
  * renumbering before a wrap).  seq must be >= the highest held seq. */
 void store_debug_set_seq(struct store *s, uint32_t seq);
+/* Tests only: check every internal invariant by a full walk (counts,
+ * fingerprints, bytes, by_priority, classes, ring entries, both tables,
+ * index keys and their lists, slabs).  O(held + ring + tables).  Returns 0,
+ * or the source line of the first check that failed. */
+int store_debug_check(const struct store *s);
 
 #endif

@@ -463,7 +463,7 @@ static void test_ring_reuse(void **state)
 	mk(&m1, "A", "", NULL, 1, 1, T0, 1, "a");
 	assert_int_equal(put(s, &m1, T0), E_OK);
 	/* find a later second that maps to the same ring entry */
-	for (t = T0 + 1; t < T0 + 200; t++) {
+	for (t = T0 + 1; t < T0 + 2000; t++) {
 		mk(&m2, "A", "", NULL, 1, 1, t, 2, "b");
 		assert_int_equal(put(s, &m2, t), E_OK);
 		store_get_stats(s, &st);
@@ -1019,6 +1019,509 @@ static void test_walk_all(void **state)
 	store_free(s);
 }
 
+/* ---- adversarial review: invariants, eviction, clock, slabs ------------------ */
+
+struct walk {
+	size_t n;
+	uint8_t fp[32];
+	uint32_t idxor;
+	uint64_t byp[14];
+	uint32_t ts[4096]; /* distinct timestamps seen (first 4096) */
+	size_t nts;
+};
+
+static bool walk_cb(struct stored *sp, void *arg)
+{
+	struct walk *w = arg;
+	size_t i;
+
+	w->n++;
+	for (int k = 0; k < 32; k++)
+		w->fp[k] ^= sp->hash[k];
+	w->idxor ^= sp->id;
+	w->byp[sp->priority >= 13 ? 13 : sp->priority]++;
+	for (i = 0; i < w->nts && w->ts[i] != sp->timestamp; i++)
+		;
+	if (i == w->nts && w->nts < 4096)
+		w->ts[w->nts++] = sp->timestamp;
+	return true;
+}
+
+static bool bucket_cb(struct stored *sp, void *arg)
+{
+	struct store_bucket *b = arg;
+
+	b->count++;
+	for (int k = 0; k < 32; k++)
+		b->fp[k] ^= sp->hash[k];
+	return true;
+}
+
+/* The store's own full check, plus the public view recomputed from a walk
+ * of every held packet: count, fingerprint, id XOR, by_priority and the
+ * per-second buckets. */
+static void check_inv(struct store *s)
+{
+	static struct walk w;
+	struct store_stats st;
+	uint8_t fp[32];
+	int line = store_debug_check(s);
+
+	if (line)
+		fail_msg("store_debug_check failed at store.c:%d", line);
+	memset(&w, 0, sizeof(w));
+	store_foreach_time(s, 0, UINT32_MAX, walk_cb, &w);
+	store_get_stats(s, &st);
+	assert_int_equal(w.n, st.count);
+	store_fingerprint(s, fp);
+	assert_memory_equal(w.fp, fp, 32);
+	assert_int_equal(w.idxor, store_idxor(s));
+	assert_memory_equal(w.byp, st.by_priority, sizeof(w.byp));
+	for (size_t i = 0; i < w.nts; i++) {
+		struct store_bucket got, want = {0};
+
+		store_bucket(s, w.ts[i], &got);
+		store_foreach_time(s, w.ts[i], w.ts[i], bucket_cb, &want);
+		assert_int_equal(got.count, want.count);
+		assert_memory_equal(got.fp, want.fp, 32);
+	}
+}
+
+/* A packet of about `size` bytes (payload size - 32), tags "S"/"", with
+ * the given timestamp and priority, into buf (>= size + 64). */
+static size_t mkbig(uint8_t *buf, size_t cap, size_t size, uint32_t ts,
+                    uint32_t nonce, const uint8_t *pk, struct pow_eval *pe)
+{
+	static char pl[70000];
+	struct packet_fields f = {
+		.relay = 1, .kind = PACKET_KIND_DATA, .timestamp = ts,
+		.tag_a = (const uint8_t *)"S", .len_a = 1, .pubkey = pk,
+		.payload = (const uint8_t *)pl,
+		.payload_len = size > 40 ? size - 32 : 8, .nonce = nonce,
+	};
+	size_t len;
+
+	memset(pl, 'p' + (int)(nonce % 7), f.payload_len);
+	len = packet_encode(buf, cap, &f);
+	assert_true(len > 0);
+	txpow_eval(buf, len, 0, pe);
+	return len;
+}
+
+/* Eviction with adversarial priority mixes under a small cap; every
+ * refusal (E_NOMEM) leaves the store exactly as it was. */
+static void test_evict_adversarial(void **state)
+{
+	static uint8_t buf[4200];
+	struct store *s = mkstore(3600, 64 * 1024);
+	struct store_stats st, st2;
+	struct pow_eval pe;
+	uint8_t fp[32], fp2[32];
+	size_t len, keys;
+	uint32_t i, nonce = 1;
+	int rc, nbig = 0;
+
+	init_keys();
+	/* 1. large priority-10 packets until the cap refuses one */
+	for (i = 0; i < 100; i++) {
+		len = mkbig(buf, sizeof(buf), 4000, T0, nonce++, i % 2 ? pk1 : NULL,
+		            &pe);
+		pe.priority = 10;
+		rc = store_put(s, buf, len, &pe, T0, NULL);
+		assert_true(rc == E_OK || rc == E_NOMEM);
+		if (rc == E_NOMEM)
+			break;
+		nbig++;
+	}
+	assert_true(nbig > 5 && nbig < 100);
+	/* then small priority-10 ones into what room is left */
+	for (i = 0; i < 100; i++) {
+		len = mkbig(buf, sizeof(buf), 60, T0, nonce++, NULL, &pe);
+		pe.priority = 10;
+		if (store_put(s, buf, len, &pe, T0, NULL) == E_NOMEM)
+			break;
+	}
+	assert_true(i < 100);
+	check_inv(s);
+	/* 2. small low packets: all refused, nothing changes */
+	store_get_stats(s, &st);
+	store_fingerprint(s, fp);
+	keys = store_index_keys(s);
+	for (i = 0; i < 50; i++) {
+		len = mkbig(buf, sizeof(buf), 60, T0 - i, nonce++, pk2, &pe);
+		pe.priority = (int)(i % 10); /* 0..9: all below 10 */
+		assert_int_equal(store_put(s, buf, len, &pe, T0, NULL), E_NOMEM);
+		/* exactly at the lowest held priority: refused too */
+		len = mkbig(buf, sizeof(buf), 60 + i, T0, nonce++, NULL, &pe);
+		pe.priority = 10;
+		assert_int_equal(store_put(s, buf, len, &pe, T0, NULL), E_NOMEM);
+		assert_false(store_has(s, pe.hash));
+	}
+	/* larger than the whole cap, at top priority */
+	{
+		static uint8_t huge[70000];
+
+		len = mkbig(huge, sizeof(huge), 66000, T0, nonce++, NULL, &pe);
+		pe.priority = 60;
+		assert_int_equal(store_put(s, huge, len, &pe, T0, NULL), E_NOMEM);
+	}
+	store_get_stats(s, &st2);
+	store_fingerprint(s, fp2);
+	assert_memory_equal(&st, &st2, sizeof(st));
+	assert_memory_equal(fp, fp2, 32);
+	assert_int_equal(store_index_keys(s), keys);
+	check_inv(s);
+
+	/* 3. priorities >= 15 are one class: 15, 20, 127, 300 evict the
+	 * priority-10 packets but never each other; a refusal evicts nothing. */
+	{
+		uint64_t ntop = 0;
+
+		for (i = 0; i < 30; i++) {
+			static const int pr[] = {15, 20, 127, 300, 16};
+
+			store_get_stats(s, &st);
+			len = mkbig(buf, sizeof(buf), 3000 + 97 * (i % 5),
+			            T0 - (i % 3), nonce++, i % 3 ? pk1 : pk2, &pe);
+			pe.priority = pr[i % 5];
+			rc = store_put(s, buf, len, &pe, T0, NULL);
+			assert_true(rc == E_OK || rc == E_NOMEM);
+			ntop += rc == E_OK;
+			check_inv(s);
+			store_get_stats(s, &st2);
+			if (rc == E_NOMEM)
+				assert_memory_equal(&st, &st2, sizeof(st));
+			assert_int_equal(st2.by_priority[13], ntop);
+		}
+		store_get_stats(s, &st);
+		assert_true(st.by_priority[10] < 20);
+		assert_true(st.evicted >= (uint64_t)nbig);
+		assert_true(ntop > 5 && ntop < 30);
+	}
+	/* a top-class refusal changed nothing either */
+	store_fingerprint(s, fp);
+	len = mkbig(buf, sizeof(buf), 3000, T0, nonce++, NULL, &pe);
+	pe.priority = 15;
+	assert_int_equal(store_put(s, buf, len, &pe, T0, NULL), E_NOMEM);
+	store_get_stats(s, &st2);
+	store_fingerprint(s, fp2);
+	assert_memory_equal(&st, &st2, sizeof(st));
+	assert_memory_equal(fp, fp2, 32);
+	store_free(s);
+
+	/* 4. many small low packets, then large high ones each evicting
+	 * several of them (oldest second first), over many seconds. */
+	s = mkstore(600, 128 * 1024);
+	for (i = 0; i < 2000; i++) {
+		len = mkbig(buf, sizeof(buf), 60 + i % 50, T0 + i / 10, nonce++,
+		            i % 4 ? NULL : pk1, &pe);
+		pe.priority = (int)(i % 3);
+		rc = store_put(s, buf, len, &pe, T0 + i / 10, NULL);
+		assert_true(rc == E_OK || rc == E_NOMEM);
+		if (i % 97 == 0) {
+			len = mkbig(buf, sizeof(buf), 4000, T0 + i / 10 - 3,
+			            nonce++, pk2, &pe);
+			pe.priority = 9;
+			assert_int_equal(store_put(s, buf, len, &pe, T0 + i / 10,
+			                           NULL), E_OK);
+		}
+		if (i % 50 == 0)
+			check_inv(s);
+	}
+	check_inv(s);
+	store_free(s);
+}
+
+/* The eviction cursor of a class that never emptied lags behind purge:
+ * the first eviction after a long run must not scan (or assert) past the
+ * ring. */
+static void test_evict_after_long_run(void **state)
+{
+	struct store *s;
+	struct mp m, hi;
+	struct store_stats st;
+	uint64_t one;
+	uint32_t now = T0, k;
+
+	s = mkstore(3600, 1ULL << 40);
+	mk(&m, "C", "", NULL, 0, 0, T0, 1, "same");
+	assert_int_equal(put(s, &m, T0), E_OK);
+	store_get_stats(s, &st);
+	one = st.bytes;
+	store_free(s);
+
+	s = mkstore(100, one * 4);
+	/* class 0 always holds a packet, one every 50 s, for 5000 s */
+	for (k = 0; k <= 100; k++) {
+		now = T0 + 50 * k;
+		store_purge(s, now);
+		mk(&m, "C", "", NULL, 0, 0, now, 10 + k, "same");
+		m.pe.priority = 0;
+		assert_int_equal(put(s, &m, now), E_OK);
+	}
+	store_get_stats(s, &st);
+	assert_int_equal(st.count, 2);
+	assert_int_equal(st.evicted, 0);
+	check_inv(s);
+	for (k = 0; k < 4; k++) {
+		mk(&hi, "C", "", NULL, 0, 0, now, 500 + k, "same");
+		hi.pe.priority = 1;
+		assert_int_equal(put(s, &hi, now), E_OK);
+	}
+	store_get_stats(s, &st);
+	assert_int_equal(st.evicted, 2);
+	assert_int_equal(st.by_priority[0], 0);
+	check_inv(s);
+	store_free(s);
+}
+
+/* Held exactly while now - ts < purgetime, checked second by second. */
+static void check_held(struct store *s, struct mp *ms, size_t n,
+                       uint32_t now, uint32_t P)
+{
+	for (size_t i = 0; i < n; i++) {
+		bool want = ms[i].live && (uint64_t)ms[i].ts + P > now;
+
+		if (store_has(s, ms[i].pe.hash) != want)
+			fail_msg("now=T0%+d packet ts=T0%+d held=%d want=%d",
+			         (int)(now - T0), (int)(ms[i].ts - T0), !want, want);
+	}
+}
+
+/* The clock steps back by minutes: packets stored under the earlier
+ * clock are not dropped (no two seconds share a ring entry), packets
+ * stored under the new clock expire on time (no stale bucket waits for
+ * the old purge position), and every second agrees with the rule. */
+static void test_clock_back_minutes(void **state)
+{
+	enum { P = 100, N = 2 * P + 2 };
+	static struct mp ms[N];
+	struct store *s = mkstore(P, 1 << 30);
+	uint32_t now = T0, i, n = 0;
+
+	/* under clock T0: one packet per second T0-P+1 .. T0+1 */
+	for (i = 0; i <= P; i++, n++) {
+		mk(&ms[n], "K", "", NULL, 0, 0, T0 - P + 1 + i, n, "x");
+		assert_int_equal(put(s, &ms[n], T0), E_OK);
+	}
+	store_purge(s, T0);
+	check_inv(s);
+	/* the clock steps back 300 s: packets at its own extremes */
+	now = T0 - 300;
+	store_purge(s, now);
+	for (i = 0; i <= P; i++, n++) {
+		mk(&ms[n], "K", "", NULL, 0, 0, now - P + 1 + i, n, "y");
+		assert_int_equal(put(s, &ms[n], now), E_OK);
+		check_held(s, ms, n + 1, now, P);
+	}
+	check_inv(s);
+	for (; now <= T0 + P + 2; now++) {
+		store_purge(s, now);
+		check_held(s, ms, n, now, P);
+	}
+	check_inv(s);
+	assert_int_equal(store_index_keys(s), 0);
+	store_free(s);
+}
+
+/* The clock steps back by hours, then forward by hours: invariants hold,
+ * new packets are stored, a forward step expires everything in one
+ * purge bounded by the ring, and nothing is left behind. */
+static void test_clock_jumps_hours(void **state)
+{
+	enum { P = 100 };
+	static struct mp ms[3 * P];
+	struct store *s = mkstore(P, 1 << 30);
+	struct store_stats st;
+	uint32_t now = T0, i, n = 0;
+
+	for (i = 0; i < P; i++, n++) {
+		mk(&ms[n], "H", "J", i % 2 ? pk1 : NULL, 0, 0, T0 - i, n, "x");
+		ms[n].pe.priority = (int)(i % 4);
+		assert_int_equal(put(s, &ms[n], T0), E_OK);
+	}
+	store_purge(s, T0);
+	now = T0 - 3 * 3600;
+	store_purge(s, now);
+	store_get_stats(s, &st);
+	assert_int_equal(st.count, P); /* nothing dropped by a backward step */
+	for (i = 0; i < P; i++, n++) {
+		mk(&ms[n], "H", "J", NULL, 0, 0, now + 1 - i, n, "y");
+		assert_int_equal(put(s, &ms[n], now), E_OK);
+		check_inv(s);
+	}
+	for (i = 0; i < 2 * P; i++)
+		store_purge(s, ++now);
+	check_inv(s);
+	for (i = P; i < 2 * P; i++) /* all the new ones expired on time */
+		assert_false(store_has(s, ms[i].pe.hash));
+	/* forward by 10 hours: one purge frees everything */
+	now = T0 + 10 * 3600;
+	store_purge(s, now);
+	store_get_stats(s, &st);
+	assert_int_equal(st.count, 0);
+	assert_int_equal(st.bytes, 0);
+	assert_int_equal(store_index_keys(s), 0);
+	check_inv(s);
+	mk(&ms[n], "H", "J", NULL, 0, 0, now, n, "z");
+	assert_int_equal(put(s, &ms[n], now), E_OK);
+	check_inv(s);
+	store_free(s);
+}
+
+/* The clock steps back by hours, several times: a new second may need
+ * the ring entry of a held second; only a second far (> 15 min) ahead of
+ * the clock gives way, and every structure stays consistent. */
+static void test_clock_back_alias(void **state)
+{
+	enum { P = 100, K = 7, N = (K + 1) * (P + 1) };
+	static struct mp ms[N];
+	struct store *s = mkstore(P, 1 << 30);
+	struct store_stats st;
+	uint32_t now, i, k, n = 0;
+
+	for (k = 0; k <= K; k++) {
+		now = k ? T0 - 3 * 3600 - 200 * k : T0;
+		store_purge(s, now);
+		for (i = 0; i <= P; i++, n++) {
+			mk(&ms[n], "A", "", NULL, 0, 0, now - P + 1 + i, n, "a");
+			assert_int_equal(put(s, &ms[n], now), E_OK);
+			for (uint32_t j = 0; j <= n; j++)
+				if (!store_has(s, ms[j].pe.hash) &&
+				    ms[j].ts <= now + 900)
+					fail_msg("k=%u ts=now%+d dropped", k,
+					         (int)(ms[j].ts - now));
+		}
+		check_inv(s);
+	}
+	store_get_stats(s, &st);
+	assert_true(st.purged > 0); /* some far-future seconds gave way */
+	assert_true(st.count < n);
+	store_free(s);
+}
+
+/* Timestamps at the extremes of the accepted window, and near 2^32. */
+static void test_timestamp_extremes(void **state)
+{
+	enum { P = 50 };
+	struct store *s = mkstore(P, 1 << 30);
+	struct mp m;
+	uint32_t now, i;
+
+	now = T0;
+	mk(&m, "E", "", NULL, 0, 0, now - P + 1, 1, "x");
+	assert_int_equal(put(s, &m, now), E_OK);
+	mk(&m, "E", "", NULL, 0, 0, now + 1, 2, "x");
+	assert_int_equal(put(s, &m, now), E_OK);
+	mk(&m, "E", "", NULL, 0, 0, now - P, 3, "x");
+	assert_int_equal(put(s, &m, now), E_INVAL);
+	mk(&m, "E", "", NULL, 0, 0, now + 61, 4, "x");
+	assert_int_equal(put(s, &m, now), E_INVAL);
+	assert_int_equal(store_purge(s, now + 1), 1);
+	check_inv(s);
+	store_free(s);
+
+	/* up to the last u32 second (year 2106): no loop, no wrap */
+	s = mkstore(P, 1 << 30);
+	for (now = UINT32_MAX - 3 * P, i = 0; now != UINT32_MAX; now++, i++) {
+		mk(&m, "E", "", NULL, 0, 0, now + (now < UINT32_MAX ? 1 : 0), i,
+		   "w");
+		m.pe.priority = (int)(i % 3);
+		assert_int_equal(put(s, &m, now), E_OK);
+		mk(&m, "E", "", NULL, 0, 0, now - P + 1, i, "o");
+		assert_int_equal(put(s, &m, now), E_OK);
+		store_purge(s, now);
+		if (i % 16 == 0)
+			check_inv(s);
+	}
+	mk(&m, "E", "", NULL, 0, 0, UINT32_MAX, 9999, "top");
+	assert_int_equal(put(s, &m, UINT32_MAX - 60), E_OK);
+	store_purge(s, UINT32_MAX);
+	check_inv(s);
+	assert_true(store_has(s, m.pe.hash));
+	store_free(s);
+}
+
+/* The slab allocator under many sizes (up to 60 KB: own slabs) with
+ * frees in every order; all checked by the full walk. */
+static void test_slab_churn(void **state)
+{
+	static uint8_t buf[70000];
+	struct store *s = mkstore(40, 3u << 20);
+	struct pow_eval pe;
+	uint32_t r = 12345, now = T0, i;
+	size_t len, sz;
+	int rc;
+
+	for (i = 0; i < 6000; i++) {
+		r = r * 1103515245u + 12345u;
+		sz = (r >> 8) % 8 == 0 ? 8000 + (r >> 12) % 52000
+		                       : 40 + (r >> 12) % 2000;
+		len = mkbig(buf, sizeof(buf), sz, now - (r >> 20) % 30, i,
+		            (r >> 4) % 2 ? pk1 : NULL, &pe);
+		pe.priority = (int)((r >> 24) % 6);
+		rc = store_put(s, buf, len, &pe, now, NULL);
+		assert_true(rc == E_OK || rc == E_NOMEM);
+		if (rc == E_OK) {
+			struct stored *sp = store_get_hash(s, pe.hash);
+
+			assert_non_null(sp);
+			assert_memory_equal(stored_bytes(sp), buf, len);
+		}
+		if (i % 7 == 0)
+			store_purge(s, ++now);
+		if (i % 500 == 0)
+			check_inv(s);
+	}
+	check_inv(s);
+	store_purge(s, now + 100);
+	check_inv(s);
+	store_free(s);
+}
+
+/* Stop points outside the selection (never stop), and pubkey + tag
+ * queries answered from the tag index; also across a seq renumbering. */
+static void test_query_stop_outside(void **state)
+{
+	static struct mp m[60];
+	struct store *s = mkstore(3600, 1 << 30);
+	struct store_query q = {.max_a = UINT64_MAX, .max_b = UINT64_MAX};
+	size_t i;
+
+	init_keys();
+	model_seq = 0;
+	store_debug_set_seq(s, UINT32_MAX - 30);
+	for (i = 0; i < 60; i++) {
+		/* tag R is rare (8 packets); pk1 is common */
+		mk(&m[i], i % 8 == 3 ? "R" : "C", i % 2 ? "D" : "",
+		   i % 5 ? pk1 : pk2, i, 60 - i, T0 - (uint32_t)(i % 9),
+		   (uint32_t)(i % 20), "q");
+		m[i].pe.priority = (int)(i % 4);
+		assert_int_equal(put(s, &m[i], T0), E_OK);
+	}
+	check_inv(s);
+	/* pubkey + tagA R: the tag index is the smaller one */
+	set_tags(&q, "R", "", pk1);
+	check_query(s, m, 60, &q);
+	q.stophash = m[4].pe.hash; /* tag C: outside: full walk */
+	check_query(s, m, 60, &q);
+	q.stophash = m[5 * 8 + 3 - 8].pe.hash; /* inside (tag R, pk1) */
+	check_query(s, m, 60, &q);
+	q.stophash = NULL;
+	q.stopat = m[10].pe.id; /* id 10: used by a C packet and m[30] ... */
+	check_query(s, m, 60, &q);
+	set_tags(&q, "C", "D", pk2);
+	q.stopat = m[11].pe.id;
+	check_query(s, m, 60, &q);
+	q.stopat = 0;
+	q.stophash = m[3].pe.hash; /* tag R: outside */
+	q.minpriority = 2;
+	check_query(s, m, 60, &q);
+	set_tags(&q, "", "D", pk2);
+	check_query(s, m, 60, &q);
+	store_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1035,6 +1538,14 @@ int main(void)
 		cmocka_unit_test(test_short_id),
 		cmocka_unit_test(test_seq_wrap),
 		cmocka_unit_test(test_large_records),
+		cmocka_unit_test(test_evict_adversarial),
+		cmocka_unit_test(test_evict_after_long_run),
+		cmocka_unit_test(test_clock_back_minutes),
+		cmocka_unit_test(test_clock_jumps_hours),
+		cmocka_unit_test(test_clock_back_alias),
+		cmocka_unit_test(test_timestamp_extremes),
+		cmocka_unit_test(test_slab_churn),
+		cmocka_unit_test(test_query_stop_outside),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
