@@ -353,10 +353,20 @@ static const struct invb *inv_find(const struct gpeer *p, uint32_t seq)
 	return b;
 }
 
-/* Send p's announce queue as INV frames (numbered per connection). */
+/* Send p's announce queue as INV frames (numbered per connection).  Ids
+ * p became known to have since they were queued (it announced or sent
+ * them meanwhile) are left out: they are marked known only here. */
 static void send_inv(struct gossip *g, struct gpeer *p)
 {
-	size_t off = 0;
+	size_t off = 0, k = 0;
+	for (size_t i = 0; i < p->ann.n; i++) {
+		uint64_t sid = p->ann.v[i];
+		if (known_has(p, sid))
+			continue;
+		known_add(p, sid);
+		p->ann.v[k++] = sid;
+	}
+	p->ann.n = k;
 	while (off < p->ann.n) {
 		size_t k = p->ann.n - off;
 		if (k > GOSSIP_INV_BATCH)
@@ -621,7 +631,7 @@ void gossip_on_new(struct gossip *g, struct stored *sp, int from_peer,
 			pushed++;
 			continue;
 		}
-		known_add(p, sid);
+		/* marked known when the INV leaves (send_inv) */
 		if (p->ann.n < GOSSIP_ANN_MAX)
 			u64_push(&p->ann, sid);
 		if (p->ann.n >= GOSSIP_INV_BATCH)

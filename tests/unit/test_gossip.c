@@ -633,6 +633,33 @@ static void test_hold_batch(void **state)
 	teardown_nodes();
 }
 
+/* Triangle: A pushes X to B and C, which both queue an INV of X for each
+ * other.  B's INV reaches C before C's flush: C does not announce X back. */
+static void test_inv_crossing(void **state)
+{
+	int bad = 0;
+
+	setup_nodes(0);
+	connect_nodes(0, 1);
+	connect_nodes(0, 2);
+	connect_nodes(1, 2);
+	pump(3);
+	make_packet(0, T0, 40, 0);
+	deliver_link(0, 1, &bad);
+	deliver_link(0, 2, &bad);
+	assert_int_equal(count_of(1), 1);
+	assert_int_equal(count_of(2), 1);
+	now_ms += 20;
+	gossip_tick(nodes[1].g, now_ms);
+	assert_int_equal(count_frames(1, 2, WIRE_INV), 1);
+	deliver_link(1, 2, &bad);
+	gossip_tick(nodes[2].g, now_ms);
+	assert_int_equal(count_frames(2, 1, WIRE_INV), 0);
+	assert_int_equal(bad, 0);
+	pump(5);
+	teardown_nodes();
+}
+
 /* A lost GETBITS: the fetch times out and the same peer is asked again
  * by id (GETDATA).  A GETBITS naming an INV never sent is not answered. */
 static void test_getbits_lost(void **state)
@@ -682,6 +709,7 @@ int main(void)
 		cmocka_unit_test(test_mixed_versions),
 		cmocka_unit_test(test_getbits_lost),
 		cmocka_unit_test(test_hold_batch),
+		cmocka_unit_test(test_inv_crossing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
