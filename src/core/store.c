@@ -23,8 +23,9 @@
  *      L_TP    one per (timestamp second, priority class 0..15, class 15
  *              = priority >= 15).  The seconds form a ring of purgetime
  *              + 964 buckets (room for clock steps back), so purge
- *              visits only what it frees; the eviction victim is the tail (oldest arrival) of the oldest
- *              second's list in the lowest class; the global newest-first
+ *              visits only what it frees; the eviction victim is the
+ *              tail (oldest arrival) of the oldest second's list in the
+ *              lowest class; the global newest-first
  *              walk (no tag, no pubkey: not used by DEX_list, which
  *              defaults to tagA general) merges all the lists.  One link
  *              pair serves both time and priority (8 bytes saved).
