@@ -90,6 +90,9 @@ struct net {
 
 /* ---- addresses ---- */
 
+_Static_assert(DEX_PROTOCOL_VERSION == WIRE_PROTOCOL_VERSION,
+               "getinfo protocolversion must be the version we send");
+
 /* Monotonic microseconds, for round-trip times (not wall time). */
 static uint64_t mono_us(void)
 {
