@@ -289,7 +289,6 @@ def main_run(a):
     dpk = sum(e['psent'] - b['psent'] for e, b in zip(end, base))
     pbytes = dpk * a['size']
     control = (dbytes - pbytes) / pbytes if pbytes else -1.0
-    control_nohdr = (dbytes - pbytes - 9 * dpk) / pbytes if pbytes else -1.0
     ndup = ','.join(str(f['dup'] - b['dup']) for f, b in zip(fin, base))
     dropped = {}
     for f in fin:
@@ -310,14 +309,14 @@ def main_run(a):
           'held_by_all_at_end=%d all_delivered_after_ms=%.0f settle_s=%d '
           'extra=%d fingerprints_equal=%d dropped=%s latency_node=%d '
           'latency_hops=%d latency_samples=%d/%d latency_max_ms=%.1f '
-          'latency_resolution_ms=+-%.1f polls=%d packet_frames=%d '
-          'link_bytes=%d control_ratio_without_frame_headers=%.4f '
+          'latency_resolution_ms=+-%.1f polls=%d packets_sent=%d '
+          'link_bytes=%d '
           'dups_per_node=%s node_cpu_s_during_load=%s load_cpu_pct_of_2_cores=%.0f'
           % (sent, g['rate_actual'], g['max_behind'], delivered, all_ms,
              a['settle'], over, fp_same,
              ','.join('%s:%d' % kv for kv in dropped.items() if kv[1]) or 'none',
              a['far'], a['hops'], len(samp), nsamp,
-             max(lats) if lats else -1.0, res_ms, lat['polls'], dpk, dbytes, control_nohdr, ndup,
+             max(lats) if lats else -1.0, res_ms, lat['polls'], dpk, dbytes, ndup,
              ','.join('%.1f' % c for c in cpu),
              100.0 * sum(cpu) / (gsecs * 2)))
     bad = [f for f in fin if f['peers'] < 1]
