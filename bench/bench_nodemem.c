@@ -42,32 +42,7 @@ static size_t pkt_len(uint32_t i)
 
 static size_t build(uint8_t *out, uint32_t i)
 {
-	uint8_t pk[33], payload[PKT_STRIDE];
-	const char *ta = BENCH_COINS[i % 16], *tb = BENCH_COINS[(i / 16) % 16];
-	struct packet_fields f = {0};
-	size_t hdr;
-
-	memset(pk, 0, sizeof(pk));
-	pk[0] = 0x01;
-	pk[1] = (uint8_t)(i % 1000);
-	pk[2] = (uint8_t)(i % 1000 >> 8);
-	f.relay = 2;
-	f.kind = PACKET_KIND_DATA;
-	f.timestamp = NOW - (i % 3000);
-	f.amount_a = i;
-	f.amount_b = (uint64_t)i * 3;
-	f.pubkey = i % 4 == 0 ? pk : NULL;
-	f.tag_a = (const uint8_t *)ta;
-	f.len_a = strlen(ta);
-	f.tag_b = (const uint8_t *)tb;
-	f.len_b = strlen(tb);
-	hdr = PACKET_FIXED_LEN + (f.pubkey ? 33 : 0) + f.len_a + f.len_b;
-	memset(payload, 'p', sizeof(payload));
-	put_le32(payload, i);
-	f.payload = payload;
-	f.payload_len = pkt_len(i) - hdr;
-	f.nonce = i;
-	return packet_encode(out, PKT_STRIDE, &f);
+	return bench_build_packet(out, pkt_len(i), i, NULL, NOW);
 }
 
 static void op_send(void *ctx, int peer, const uint8_t *buf, size_t len)

@@ -37,34 +37,9 @@
  * timestamps over the last 3000 s, payload padded to PKT_LEN. */
 static size_t build(uint8_t *out, uint32_t i, uint32_t n)
 {
-	uint8_t pk[33], payload[PKT_LEN];
-	const char *ta = BENCH_COINS[i % 16], *tb = BENCH_COINS[(i / 16) % 16];
-	struct packet_fields f = {0};
-	size_t hdr;
+	bool rare = i % (n / RARE_N) == 0 && i / (n / RARE_N) < RARE_N;
 
-	if (i % (n / RARE_N) == 0 && i / (n / RARE_N) < RARE_N)
-		ta = RARE_TAG;
-	memset(pk, 0, sizeof(pk));
-	pk[0] = 0x01;
-	pk[1] = (uint8_t)(i % 1000);
-	pk[2] = (uint8_t)(i % 1000 >> 8);
-	f.relay = 2;
-	f.kind = PACKET_KIND_DATA;
-	f.timestamp = NOW - (i % 3000);
-	f.amount_a = i;
-	f.amount_b = (uint64_t)i * 3;
-	f.pubkey = i % 4 == 0 ? pk : NULL;
-	f.tag_a = (const uint8_t *)ta;
-	f.len_a = strlen(ta);
-	f.tag_b = (const uint8_t *)tb;
-	f.len_b = strlen(tb);
-	hdr = PACKET_FIXED_LEN + (f.pubkey ? 33 : 0) + f.len_a + f.len_b;
-	memset(payload, 'p', sizeof(payload));
-	put_le32(payload, i); /* distinct packets */
-	f.payload = payload;
-	f.payload_len = PKT_LEN - hdr;
-	f.nonce = i;
-	return packet_encode(out, PKT_LEN, &f);
+	return bench_build_packet(out, PKT_LEN, i, rare ? RARE_TAG : NULL, NOW);
 }
 
 static bool count_cb(struct stored *sp, void *arg)
