@@ -347,8 +347,11 @@ PYEOF
 if [ -n "${CU_COMMIT:-}" ]; then
 	commit=$CU_COMMIT
 else
-	commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-	git diff --quiet HEAD -- src 2>/dev/null || commit="$commit+dirty"
+	if commit=$(git rev-parse --short HEAD 2>/dev/null); then
+		git diff --quiet HEAD -- src 2>/dev/null || commit="$commit+dirty"
+	else
+		commit=unknown   # not a git checkout (e.g. git archive): set CU_COMMIT
+	fi
 	[ -z "$(find src -newer "$DAEMON" -print -quit 2>/dev/null)" ] || commit="$commit+stale"
 fi
 cat >"$TMP/args.json" <<EOF
