@@ -66,41 +66,9 @@ done
 [ $(( (HELD + RATE - 1) / RATE )) -le 600 ] || { echo "catchup: CU_HELD/CU_RATE > 600 s" >&2; exit 1; }
 [ "$GAP" -le 60 ] && [ "$POLL_MS" -ge 1 ] && [ "$POLL_MS" -le 1000 ] || { echo "catchup: CU_GAP <= 60, CU_POLL_MS 1..1000" >&2; exit 1; }
 
-TMP=$(mktemp -d /tmp/catchup.XXXXXX)
-pids=()
-cleanup() {
-	local pid i
-	trap - EXIT INT TERM
-	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-	for pid in "${pids[@]}"; do
-		for i in $(seq 1 50); do              # up to 5 s each
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	if [ "$KEEP" = 1 ]; then
-		echo "# catchup: datadirs kept in $TMP" >&2
-	else
-		rm -rf "$TMP"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-base=${CU_BASEPORT:-28300}
-ok=0
-for _ in $(seq 1 40); do
-	ok=1
-	for p in $(seq "$base" $((base + 6))); do
-		if port_busy "$p"; then ok=0; break; fi
-	done
-	[ $ok = 1 ] && break
-	base=$((base + 17))
-done
-[ $ok = 1 ] || { echo "catchup: no free ports" >&2; exit 1; }
+. scripts/benchlib.sh
+bench_tmp catchup
+base=$(bench_ports "${CU_BASEPORT:-28300}" 7 17)
 # node A: p2p base, rpc base+1; B: base+2/3; C: base+4/5; base+6 stays closed
 dead=$((base + 6))
 dbg=()

@@ -52,41 +52,9 @@ done
 [ "$SECONDS_" -ge 1 ] && [ "$SECONDS_" -le 600 ] || { echo "netbench: NB_SECONDS 1..600" >&2; exit 1; }
 case $TOPO in ring|ring3|line) ;; *) echo "netbench: NB_TOPOLOGY ring|ring3|line" >&2; exit 1;; esac
 
-TMP=$(mktemp -d /tmp/netbench.XXXXXX)
-pids=()
-cleanup() {
-	local pid i
-	trap - EXIT INT TERM
-	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-	for pid in "${pids[@]}"; do
-		for i in $(seq 1 50); do              # up to 5 s each
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	if [ "$KEEP" = 1 ]; then
-		echo "# netbench: datadirs kept in $TMP" >&2
-	else
-		rm -rf "$TMP"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-base=${NB_BASEPORT:-28100}
-ok=0
-for _ in $(seq 1 40); do
-	ok=1
-	for p in $(seq "$base" $((base + 2 * N - 1))); do
-		if port_busy "$p"; then ok=0; break; fi
-	done
-	[ $ok = 1 ] && break
-	base=$((base + 2 * N + 10))
-done
-[ $ok = 1 ] || { echo "netbench: no free ports" >&2; exit 1; }
+. scripts/benchlib.sh
+bench_tmp netbench
+base=$(bench_ports "${NB_BASEPORT:-28100}" $((2 * N)) $((2 * N + 10)))
 
 # Topology: node i makes outgoing connections (-connect) to these nodes.
 targets() {
