@@ -2,8 +2,9 @@
  *
  * Owns: the pending-fetch table and its timeout FIFO, and per peer the
  * known-set, the announce queue, the GETDATA batch, the ids of the INVs
- * sent to it (v2 peers, for GETBITS) and the priority send queue.  Reads the store;
- * never writes it.
+ * sent to it (v2 peers, for GETBITS), the priority send queue and the
+ * catch-up backlog (what it lacks, fed to the queue as it drains).  Reads
+ * the store; never writes it.
  */
 #include "proto/gossip.h"
 
@@ -24,6 +25,10 @@
 #define RECON_ANSWER_MIN_MS 500u
 /* Packets per PACKETS frame at most (besides GOSSIP_PACKETS_BATCH bytes). */
 #define DRAIN_BATCH 256
+/* Send queue classes: QCATCHUP (catch-up packets, sent after everything
+ * else), then priority 0..12, >= 13 at 1..GOSSIP_CLASSES. */
+#define QCATCHUP 0
+#define QCLASSES (GOSSIP_CLASSES + 1)
 
 /* ---- small growable vectors ---- */
 
@@ -104,8 +109,10 @@ struct gpeer {
 	uint64_t *known;             /* GOSSIP_KNOWN_SLOTS */
 	struct u64vec ann;           /* ids to announce */
 	struct u64vec req;           /* ids to request (GETDATA batch) */
-	struct qring q[GOSSIP_CLASSES];
+	struct qring q[QCLASSES];
 	size_t qbytes;
+	struct u64vec cu;            /* catch-up backlog: short ids, */
+	size_t cu_head;              /* ... cu.v[cu_head..cu.n) still to queue */
 };
 
 /* ---- pending fetches ---- */
@@ -158,12 +165,32 @@ static struct gpeer *peer_get(const struct gossip *g, int id)
 	return NULL;
 }
 
+/* A slot holds sid (p holds it, or it is queued for p) or sid ^ KNOWN_ANN
+ * (only announced to p: it may never fetch it).  The tag flips a bit of the
+ * slot index, so a tagged value never equals a sid that maps to its slot. */
+#define KNOWN_ANN 1u
+
 static inline void known_add(struct gpeer *p, uint64_t sid)
 {
 	p->known[sid & (GOSSIP_KNOWN_SLOTS - 1)] = sid;
 }
 
+static inline void known_ann(struct gpeer *p, uint64_t sid)
+{
+	uint64_t *k = &p->known[sid & (GOSSIP_KNOWN_SLOTS - 1)];
+	if (*k != sid)
+		*k = sid ^ KNOWN_ANN;
+}
+
+/* p holds it, is getting it, or was announced it. */
 static inline bool known_has(const struct gpeer *p, uint64_t sid)
+{
+	uint64_t k = p->known[sid & (GOSSIP_KNOWN_SLOTS - 1)];
+	return k == sid || k == (sid ^ KNOWN_ANN);
+}
+
+/* p holds it or it is queued for p (catch-up skips these). */
+static inline bool known_holds(const struct gpeer *p, uint64_t sid)
 {
 	return p->known[sid & (GOSSIP_KNOWN_SLOTS - 1)] == sid;
 }
@@ -363,7 +390,7 @@ static void send_inv(struct gossip *g, struct gpeer *p)
 		uint64_t sid = p->ann.v[i];
 		if (known_has(p, sid))
 			continue;
-		known_add(p, sid);
+		known_ann(p, sid);
 		p->ann.v[k++] = sid;
 	}
 	p->ann.n = k;
@@ -384,8 +411,8 @@ static void send_inv(struct gossip *g, struct gpeer *p)
 static int prio_class(int prio)
 {
 	if (prio < 0)
-		return 0;
-	return prio >= GOSSIP_CLASSES - 1 ? GOSSIP_CLASSES - 1 : prio;
+		return 1;
+	return 1 + (prio >= GOSSIP_CLASSES - 1 ? GOSSIP_CLASSES - 1 : prio);
 }
 
 static void shed(struct gossip *g)
@@ -394,19 +421,21 @@ static void shed(struct gossip *g)
 	g->overload_until = g->now_ms + 1000;
 }
 
-/* Queue sp for p.  catchup: only while the queue is under half its cap
- * (the rest comes in a later round; not a drop). */
+/* Queue sp for p.  catchup: in the lowest class (behind every live packet,
+ * and the first to give way to one), and only while the queue is under
+ * half its cap (the rest waits in the backlog or a later round; not a
+ * drop). */
 static bool enqueue(struct gossip *g, struct gpeer *p, const struct stored *sp,
                     uint8_t relay, bool catchup)
 {
-	int cls = prio_class(sp->priority);
+	int cls = catchup ? QCATCHUP : prio_class(sp->priority);
 	size_t cap = g->cfg.queue_cap;
 
 	if (catchup && p->qbytes + sp->len > cap / 2)
 		return false;
 	while (p->qbytes + sp->len > cap && p->qbytes > 0) {
 		int low = 0;
-		while (low < GOSSIP_CLASSES && p->q[low].n == 0)
+		while (low < QCLASSES && p->q[low].n == 0)
 			low++;
 		if (low >= cls) {
 			shed(g);      /* nothing lower: the new one gives way */
@@ -414,7 +443,13 @@ static bool enqueue(struct gossip *g, struct gpeer *p, const struct stored *sp,
 		}
 		struct qent e = q_pop(&p->q[low]);
 		p->qbytes -= e.len;
-		shed(g);
+		/* not sent after all: no longer "known" (catch-up skips known
+		 * ids, so it could otherwise never be sent in this connection) */
+		uint64_t esid = wire_sid(e.hash);
+		if (known_holds(p, esid))
+			p->known[esid & (GOSSIP_KNOWN_SLOTS - 1)] = 0;
+		if (low != QCATCHUP)
+			shed(g);  /* catch-up comes again in the next round */
 	}
 	struct qent e;
 	memcpy(e.hash, sp->hash, 32);
@@ -426,18 +461,58 @@ static bool enqueue(struct gossip *g, struct gpeer *p, const struct stored *sp,
 	return true;
 }
 
+static bool cu_pending(const struct gpeer *p)
+{
+	return p->cu_head < p->cu.n;
+}
+
+static void cu_clear(struct gpeer *p)
+{
+	free(p->cu.v);
+	memset(&p->cu, 0, sizeof(p->cu));
+	p->cu_head = 0;
+}
+
+/* Move catch-up backlog entries to p's send queue while it stays under
+ * half its cap.  Entries whose packet was purged meanwhile, or that p is
+ * known to hold or to be getting, are skipped.  Frees the backlog once
+ * consumed. */
+static void cu_refill(struct gossip *g, struct gpeer *p)
+{
+	while (cu_pending(p)) {
+		uint64_t sid = p->cu.v[p->cu_head];
+		struct stored *sp = sidx_get(g, sid);
+		if (sp && !known_holds(p, sid) &&
+		    !enqueue(g, p, sp, 0, true) && p->qbytes > 0)
+			break;  /* half the cap reached: more when it drains */
+		/* queued, skipped, or too big for half the cap even alone */
+		p->cu_head++;
+	}
+	if (!cu_pending(p))
+		cu_clear(p);
+}
+
 /* Move queued packets to p, highest class first, while room() allows:
  * to a v2 peer as PACKETS frames of up to DRAIN_BATCH packets and
- * GOSSIP_PACKETS_BATCH bytes, to a v1 peer one PACKET frame each. */
+ * GOSSIP_PACKETS_BATCH bytes, to a v1 peer one PACKET frame each.  The
+ * catch-up backlog refills the queue whenever it is down to a quarter of
+ * its cap, so catch-up runs at the pace the peer takes the data. */
 static void drain(struct gossip *g, struct gpeer *p)
 {
 	const struct stored *sps[DRAIN_BATCH];
 	uint8_t relays[DRAIN_BATCH];
 	size_t nb = 0, bytes = 0;
 	bool batch = p->v2 && g->send_packets;
-	int cls = GOSSIP_CLASSES - 1;
+	int cls = QCLASSES - 1;
+	size_t low = g->cfg.queue_cap / 4;
 
-	while (p->qbytes > 0 && g->ops.room(g->ops.ctx, p->id) > 0) {
+	for (;;) {
+		if (cu_pending(p) && p->qbytes <= low) {
+			cu_refill(g, p);
+			cls = QCLASSES - 1;
+		}
+		if (p->qbytes == 0 || g->ops.room(g->ops.ctx, p->id) == 0)
+			break;
 		while (cls >= 0 && p->q[cls].n == 0)
 			cls--;
 		if (cls < 0)
@@ -475,7 +550,7 @@ static void flush(struct gossip *g)
 		struct gpeer *p = g->peers[i];
 		if (p->req.n)
 			send_ids(g, p, WIRE_GETDATA, &p->req);
-		if (p->qbytes)
+		if (p->qbytes || cu_pending(p))
 			drain(g, p);
 	}
 }
@@ -524,7 +599,8 @@ static void peer_free(struct gpeer *p)
 	free(p->req.v);
 	free(p->invr);
 	free(p->invb);
-	for (int c = 0; c < GOSSIP_CLASSES; c++)
+	free(p->cu.v);
+	for (int c = 0; c < QCLASSES; c++)
 		free(p->q[c].v);
 	free(p);
 }
@@ -885,7 +961,6 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 struct idl_ctx {
-	struct gossip *g;
 	struct gpeer *p;
 	const uint64_t *sorted;
 	size_t n;
@@ -897,15 +972,21 @@ static bool idl_cb(struct stored *sp, void *arg)
 	uint64_t sid = wire_sid(sp->hash);
 	if (c->n && bsearch(&sid, c->sorted, c->n, sizeof(uint64_t), cmp_u64))
 		return true;
-	/* the initiator lacks it: send it (paced by the queue) */
-	enqueue(c->g, c->p, sp, 0, true);
+	if (known_holds(c->p, sid))
+		return true;  /* queued or sent to it already */
+	if (c->p->cu.n >= GOSSIP_CATCHUP_MAX)
+		return false; /* backlog full: the rest in the next round */
+	/* the initiator lacks it: to the backlog, queued as it drains */
+	u64_push(&c->p->cu, sid);
 	return true;
 }
 
 /* Responder: send what the initiator lacks.  A round only serves its
  * initiator: what we lack comes in our own round with that peer.  (Pulling
  * here too would fetch every packet twice when two nodes reconcile with
- * each other at the same time, as they do after a restart.) */
+ * each other at the same time, as they do after a restart.)  What it lacks
+ * replaces its catch-up backlog (the new list supersedes the old one); the
+ * backlog is queued by drain() at the pace the peer takes it. */
 static void on_idlist(struct gossip *g, struct gpeer *p,
                       struct wire_idlist *l)
 {
@@ -917,7 +998,9 @@ static void on_idlist(struct gossip *g, struct gpeer *p,
 	if (!p->idlist_ok)
 		return; /* not the answer to our SUMMARY_SEC: ignored */
 	p->idlist_ok = false;
-	while (wire_idlist_next(l, &t, &c, &ids)) {
+	cu_clear(p);
+	while (p->cu.n < GOSSIP_CATCHUP_MAX &&
+	       wire_idlist_next(l, &t, &c, &ids)) {
 		v.n = 0;
 		for (uint32_t i = 0; i < c; i++) {
 			uint64_t sid = wire_ids_at(ids, i);
@@ -930,7 +1013,7 @@ static void on_idlist(struct gossip *g, struct gpeer *p,
 			continue; /* about to expire: not worth sending */
 		if (v.n > 1)
 			qsort(v.v, v.n, sizeof(uint64_t), cmp_u64);
-		struct idl_ctx ctx = {g, p, v.v, v.n};
+		struct idl_ctx ctx = {p, v.v, v.n};
 		store_foreach_time(g->store, t, t, idl_cb, &ctx);
 	}
 	free(v.v);
@@ -1067,6 +1150,12 @@ size_t gossip_queued_bytes(const struct gossip *g, int peer)
 {
 	struct gpeer *p = peer_get(g, peer);
 	return p ? p->qbytes : 0;
+}
+
+size_t gossip_catchup_backlog(const struct gossip *g, int peer)
+{
+	struct gpeer *p = peer_get(g, peer);
+	return p ? p->cu.n - p->cu_head : 0;
 }
 
 const struct gossip_stats *gossip_get_stats(struct gossip *g,

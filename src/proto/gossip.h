@@ -11,8 +11,9 @@
  * daemon).  Peers are named by the caller's int ids.
  *
  * Bounded: per-peer known-set 32,768 short ids (direct mapped), announce
- * queue 65,536 ids, send queue 16 MiB of packet bytes; pending fetches
- * 65,536.  Nothing per held packet: short ids are looked up in the
+ * queue 65,536 ids, send queue 16 MiB of packet bytes, catch-up backlog
+ * 262,144 short ids (2 MiB, only while serving a catch-up); pending
+ * fetches 65,536.  Nothing per held packet: short ids are looked up in the
  * store (store_get_short).
  */
 #ifndef DEX_GOSSIP_H
@@ -36,6 +37,13 @@
 #define GOSSIP_RECON_INTERVAL_MS 1000u
 #define GOSSIP_RECON_TIMEOUT_MS 10000u
 #define GOSSIP_DEFAULT_QUEUE_CAP (16u << 20)
+/* Responder side of a reconciliation round: the short ids of the packets
+ * the initiator lacks (from its IDLIST) wait in a per-peer backlog of at
+ * most this many entries and move to its send queue as the queue drains
+ * (kept under half the queue cap, so live traffic keeps priority).  A new
+ * IDLIST from the same peer replaces the backlog; what did not fit comes
+ * in the next round. */
+#define GOSSIP_CATCHUP_MAX 262144u
 #define GOSSIP_DEFAULT_FANOUT 2u
 #define GOSSIP_DEFAULT_MAX_RELAY 1u
 /* Per v2 peer: the ids of the INVs sent to it, so that its GETBITS (INV
@@ -148,6 +156,9 @@ bool gossip_peer_synced(const struct gossip *g, int peer);
 bool gossip_synced(const struct gossip *g);
 /* Bytes waiting in peer's priority queue. */
 size_t gossip_queued_bytes(const struct gossip *g, int peer);
+/* Catch-up entries (short ids) still waiting to be queued for peer
+ * (<= GOSSIP_CATCHUP_MAX). */
+size_t gossip_catchup_backlog(const struct gossip *g, int peer);
 const struct gossip_stats *gossip_get_stats(struct gossip *g,
                                             uint64_t now_ms);
 

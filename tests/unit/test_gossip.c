@@ -2,7 +2,8 @@
  * in-memory nodes (store + gossip) exchange frames through byte queues, the
  * clock is a variable.  Checks push/announce/pull to identical sets over a
  * line, catch-up by reconciliation after a node was offline (both
- * directions), disconnect reasons, and overload shedding by priority.
+ * directions), disconnect reasons, overload shedding by priority, and
+ * catch-up paced by the link (the backlog) rather than by rounds.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -37,6 +38,8 @@ struct tnode {
 	struct store *store;
 	struct gossip *g;
 	size_t room;                 /* what ops->room answers */
+	size_t budget;               /* != 0: room = budget - spent (a link) */
+	size_t spent;                /* packet bytes sent since the reset */
 	uint64_t packets_sent;
 	uint64_t packets_frames;     /* PACKETS frames */
 };
@@ -81,6 +84,7 @@ static void t_send_packet(void *ctx, int peer, const struct stored *sp,
 	wb_bytes(&l->q, stored_bytes(sp), sp->len);
 	l->q.p[at] = relay;
 	me->packets_sent++;
+	me->spent += sp->len;
 }
 
 static void t_send_packets(void *ctx, int peer,
@@ -98,6 +102,7 @@ static void t_send_packets(void *ctx, int peer,
 		size_t at = l->q.len;
 		wb_bytes(&l->q, stored_bytes(sps[i]), sps[i]->len);
 		l->q.p[at] = relays[i];
+		me->spent += sps[i]->len;
 	}
 	wb_end(&l->q);
 	me->packets_sent += n;
@@ -106,7 +111,10 @@ static void t_send_packets(void *ctx, int peer,
 
 static size_t t_room(void *ctx, int peer)
 {
-	return ((struct tnode *)ctx)->room;
+	struct tnode *me = ctx;
+	if (me->budget)
+		return me->spent < me->budget ? me->budget - me->spent : 0;
+	return me->room;
 }
 
 static int t_ingest(void *ctx, int peer, const uint8_t *pkt, size_t len,
@@ -141,6 +149,7 @@ static void setup_nodes(size_t queue_cap)
 		nodes[i].idx = i;
 		nodes[i].store = store_new(&sc);
 		nodes[i].room = SIZE_MAX;
+		nodes[i].budget = nodes[i].spent = 0;
 		nodes[i].packets_sent = 0;
 		node_version[i] = WIRE_PROTOCOL_VERSION;
 		ops.ctx = &nodes[i];
@@ -696,6 +705,112 @@ static void test_getbits_lost(void **state)
 	teardown_nodes();
 }
 
+/* Node 0 holds n packets (40-byte payloads, 1000 a second), node 1 is
+ * empty and connects; node 0's link to it takes 1 MiB per 20 ms step
+ * (50 MiB/s), its send queue cap is 1 MiB.  Returns the simulated ms from
+ * the connect until node 1 holds all n (bounded: fails after 5 s).
+ * Checks at every step: node 0's catch-up backlog for node 1 stays within
+ * GOSSIP_CATCHUP_MAX and its queue within half the cap.  *first_backlog:
+ * the packets the first round took (sent, queued or still in the backlog
+ * after the first step). */
+static uint64_t run_catchup(uint32_t n, size_t *first_backlog)
+{
+	const size_t cap = 1u << 20;
+	int bad = 0;
+
+	size_t plen = 0;     /* every packet has the same length */
+
+	setup_nodes(cap);
+	for (uint32_t k = 0; k < n; k++)
+		plen = make_packet(0, T0 - 600 + k / 1000, 40, 0)->len;
+	assert_int_equal(count_of(0), n);
+	now_ms = (uint64_t)(T0 - 600 + n / 1000 + 10) * 1000;
+	nodes[0].budget = 1u << 20;
+	connect_nodes(0, 1);
+	uint64_t t_conn = now_ms;
+	*first_backlog = SIZE_MAX;
+	for (unsigned step = 0; step < 250; step++) {
+		for (int k = 0; k < 50 && deliver_round(&bad) > 0; k++)
+			;
+		size_t bl = gossip_catchup_backlog(nodes[0].g, 1);
+		if (*first_backlog == SIZE_MAX) /* taken by the first round */
+			*first_backlog = bl + nodes[0].packets_sent +
+				gossip_queued_bytes(nodes[0].g, 1) / plen;
+		assert_true(bl <= GOSSIP_CATCHUP_MAX);
+		assert_true(gossip_queued_bytes(nodes[0].g, 1) <= cap / 2);
+		if (count_of(1) == n)
+			break;
+		now_ms += 20;
+		for (int i = 0; i < NNODES; i++) {
+			nodes[i].spent = 0;
+			gossip_tick(nodes[i].g, now_ms);
+		}
+	}
+	assert_int_equal(bad, 0);
+	assert_int_equal(count_of(1), n);
+	assert_same(0, 1);
+	/* nothing sent twice (later rounds list what arrived) */
+	assert_int_equal(nodes[0].packets_sent, n);
+	return now_ms - t_conn;
+}
+
+/* Catch-up of an empty node follows the link, not the 1 s rounds: before
+ * the backlog, node 0 queued catch-up only under half the cap (512 KiB,
+ * ~7,000 of these packets) per round, one round a second: 100,000 took
+ * 14 rounds.  Live packets still pass while catch-up runs. */
+static void test_catchup_paced(void **state)
+{
+	size_t first;
+	uint64_t ms = run_catchup(100000, &first);
+	assert_int_equal(first, 100000); /* all in the first round */
+	/* 100,000 x ~80 B at 50 MiB/s: ~8 steps; well inside one round */
+	assert_true(ms < GOSSIP_RECON_INTERVAL_MS / 2);
+	assert_int_equal(gossip_catchup_backlog(nodes[0].g, 1), 0);
+	teardown_nodes();
+
+	/* live traffic during a catch-up: the new packet is not queued
+	 * behind the backlog (which stays under half the queue cap) */
+	int bad = 0;
+	setup_nodes(1u << 20);
+	for (uint32_t k = 0; k < 50000; k++)
+		make_packet(0, T0 - 600 + k / 1000, 40, 0);
+	now_ms = (uint64_t)(T0 - 600 + 60) * 1000;
+	nodes[0].budget = 256u << 10;
+	connect_nodes(0, 1);
+	for (int k = 0; k < 50 && deliver_round(&bad) > 0; k++)
+		;
+	assert_true(gossip_catchup_backlog(nodes[0].g, 1) > 0);
+	uint64_t before = count_of(1);
+	struct stored *live = make_packet(0, (uint32_t)(now_ms / 1000), 40, 0);
+	uint8_t h[32];
+	memcpy(h, live->hash, 32);
+	for (int step = 0; step < 3 && !store_has(nodes[1].store, h); step++) {
+		now_ms += 20;
+		nodes[0].spent = 0;
+		gossip_tick(nodes[0].g, now_ms);
+		for (int k = 0; k < 50 && deliver_round(&bad) > 0; k++)
+			;
+	}
+	assert_true(store_has(nodes[1].store, h));
+	assert_true(gossip_catchup_backlog(nodes[0].g, 1) > 0);
+	assert_true(count_of(1) < 50001 && count_of(1) > before);
+	assert_int_equal(bad, 0);
+	teardown_nodes();
+}
+
+/* More missing than the backlog holds: the first round takes
+ * GOSSIP_CATCHUP_MAX, the next round (1 s later) the rest. */
+static void test_catchup_backlog_cap(void **state)
+{
+	size_t first;
+	uint32_t n = GOSSIP_CATCHUP_MAX + 20000;
+	uint64_t ms = run_catchup(n, &first);
+	assert_int_equal(first, GOSSIP_CATCHUP_MAX);
+	assert_true(ms > GOSSIP_RECON_INTERVAL_MS);
+	assert_true(ms < 2 * GOSSIP_RECON_INTERVAL_MS);
+	teardown_nodes();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -710,6 +825,8 @@ int main(void)
 		cmocka_unit_test(test_getbits_lost),
 		cmocka_unit_test(test_hold_batch),
 		cmocka_unit_test(test_inv_crossing),
+		cmocka_unit_test(test_catchup_paced),
+		cmocka_unit_test(test_catchup_backlog_cap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
