@@ -8,6 +8,11 @@
  *
  * Connections are never freed inside a callback that may still touch them:
  * conn_kill() marks one closing and a zero-delay event reaps it.
+ *
+ * Host names (-addnode, -connect, addnode RPC) never block the loop: a
+ * numeric host is converted at once (AI_NUMERICHOST), a name waits in
+ * net->names while evdns resolves it, then enters the address book under
+ * the string the user gave.  net_stop() cancels requests in flight.
  */
 #include "node/net.h"
 
@@ -26,6 +31,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
@@ -48,6 +54,22 @@
 #define NET_IDLE_MS 60000
 #define NET_DEFAULT_PORT 7770
 #define NET_MAX_SELF 8
+#define NET_NAMES_MAX 256              /* host names being resolved */
+#define NET_DNS_FLUSH_ROUNDS 16        /* net_stop: loop turns for cancels */
+
+/* A host name from -addnode/-connect/addnode, not yet in the address book:
+ * resolving (evdns), or waiting to retry after a failed resolution. */
+struct net_name {
+	struct net *net;
+	bool used;
+	bool resolving;               /* a request is in flight */
+	bool dropping;                /* removed: slot freed by the callback */
+	uint8_t flags;                /* PEERS_ADDNODE | PEERS_CONNECT | ONETRY */
+	uint8_t attempts;             /* failed resolutions */
+	uint64_t next_try_ms;
+	struct evdns_getaddrinfo_request *req;
+	char name[PEERS_NAME_MAX];    /* host[:port] as the user gave it */
+};
 
 struct conn {
 	struct conn *next;
@@ -86,6 +108,9 @@ struct net {
 	struct { uint8_t ip[16]; uint16_t port; } self[NET_MAX_SELF];
 	size_t nself;
 	struct wbuf wb;
+	struct evdns_base *dns;       /* created at the first name */
+	size_t dns_inflight;          /* requests whose callback is due */
+	struct net_name names[NET_NAMES_MAX];
 };
 
 /* ---- addresses ---- */
@@ -149,19 +174,25 @@ static void ip_fmt(char *out, size_t cap, const uint8_t ip[16],
 	}
 }
 
-/* host[:port] or [v6]:port -> ip, port (getaddrinfo for names). */
+/* host[:port] or [v6]:port.  A numeric host (IPv4, bracketed IPv6) is
+ * converted at once (AI_NUMERICHOST never touches DNS) and E_OK returned;
+ * a well-formed name gives E_AGAIN (resolve it with evdns, never
+ * getaddrinfo on the loop thread); bad syntax E_INVAL. */
 static int parse_hostport(const char *s, uint8_t ip[16], uint16_t *port)
 {
 	char host[256];
+	struct addrinfo hints = {0}, *res = NULL;
+	uint16_t dummy;
 
 	if (hostport_split(s, host, sizeof host, port, NET_DEFAULT_PORT) != E_OK)
 		return E_INVAL;
-	struct addrinfo hints = {0}, *res = NULL;
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
-		return E_INVAL;
-	uint16_t dummy;
+	hints.ai_flags = AI_NUMERICHOST;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) {
+		/* a bracketed host must be an IPv6 literal */
+		return s[0] == '[' ? E_INVAL : E_AGAIN;
+	}
 	sa_to_ip((struct sockaddr_storage *)(void *)res->ai_addr, ip, &dummy);
 	freeaddrinfo(res);
 	return E_OK;
@@ -805,6 +836,8 @@ static void maintain(struct net *net, uint64_t now_ms)
 	}
 }
 
+static void names_retry(struct net *net, uint64_t now_ms);
+
 static void second_tick(struct net *net, uint64_t now_ms)
 {
 	uint32_t now = (uint32_t)(now_ms / 1000);
@@ -835,6 +868,7 @@ static void second_tick(struct net *net, uint64_t now_ms)
 		    now_ms - c->ping_sent_ms >= NET_PING_EVERY_MS)
 			send_ping(net, c, now_ms);
 	}
+	names_retry(net, now_ms);
 	maintain(net, now_ms);
 }
 
@@ -848,6 +882,228 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		second_tick(net, now_ms);
 	}
 	sync_counters(net, now_ms);
+}
+
+/* ---- host names (evdns, never blocking the loop) ---- */
+
+static struct net_name *names_find(struct net *net, const char *name)
+{
+	for (size_t i = 0; i < NET_NAMES_MAX; i++) {
+		struct net_name *nm = &net->names[i];
+		if (nm->used && !nm->dropping && !strcmp(nm->name, name))
+			return nm;
+	}
+	return NULL;
+}
+
+static void names_clear(struct net_name *nm)
+{
+	memset(nm, 0, sizeof(*nm));
+}
+
+/* Forget nm: at once, or (request in flight) when its cancel callback
+ * comes. */
+static void names_drop(struct net_name *nm)
+{
+	if (!nm->resolving) {
+		names_clear(nm);
+		return;
+	}
+	nm->dropping = true;
+	nm->flags = 0;
+	if (nm->req) {
+		struct evdns_getaddrinfo_request *r = nm->req;
+		nm->req = NULL;
+		evdns_getaddrinfo_cancel(r);
+	}
+}
+
+/* The numeric path and a resolved name end here: put ip:port in the book
+ * with `flags` under the user's string `name`; ONETRY dials once.
+ * Returns E_OK, E_DUP (an addnode entry for that address exists) or
+ * E_NOMEM (book full). */
+static int book_put(struct net *net, const char *name, const uint8_t ip[16],
+                    uint16_t port, uint8_t flags)
+{
+	struct peer_addr *e;
+	uint8_t keep = flags & (PEERS_ADDNODE | PEERS_CONNECT);
+
+	if (keep) {
+		e = peers_book_find(&net->book, ip, port);
+		if ((keep & PEERS_ADDNODE) && e && (e->flags & PEERS_ADDNODE))
+			return E_DUP;
+		e = peers_book_add(&net->book, ip, port, keep, 0, 0, name);
+		if (!e)
+			return E_NOMEM;
+		if (strcmp(e->name, name))
+			snprintf(e->name, sizeof(e->name), "%s", name);
+		e->next_try_ms = 0;
+		e->attempts = 0;
+	}
+	if (flags & PEERS_ONETRY) {
+		e = peers_book_find(&net->book, ip, port);
+		if (e && e->connected)
+			return E_OK;
+		if (!e)
+			e = peers_book_add(&net->book, ip, port, PEERS_ONETRY, 0,
+			                   0, NULL);
+		if (!e)
+			return E_NOMEM;
+		e->next_try_ms = 0;
+		if (!e->connected && !net->stopped)
+			dial(net, e);
+	}
+	return E_OK;
+}
+
+static void name_failed(struct net *net, struct net_name *nm,
+                        const char *why)
+{
+	uint64_t now_ms = node_now_ms();
+
+	if (nm->attempts < 255)
+		nm->attempts++;
+	if (!(nm->flags & (PEERS_ADDNODE | PEERS_CONNECT))) {
+		log_msg(LOG_WARN, "cannot resolve %s: %s", nm->name, why);
+		names_clear(nm); /* onetry only: forgotten */
+		return;
+	}
+	nm->flags &= (uint8_t)~PEERS_ONETRY;
+	nm->next_try_ms = now_ms + peers_backoff_ms(nm->attempts);
+	/* the first failure is a warning; the retries are net debug */
+	log_msg(nm->attempts == 1 ? LOG_WARN : LOG_NET,
+	        "cannot resolve %s: %s (retry in %llu ms)", nm->name, why,
+	        (unsigned long long)(nm->next_try_ms - now_ms));
+}
+
+static void resolve_cb(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct net_name *nm = arg;
+	struct net *net = nm->net;
+	const struct evutil_addrinfo *pick = NULL;
+	uint8_t ip[16];
+	uint16_t port, dummy;
+	char host[256];
+	int rc;
+
+	nm->req = NULL;
+	nm->resolving = false;
+	if (net->dns_inflight)
+		net->dns_inflight--;
+	if (nm->dropping || net->stopped || result == EVUTIL_EAI_CANCEL) {
+		names_clear(nm);
+		goto out;
+	}
+	if (result != 0 || !res) {
+		name_failed(net, nm, result ? evutil_gai_strerror(result)
+		                            : "no address");
+		goto out;
+	}
+	/* we listen on IPv4 only: prefer an IPv4 answer */
+	for (const struct evutil_addrinfo *a = res; a; a = a->ai_next) {
+		if (a->ai_family == AF_INET) {
+			pick = a;
+			break;
+		}
+		if (a->ai_family == AF_INET6 && !pick)
+			pick = a;
+	}
+	if (!pick) {
+		name_failed(net, nm, "no IPv4 or IPv6 address");
+		goto out;
+	}
+	hostport_split(nm->name, host, sizeof host, &port, NET_DEFAULT_PORT);
+	sa_to_ip((const struct sockaddr_storage *)(const void *)pick->ai_addr,
+	         ip, &dummy);
+	ip_fmt(host, sizeof host, ip, port);
+	rc = book_put(net, nm->name, ip, port, nm->flags);
+	if (rc == E_DUP)
+		log_msg(LOG_INFO, "%s resolved to %s, already added", nm->name,
+		        host);
+	else if (rc != E_OK)
+		log_msg(LOG_WARN, "%s resolved to %s: address book full",
+		        nm->name, host);
+	else
+		log_msg(LOG_NET, "%s resolved to %s", nm->name, host);
+	names_clear(nm); /* the book (or nothing, on onetry) remembers it */
+	if (net->started && !net->stopped)
+		maintain(net, node_now_ms());
+out:
+	if (res)
+		evutil_freeaddrinfo(res);
+}
+
+/* Start resolving nm in the background.  The callback may run before this
+ * returns (hosts file, immediate error). */
+static void resolve_start(struct net *net, struct net_name *nm)
+{
+	struct evutil_addrinfo hints = {0};
+	struct evdns_getaddrinfo_request *r;
+	char host[256];
+	uint16_t port;
+
+	if (nm->resolving || net->stopped)
+		return;
+	if (!net->dns) {
+		net->dns = evdns_base_new(net->n->base,
+		                          EVDNS_BASE_INITIALIZE_NAMESERVERS |
+		                          EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+		if (!net->dns) {
+			name_failed(net, nm, "cannot start the DNS resolver");
+			return;
+		}
+	}
+	if (hostport_split(nm->name, host, sizeof host, &port,
+	                   NET_DEFAULT_PORT) != E_OK) {
+		name_failed(net, nm, "bad host name"); /* checked before */
+		return;
+	}
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	nm->resolving = true;
+	nm->net = net;
+	net->dns_inflight++;
+	r = evdns_getaddrinfo(net->dns, host, NULL, &hints, resolve_cb, nm);
+	if (r) /* NULL: answered already (nm may be cleared) */
+		nm->req = r;
+}
+
+/* Remember name (not numeric) with flags and resolve it.  E_OK or
+ * E_NOMEM (table full). */
+static int names_add(struct net *net, const char *name, uint8_t flags)
+{
+	struct net_name *nm = names_find(net, name);
+
+	if (!nm) {
+		for (size_t i = 0; i < NET_NAMES_MAX && !nm; i++)
+			if (!net->names[i].used)
+				nm = &net->names[i];
+		if (!nm)
+			return E_NOMEM;
+		names_clear(nm);
+		nm->used = true;
+		nm->net = net;
+		snprintf(nm->name, sizeof(nm->name), "%s", name);
+	}
+	nm->flags |= flags;
+	if (flags & (PEERS_ADDNODE | PEERS_ONETRY))
+		nm->attempts = 0; /* asked now: try now */
+	nm->next_try_ms = 0;
+	if (net->started)
+		resolve_start(net, nm);
+	return E_OK;
+}
+
+/* second tick: retry names whose resolution failed. */
+static void names_retry(struct net *net, uint64_t now_ms)
+{
+	for (size_t i = 0; i < NET_NAMES_MAX; i++) {
+		struct net_name *nm = &net->names[i];
+		if (nm->used && !nm->resolving && !nm->dropping &&
+		    nm->next_try_ms <= now_ms)
+			resolve_start(net, nm);
+	}
 }
 
 /* ---- public ---- */
@@ -898,23 +1154,29 @@ int net_start(struct net *net)
 			return E_IO;
 		}
 	}
+	net->started = true; /* names_add resolves from now on */
 	for (size_t i = 0; i < cfg->connect.n; i++) {
+		const char *v = cfg->connect.v[i];
 		uint8_t ip[16];
 		uint16_t port;
-		if (parse_hostport(cfg->connect.v[i], ip, &port) != E_OK) {
-			log_msg(LOG_WARN, "-connect=%s: cannot resolve",
-			        cfg->connect.v[i]);
-			continue;
-		}
-		peers_book_add(&net->book, ip, port, PEERS_CONNECT, 0, 0,
-		               cfg->connect.v[i]);
+		int rc = parse_hostport(v, ip, &port);
+
+		if (rc == E_OK)
+			rc = book_put(net, v, ip, port, PEERS_CONNECT);
+		else if (rc == E_AGAIN && strlen(v) < PEERS_NAME_MAX)
+			rc = names_add(net, v, PEERS_CONNECT);
+		if (rc != E_OK)
+			log_msg(LOG_WARN, "-connect=%s: not added (%s)", v,
+			        rc == E_NOMEM ? "table full" : "bad address");
 	}
-	for (size_t i = 0; i < cfg->addnode.n; i++)
-		if (net_addnode(net, cfg->addnode.v[i], "add") == E_INVAL)
-			log_msg(LOG_WARN, "-addnode=%s: cannot resolve",
-			        cfg->addnode.v[i]);
+	for (size_t i = 0; i < cfg->addnode.n; i++) {
+		int rc = net_addnode(net, cfg->addnode.v[i], "add");
+		if (rc != E_OK && rc != E_DUP)
+			log_msg(LOG_WARN, "-addnode=%s: not added (%s)",
+			        cfg->addnode.v[i],
+			        rc == E_NOMEM ? "table full" : "bad address");
+	}
 	event_add(net->tick_ev, &tv);
-	net->started = true;
 	maintain(net, node_now_ms());
 	log_msg(LOG_INFO, "p2p %s port %d, dexp2p=%d",
 	        cfg->listen ? "listening on" : "not listening,", cfg->port,
@@ -936,6 +1198,23 @@ void net_stop(struct net *net)
 	for (struct conn *c = net->conns; c; c = c->next)
 		conn_kill(c, "shutting down");
 	reap_cb(-1, 0, net);
+	/* Cancel resolutions in flight.  libevent answers a cancel with a
+	 * deferred callback (which frees its request), so turn the loop a few
+	 * times, without blocking, until every callback came; only then is
+	 * the resolver freed. */
+	for (size_t i = 0; i < NET_NAMES_MAX; i++)
+		if (net->names[i].used)
+			names_drop(&net->names[i]);
+	for (int k = 0; k < NET_DNS_FLUSH_ROUNDS && net->dns_inflight; k++)
+		event_base_loop(net->n->base, EVLOOP_NONBLOCK);
+	if (net->dns) {
+		if (net->dns_inflight)
+			log_msg(LOG_WARN, "%zu DNS requests did not end; resolver "
+			        "not freed", net->dns_inflight);
+		else
+			evdns_base_free(net->dns, 0);
+		net->dns = NULL;
+	}
 }
 
 void net_free(struct net *net)
@@ -966,13 +1245,24 @@ int net_addnode(struct net *net, const char *hostport, const char *cmd)
 	uint8_t ip[16];
 	uint16_t port;
 	struct peer_addr *e;
+	struct net_name *nm;
+	int rc;
+	bool add = !strcmp(cmd, "add");
 
-	if (strcmp(cmd, "add") && strcmp(cmd, "remove") && strcmp(cmd, "onetry"))
+	if (!add && strcmp(cmd, "remove") && strcmp(cmd, "onetry"))
 		return E_INVAL;
 	if (!strcmp(cmd, "remove")) {
 		e = peers_book_find_name(&net->book, hostport);
-		if (!e || !(e->flags & PEERS_ADDNODE))
-			return E_NOTFOUND;
+		if (!e || !(e->flags & PEERS_ADDNODE)) {
+			/* a name not resolved (yet) */
+			nm = names_find(net, hostport);
+			if (!nm || !(nm->flags & PEERS_ADDNODE))
+				return E_NOTFOUND;
+			nm->flags &= (uint8_t)~PEERS_ADDNODE;
+			if (!nm->flags)
+				names_drop(nm);
+			return E_OK;
+		}
 		for (struct conn *c = net->conns; c; c = c->next) {
 			if (c->book == e) {
 				c->book = NULL;
@@ -982,42 +1272,30 @@ int net_addnode(struct net *net, const char *hostport, const char *cmd)
 		peers_book_remove(&net->book, e);
 		return E_OK;
 	}
-	if (!strcmp(cmd, "add")) {
+	if (add) {
 		e = peers_book_find_name(&net->book, hostport);
 		if (e && (e->flags & PEERS_ADDNODE))
 			return E_DUP;
-	}
-	if (parse_hostport(hostport, ip, &port) != E_OK)
-		return E_INVAL;
-	if (!strcmp(cmd, "add")) {
-		e = peers_book_find(&net->book, ip, port);
-		if (e && (e->flags & PEERS_ADDNODE))
+		nm = names_find(net, hostport);
+		if (nm && (nm->flags & PEERS_ADDNODE))
 			return E_DUP;
-		e = peers_book_add(&net->book, ip, port, PEERS_ADDNODE, 0, 0,
-		                   hostport);
-		if (!e)
-			return E_NOMEM;
-		if (e->name[0] && strcmp(e->name, hostport))
-			snprintf(e->name, sizeof(e->name), "%s", hostport);
-		e->next_try_ms = 0;
-		e->attempts = 0;
-	} else {
-		e = peers_book_find(&net->book, ip, port);
-		if (e && e->connected)
-			return E_OK;
-		if (!e)
-			e = peers_book_add(&net->book, ip, port, PEERS_ONETRY, 0,
-			                   0, NULL);
-		if (!e)
-			return E_NOMEM;
-		e->next_try_ms = 0;
-		if (!e->connected && !net->stopped)
-			dial(net, e);
-		return E_OK;
 	}
-	if (net->started)
+	rc = parse_hostport(hostport, ip, &port);
+	if (rc == E_AGAIN) {
+		/* a name: answered now, resolved in the background, failures
+		 * logged (API.md 5.3) */
+		if (strlen(hostport) >= PEERS_NAME_MAX)
+			return E_INVAL;
+		return names_add(net, hostport,
+		                 add ? PEERS_ADDNODE : PEERS_ONETRY);
+	}
+	if (rc != E_OK)
+		return E_INVAL;
+	rc = book_put(net, hostport, ip, port,
+	              add ? PEERS_ADDNODE : PEERS_ONETRY);
+	if (rc == E_OK && add && net->started)
 		maintain(net, node_now_ms());
-	return E_OK;
+	return rc;
 }
 
 void net_ping_all(struct net *net)
@@ -1045,6 +1323,10 @@ bool net_synced(const struct net *net)
 		for (size_t i = 0; i < PEERS_BOOK_MAX; i++)
 			if (net->book.a[i].used &&
 			    (net->book.a[i].flags & (PEERS_ADDNODE | PEERS_CONNECT)))
+				return false;
+		for (size_t i = 0; i < NET_NAMES_MAX; i++)
+			if (net->names[i].used && !net->names[i].dropping &&
+			    (net->names[i].flags & (PEERS_ADDNODE | PEERS_CONNECT)))
 				return false;
 		return true;
 	}

@@ -298,3 +298,98 @@ def test_maxconnections_limits_inbound(make_node):
     assert a.rpc("getinfo")["connections"] == 1
     assert c.rpc("getinfo")["connections"] == 0
     assert b.rpc("getinfo")["connections"] == 1
+
+
+# ---- host names: resolved in the background (evdns), never on the loop
+
+
+def test_addnode_name_localhost_connects(make_node):
+    """Topology: a, b unconnected; b: addnode localhost:<a.port> add ->
+    a - b (localhost resolves through /etc/hosts).  The book keeps the
+    string given: add again -23, remove disconnects, remove again -24."""
+    from dexnet import RPCError
+    a = make_node("a").start()
+    b = make_node("b").start()
+    name = f"localhost:{a.port}"
+    assert b.rpc("addnode", name, "add") is None
+    wait_for(lambda: b.rpc("getinfo")["connections"] == 1, 15,
+             what="b connected to a through localhost")
+    assert b.rpc("getpeerinfo")[0]["addr"] == a.addr
+    with pytest.raises(RPCError) as ei:
+        b.rpc("addnode", name, "add")
+    assert (ei.value.code, ei.value.message) == (-23,
+                                                 "Error: Node already added")
+    assert b.rpc("addnode", name, "remove") is None
+    wait_for(lambda: b.rpc("getinfo")["connections"] == 0, 15,
+             what="b disconnected after remove")
+    with pytest.raises(RPCError) as ei:
+        b.rpc("addnode", name, "remove")
+    assert (ei.value.code, ei.value.message) == (
+        -24, "Error: Node has not been added.")
+    # onetry with a name: one connection, the name is not remembered
+    assert b.rpc("addnode", name, "onetry") is None
+    wait_for(lambda: b.rpc("getinfo")["connections"] == 1, 15,
+             what="onetry connection through localhost")
+    with pytest.raises(RPCError) as ei:
+        b.rpc("addnode", name, "remove")
+    assert ei.value.code == -24
+
+
+def test_addnode_name_options_at_startup(make_node):
+    """Topology: a <- b (-addnode=localhost:<a.port>), a <- c
+    (-connect=localhost:<a.port>): names given as options connect too."""
+    a = make_node("a").start()
+    b = make_node("b", args=[f"-addnode=localhost:{a.port}"]).start()
+    c = make_node("c", args=[f"-connect=localhost:{a.port}"]).start()
+    wait_for(lambda: b.rpc("getinfo")["connections"] == 1 and
+             c.rpc("getinfo")["connections"] == 1, 20,
+             what="b and c connected to a by name")
+    wait_for(lambda: a.rpc("getinfo")["connections"] == 2, 15,
+             what="a sees both")
+    assert c.rpc("getinfo")["connections"] == 1  # -connect: only a
+
+
+def test_addnode_unresolvable_name_does_not_block(make_node):
+    """Topology: b alone.  addnode of a well-formed name that does not
+    resolve answers null at once; RPC keeps answering (ping < 200 ms right
+    after); the failure is logged with the name; -23 / -24 behave as for
+    an address; syntax errors still give -1 with the usage line."""
+    from dexnet import RPCError
+    b = make_node("b").start()
+    b.rpc("ping")  # connection to the RPC port open and warm
+    name = "no-such-host.invalid:7770"
+    t0 = time.monotonic()
+    assert b.rpc("addnode", name, "add") is None
+    t1 = time.monotonic()
+    assert b.rpc("ping") is None
+    t2 = time.monotonic()
+    assert t1 - t0 < 0.2, f"addnode took {t1 - t0:.3f} s"
+    assert t2 - t1 < 0.2, f"ping after addnode took {t2 - t1:.3f} s"
+    with pytest.raises(RPCError) as ei:
+        b.rpc("addnode", name, "add")
+    assert (ei.value.code, ei.value.message) == (-23,
+                                                 "Error: Node already added")
+    wait_for(lambda: "cannot resolve no-such-host.invalid:7770" in b.log(),
+             30, what="resolution failure logged")
+    # still remembered after the failure (retried in the background)
+    with pytest.raises(RPCError) as ei:
+        b.rpc("addnode", name, "add")
+    assert ei.value.code == -23
+    assert b.rpc("addnode", name, "remove") is None
+    with pytest.raises(RPCError) as ei:
+        b.rpc("addnode", name, "remove")
+    assert (ei.value.code, ei.value.message) == (
+        -24, "Error: Node has not been added.")
+    # onetry: null, then a logged failure, never remembered
+    assert b.rpc("addnode", "other.invalid", "onetry") is None
+    wait_for(lambda: "cannot resolve other.invalid" in b.log(), 30,
+             what="onetry failure logged")
+    with pytest.raises(RPCError) as ei:
+        b.rpc("addnode", "other.invalid", "remove")
+    assert ei.value.code == -24
+    for bad in ["bad host!", "[1:2]:5", "[zz]:1", "name:0", "a:b:c"]:
+        with pytest.raises(RPCError) as ei:
+            b.rpc("addnode", bad, "add")
+        assert (ei.value.code, ei.value.message) == (
+            -1, "addnode node add|remove|onetry\n"), bad
+    assert b.rpc("getinfo")["connections"] == 0
