@@ -1033,6 +1033,13 @@ out:
 		evutil_freeaddrinfo(res);
 }
 
+/* libevent's resolver messages ("nameserver ... has failed") go to the
+ * node's log (net debug), not to stderr. */
+static void dns_log(int is_warn, const char *msg)
+{
+	log_msg(LOG_NET, "evdns%s: %s", is_warn ? " warning" : "", msg);
+}
+
 /* Start resolving nm in the background.  The callback may run before this
  * returns (hosts file, immediate error). */
 static void resolve_start(struct net *net, struct net_name *nm)
@@ -1045,6 +1052,7 @@ static void resolve_start(struct net *net, struct net_name *nm)
 	if (nm->resolving || net->stopped)
 		return;
 	if (!net->dns) {
+		evdns_set_log_fn(dns_log);
 		net->dns = evdns_base_new(net->n->base,
 		                          EVDNS_BASE_INITIALIZE_NAMESERVERS |
 		                          EVDNS_BASE_DISABLE_WHEN_INACTIVE);
