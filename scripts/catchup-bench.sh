@@ -91,37 +91,15 @@ if [ "$FULL" = 1 ]; then
 fi
 
 cat >"$TMP/cu.py" <<'PYEOF'
-import base64, http.client, json, math, os, subprocess, sys, time
+import json, math, os, subprocess, sys, time
+sys.path.insert(0, os.path.join(os.getcwd(), 'scripts'))
+import benchrpc  # noqa: E402
 
 def mono():
     return time.monotonic()
 
-class Rpc:
-    def __init__(self, port):
-        self.port = port
-        self.auth = 'Basic ' + base64.b64encode(b'cu:cu').decode()
-        self.c = None
-    def call(self, method, *params):
-        body = json.dumps({'jsonrpc': '1.0', 'id': 'cu', 'method': method,
-                           'params': [str(p) for p in params]})
-        for attempt in range(2):
-            try:
-                if self.c is None:
-                    self.c = http.client.HTTPConnection('127.0.0.1', self.port, timeout=30)
-                self.c.request('POST', '/', body, {'Authorization': self.auth,
-                               'Content-Type': 'application/json'})
-                r = self.c.getresponse()
-                data = r.read()
-                if r.status != 200:
-                    raise RuntimeError('%s: HTTP %d: %s' % (method, r.status, data[:200]))
-                j = json.loads(data)
-                if j.get('error'):
-                    raise RuntimeError('%s: %s' % (method, j['error']))
-                return j['result']
-            except (OSError, http.client.HTTPException):
-                self.c = None
-                if attempt == 1:
-                    raise
+def Rpc(port):
+    return benchrpc.Rpc(port, 'cu', 'cu', timeout=30)
 
 def payload_hex(kind, i, n):
     # n plaintext bytes (a 256-byte packet with tagA cux), unique per run
@@ -146,12 +124,7 @@ def node_peers(r):
     return [p for p in r.call('getpeerinfo')
             if not p.get('subver', '').startswith('/netbench')]
 
-def cpu_s(pid):
-    try:
-        f = open('/proc/%d/stat' % pid).read().rsplit(')', 1)[1].split()
-        return (int(f[11]) + int(f[12])) / os.sysconf('SC_CLK_TCK')
-    except (OSError, ValueError):
-        return 0.0
+cpu_s = benchrpc.cpu_s
 
 def rss_mb(pid):
     try:

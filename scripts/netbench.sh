@@ -87,44 +87,17 @@ done
 # All measuring is done by the Python part below (one process for the
 # snapshots, a child process for the latency poller).
 cat >"$TMP/nb.py" <<'PYEOF'
-import base64, http.client, json, os, subprocess, sys, time
+import json, os, subprocess, sys, time
+sys.path.insert(0, os.path.join(os.getcwd(), 'scripts'))
+import benchrpc  # noqa: E402
 
 def now_ms():
     return time.time() * 1000.0
 
-class Rpc:
-    def __init__(self, port):
-        self.port = port
-        self.auth = 'Basic ' + base64.b64encode(b'nb:nb').decode()
-        self.c = None
-    def call(self, method, *params):
-        body = json.dumps({'jsonrpc': '1.0', 'id': 'nb', 'method': method,
-                           'params': [str(p) for p in params]})
-        for attempt in range(2):
-            try:
-                if self.c is None:
-                    self.c = http.client.HTTPConnection('127.0.0.1', self.port, timeout=10)
-                self.c.request('POST', '/', body, {'Authorization': self.auth,
-                               'Content-Type': 'application/json'})
-                r = self.c.getresponse()
-                data = r.read()
-                if r.status != 200:
-                    raise RuntimeError('HTTP %d: %s' % (r.status, data[:200]))
-                j = json.loads(data)
-                if j.get('error'):
-                    raise RuntimeError(str(j['error']))
-                return j['result']
-            except (OSError, http.client.HTTPException):
-                self.c = None
-                if attempt == 1:
-                    raise
+def Rpc(port):
+    return benchrpc.Rpc(port, 'nb', 'nb', timeout=10)
 
-def cpu_s(pid):
-    try:
-        f = open('/proc/%d/stat' % pid).read().rsplit(')', 1)[1].split()
-        return (int(f[11]) + int(f[12])) / os.sysconf('SC_CLK_TCK')
-    except OSError:
-        return 0.0
+cpu_s = benchrpc.cpu_s
 
 def snapshot(rpcs):
     out = []
