@@ -48,6 +48,9 @@
 #define NET_OUTBOUND_TARGET 8
 #define NET_OUT_HIGH (1u << 20)        /* room for packets below this */
 #define NET_OUT_LOW (256u << 10)       /* write callback: drain queue */
+/* A read callback or tick longer than this, or a tick this late, is
+ * logged (-debug=net): one long callback delays every peer's traffic. */
+#define NET_SLOW_US 20000u
 #define NET_OUT_HARD (64u << 20)       /* slower than this: disconnect */
 #define NET_HANDSHAKE_MS 10000
 #define NET_PING_EVERY_MS 30000
@@ -97,6 +100,7 @@ struct net {
 	struct gossip *g;
 	struct evconnlistener *lis;
 	struct event *tick_ev, *reap_ev;
+	uint64_t tick_us;              /* last tick_cb (mono_us) */
 	struct conn *conns;
 	int next_id;
 	uint64_t nonce;
@@ -650,6 +654,10 @@ static void read_cb(struct bufferevent *bev, void *arg)
 	struct net *net = c->net;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
+	uint64_t t_in = mono_us(), slow_us = 0;
+	unsigned nframes = 0, slow_len = 0;
+	uint8_t slow_type = 0;
+
 	/* what the frames of this read make us send leaves together (one
 	 * PACKETS frame per peer rather than a frame per packet) */
 	gossip_hold(net->g);
@@ -672,11 +680,25 @@ static void read_cb(struct bufferevent *bev, void *arg)
 		c->bytesrecv += WIRE_HDR_LEN + len;
 		c->lastrecv = node_now();
 		c->last_recv_ms = node_now_ms();
+		uint64_t t_f = mono_us();
 		on_frame(net, c, type, buf + WIRE_HDR_LEN, len);
+		t_f = mono_us() - t_f;
+		if (t_f > slow_us) {
+			slow_us = t_f;
+			slow_type = type;
+			slow_len = len;
+		}
+		nframes++;
 		evbuffer_drain(in, WIRE_HDR_LEN + (size_t)len);
 	}
 	gossip_release(net->g);
 	sync_counters(net, node_now_ms());
+	uint64_t took = mono_us() - t_in;
+	if (took > NET_SLOW_US)
+		log_msg(LOG_NET, "slow read from peer=%d: %u frames in %.1f ms "
+		        "(longest %s of %u B: %.1f ms)", c->id, nframes,
+		        (double)took / 1e3, wire_type_name(slow_type), slow_len,
+		        (double)slow_us / 1e3);
 }
 
 static void write_cb(struct bufferevent *bev, void *arg)
@@ -875,13 +897,21 @@ static void second_tick(struct net *net, uint64_t now_ms)
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct net *net = arg;
-	uint64_t now_ms = node_now_ms();
+	uint64_t now_ms = node_now_ms(), t_in = mono_us();
+	if (net->tick_us &&
+	    t_in - net->tick_us > NET_SLOW_US + NET_TICK_MS * 1000)
+		log_msg(LOG_NET, "event loop: tick %.1f ms late",
+		        (double)(t_in - net->tick_us) / 1e3 - NET_TICK_MS);
+	net->tick_us = t_in;
 	gossip_tick(net->g, now_ms);
 	if (now_ms - net->last_second_ms >= 1000) {
 		net->last_second_ms = now_ms;
 		second_tick(net, now_ms);
 	}
 	sync_counters(net, now_ms);
+	uint64_t took = mono_us() - t_in;
+	if (took > NET_SLOW_US)
+		log_msg(LOG_NET, "slow tick: %.1f ms", (double)took / 1e3);
 }
 
 /* ---- host names (evdns, never blocking the loop) ---- */
