@@ -100,6 +100,9 @@ struct net {
 	struct gossip *g;
 	struct evconnlistener *lis;
 	struct event *tick_ev, *reap_ev;
+	struct event *due_ev;          /* one-shot: gossip_next_due() */
+	uint64_t due_at;               /* ... armed for this time */
+	bool due_armed;
 	uint64_t tick_us;              /* last tick_cb (mono_us) */
 	struct conn *conns;
 	int next_id;
@@ -648,6 +651,23 @@ static bool on_frame(struct net *net, struct conn *c, uint8_t type,
 	}
 }
 
+/* Run gossip again when its queued announcements are due (within
+ * GOSSIP_INV_DELAY_MS rather than at the next 20 ms tick). */
+static void arm_due(struct net *net)
+{
+	uint64_t due = gossip_next_due(net->g), now_ms;
+
+	if (due == UINT64_MAX || !net->due_ev || net->stopped ||
+	    (net->due_armed && net->due_at <= due))
+		return;
+	now_ms = node_now_ms();
+	struct timeval tv = {0, due > now_ms ? (long)(due - now_ms) * 1000 : 0};
+	if (event_add(net->due_ev, &tv) == 0) {
+		net->due_armed = true;
+		net->due_at = due;
+	}
+}
+
 static void read_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
@@ -693,6 +713,7 @@ static void read_cb(struct bufferevent *bev, void *arg)
 	}
 	gossip_release(net->g);
 	sync_counters(net, node_now_ms());
+	arm_due(net);
 	uint64_t took = mono_us() - t_in;
 	if (took > NET_SLOW_US)
 		log_msg(LOG_NET, "slow read from peer=%d: %u frames in %.1f ms "
@@ -909,9 +930,21 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		second_tick(net, now_ms);
 	}
 	sync_counters(net, now_ms);
+	arm_due(net);
 	uint64_t took = mono_us() - t_in;
 	if (took > NET_SLOW_US)
 		log_msg(LOG_NET, "slow tick: %.1f ms", (double)took / 1e3);
+}
+
+/* Announcements are due (gossip_next_due): the same as a tick. */
+static void due_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct net *net = arg;
+	uint64_t now_ms = node_now_ms();
+	net->due_armed = false;
+	gossip_tick(net->g, now_ms);
+	sync_counters(net, now_ms);
+	arm_due(net);
 }
 
 /* ---- host names (evdns, never blocking the loop) ---- */
@@ -1169,6 +1202,7 @@ struct net *net_new(struct node *n)
 	wb_init(&net->wb);
 	net->reap_ev = event_new(n->base, -1, 0, reap_cb, net);
 	net->tick_ev = event_new(n->base, -1, EV_PERSIST, tick_cb, net);
+	net->due_ev = event_new(n->base, -1, 0, due_cb, net);
 	return net;
 }
 
@@ -1233,6 +1267,9 @@ void net_stop(struct net *net)
 	}
 	if (net->tick_ev)
 		event_del(net->tick_ev);
+	if (net->due_ev)
+		event_del(net->due_ev);
+	net->due_armed = false;
 	for (struct conn *c = net->conns; c; c = c->next)
 		conn_kill(c, "shutting down");
 	reap_cb(-1, 0, net);
@@ -1263,6 +1300,8 @@ void net_free(struct net *net)
 	gossip_free(net->g);
 	if (net->tick_ev)
 		event_free(net->tick_ev);
+	if (net->due_ev)
+		event_free(net->due_ev);
 	if (net->reap_ev)
 		event_free(net->reap_ev);
 	wb_fini(&net->wb);
@@ -1276,6 +1315,7 @@ void net_on_new_packet(struct net *net, struct stored *sp, int from_peer)
 	uint64_t now_ms = node_now_ms();
 	gossip_on_new(net->g, sp, from_peer, now_ms);
 	sync_counters(net, now_ms);
+	arm_due(net);
 }
 
 int net_addnode(struct net *net, const char *hostport, const char *cmd)

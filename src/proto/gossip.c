@@ -108,6 +108,7 @@ struct gpeer {
 	size_t npend;                /* pending fetches asked of this peer */
 	uint64_t *known;             /* GOSSIP_KNOWN_SLOTS */
 	struct u64vec ann;           /* ids to announce */
+	uint64_t ann_t;              /* ... the oldest queued at this time */
 	struct u64vec req;           /* ids to request (GETDATA batch) */
 	struct qring q[QCLASSES];
 	size_t qbytes;
@@ -541,13 +542,21 @@ static void drain(struct gossip *g, struct gpeer *p)
 		g->send_packets(g->ops.ctx, p->id, sps, relays, nb);
 }
 
-/* End of every entry point: send GETDATA batches, drain queues. */
+static bool inv_due(const struct gossip *g, const struct gpeer *p)
+{
+	return p->ann.n && g->now_ms >= p->ann_t + GOSSIP_INV_DELAY_MS;
+}
+
+/* End of every entry point: send due INVs and GETDATA batches, drain
+ * queues. */
 static void flush(struct gossip *g)
 {
 	if (g->hold)
 		return;
 	for (size_t i = 0; i < g->npeers; i++) {
 		struct gpeer *p = g->peers[i];
+		if (inv_due(g, p))
+			send_inv(g, p);
 		if (p->req.n)
 			send_ids(g, p, WIRE_GETDATA, &p->req);
 		if (p->qbytes || cu_pending(p))
@@ -708,6 +717,8 @@ void gossip_on_new(struct gossip *g, struct stored *sp, int from_peer,
 			continue;
 		}
 		/* marked known when the INV leaves (send_inv) */
+		if (p->ann.n == 0)
+			p->ann_t = now_ms;
 		if (p->ann.n < GOSSIP_ANN_MAX)
 			u64_push(&p->ann, sid);
 		if (p->ann.n >= GOSSIP_INV_BATCH)
@@ -1113,7 +1124,7 @@ void gossip_tick(struct gossip *g, uint64_t now_ms)
 	}
 	for (size_t i = 0; i < g->npeers; i++) {
 		struct gpeer *p = g->peers[i];
-		if (p->ann.n)
+		if (inv_due(g, p))
 			send_inv(g, p);
 		if (p->recon_open && now_ms >= p->recon_deadline)
 			p->recon_open = false;
@@ -1121,6 +1132,17 @@ void gossip_tick(struct gossip *g, uint64_t now_ms)
 			recon_start(g, p);
 	}
 	flush(g);
+}
+
+uint64_t gossip_next_due(const struct gossip *g)
+{
+	uint64_t due = UINT64_MAX;
+	for (size_t i = 0; i < g->npeers; i++) {
+		const struct gpeer *p = g->peers[i];
+		if (p->ann.n && p->ann_t + GOSSIP_INV_DELAY_MS < due)
+			due = p->ann_t + GOSSIP_INV_DELAY_MS;
+	}
+	return due;
 }
 
 void gossip_drain(struct gossip *g, int peer)

@@ -30,6 +30,14 @@
 #define GOSSIP_KNOWN_SLOTS 32768u
 #define GOSSIP_ANN_MAX 65536u
 #define GOSSIP_INV_BATCH 4096u
+/* An announcement waits at most about this long for others to share its
+ * INV frame: a peer's queue is sent by the first entry point (received
+ * frame, new packet, tick) at or after GOSSIP_INV_DELAY_MS from its
+ * oldest id, or at once at GOSSIP_INV_BATCH ids.  The caller makes sure
+ * some entry point runs then (gossip_next_due()).  Each announce/pull hop
+ * waits half of it on average; smaller costs frame headers (control
+ * bytes) at low rates. */
+#define GOSSIP_INV_DELAY_MS 10u
 #define GOSSIP_PENDING_MAX 65536u
 #define GOSSIP_FETCH_TIMEOUT_MS 2000u
 #define GOSSIP_FETCH_TRIES 4u
@@ -142,8 +150,13 @@ void gossip_hold(struct gossip *g);
 void gossip_release(struct gossip *g);
 
 /* Timers: flush announcements, re-request timed-out fetches, start
- * reconciliation rounds.  Call every 10-50 ms. */
+ * reconciliation rounds.  Call every 10-50 ms, and at gossip_next_due(). */
 void gossip_tick(struct gossip *g, uint64_t now_ms);
+
+/* When an entry point (gossip_tick will do) must next run to send queued
+ * announcements on time: the earliest due time in ms, or UINT64_MAX when
+ * nothing is queued. */
+uint64_t gossip_next_due(const struct gossip *g);
 
 /* Move queued packets to peer while ops->room() allows (call when its
  * output buffer drained). */

@@ -669,6 +669,41 @@ static void test_inv_crossing(void **state)
 	teardown_nodes();
 }
 
+/* Line A - B - C: B's announcement of X to C waits GOSSIP_INV_DELAY_MS
+ * (gossip_next_due() says when), not for a later tick; a packet B gets
+ * meanwhile leaves in the same INV frame, sent by whichever entry point
+ * runs first once due (here a received PACKETS frame). */
+static void test_inv_delay(void **state)
+{
+	int bad = 0;
+
+	setup_nodes(0);
+	connect_nodes(0, 1);
+	connect_nodes(1, 2);
+	pump(3);
+	assert_int_equal(gossip_next_due(nodes[1].g), UINT64_MAX);
+	make_packet(0, T0 + 1, 40, 0);
+	assert_true(deliver_link(0, 1, &bad) > 0);   /* A pushes X to B */
+	assert_int_equal(count_of(1), 1);
+	uint64_t t_x = now_ms;
+	assert_int_equal(gossip_next_due(nodes[1].g), t_x + GOSSIP_INV_DELAY_MS);
+	now_ms = t_x + GOSSIP_INV_DELAY_MS - 1;
+	gossip_tick(nodes[1].g, now_ms);             /* not yet */
+	assert_int_equal(count_frames(1, 2, WIRE_INV), 0);
+	make_packet(0, T0 + 1, 41, 0);
+	now_ms = t_x + GOSSIP_INV_DELAY_MS;
+	assert_true(deliver_link(0, 1, &bad) > 0);   /* Y, now due: one INV */
+	assert_int_equal(count_of(1), 2);
+	assert_int_equal(count_frames(1, 2, WIRE_INV), 1);
+	assert_int_equal(gossip_next_due(nodes[1].g), UINT64_MAX);
+	assert_true(deliver_link(1, 2, &bad) > 0);   /* C asks for both */
+	assert_true(deliver_link(2, 1, &bad) > 0);
+	assert_true(deliver_link(1, 2, &bad) > 0);
+	assert_int_equal(count_of(2), 2);
+	assert_int_equal(bad, 0);
+	teardown_nodes();
+}
+
 /* A lost GETBITS: the fetch times out and the same peer is asked again
  * by id (GETDATA).  A GETBITS naming an INV never sent is not answered. */
 static void test_getbits_lost(void **state)
@@ -825,6 +860,7 @@ int main(void)
 		cmocka_unit_test(test_getbits_lost),
 		cmocka_unit_test(test_hold_batch),
 		cmocka_unit_test(test_inv_crossing),
+		cmocka_unit_test(test_inv_delay),
 		cmocka_unit_test(test_catchup_paced),
 		cmocka_unit_test(test_catchup_backlog_cap),
 	};
