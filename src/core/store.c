@@ -12,8 +12,9 @@
  *    whole table); free slots form a list threaded through the table.
  *    Links are slot numbers, so a link is 4 bytes instead of 8.
  *  - Two open-addressing tables of u32 entries (linear probing, tombstone
- *    deletion, grow by 1.5x at 0.7 live load, shrink at 1/4): by full hash and by id (a
- *    multimap: every packet with an id is in it).  An entry is a 24-bit
+ *    deletion, grow by 1.5x at 0.7 live load, shrink at 1/4, resized
+ *    incrementally: see tables_step): by full hash and by id (a multimap:
+ *    every packet with an id is in it).  An entry is a 24-bit
  *    slot and an 8-bit tag taken from the key, so a probe touches the
  *    record only when the tag matches (1 in 256 for a wrong key): a lookup
  *    costs about one cache miss instead of one per probe.  Hence at most
@@ -57,12 +58,19 @@ enum { L_TP = 0, L_PAIR = 1, L_PUB = 2 };
 #define F_PAIR 0x01u
 #define F_PUB 0x02u
 #define F_LISTS 0x03u
+/* The record's table generation: equal to store.gen when its entries are
+ * in the tables' current arrays, else (during a resize) in the previous
+ * ones. */
+#define F_GEN 0x04u
 
 #define NPC 16 /* priority classes: 0..14, and 15 for >= 15 */
 #define SLOT_BITS 24
 #define SLOT_MASK ((1u << SLOT_BITS) - 1)
-/* Slots 0 .. SLOT_MASK - 3: with tag 0xff they never equal NIL or TOMB. */
+/* Table entries hold slot + 1, so an all-zero array is empty (calloc:
+ * fresh pages come from the kernel as they are touched, not in one
+ * memset); slots 0 .. SLOT_MASK - 3 with tag 0xff never equal TOMB. */
 #define STORE_MAX_PACKETS (SLOT_MASK - 2u)
+#define EMPTY 0u
 #define TOMB (NIL - 1u)
 #define SLOT_SHIFT 12
 #define SLOT_CHUNK (1u << SLOT_SHIFT)
@@ -98,7 +106,14 @@ struct otab {
 	uint32_t cap;  /* any size: positions come from a multiply-shift */
 	uint32_t n;    /* live entries */
 	uint32_t tomb; /* deleted entries (TOMB) */
-	bool shrink;   /* under a quarter full: rebuild smaller when safe */
+	/* While a resize is under way (old != NULL), the previous array,
+	 * read-only, still holds the entries of the `on` records not moved
+	 * yet.  Its other entries are stale (their record was moved or
+	 * removed): an entry counts only when its slot is in use by a record
+	 * of the previous generation (old_ent_live), so nothing is written
+	 * there and a move costs no probe of it. */
+	uint32_t *old;
+	uint32_t ocap, on;
 };
 
 enum { K_A = 1, K_B, K_PAIR, K_PUB };
@@ -158,6 +173,12 @@ struct store {
 	/* tables */
 	struct otab byhash;
 	struct otab byid;
+	/* The two tables hold the same records, so they have the same live
+	 * counts and capacities and resize together (tombstones differ: an
+	 * insert may reuse one in either): */
+	uint32_t mig_slot;  /* resize under way: next slot to move */
+	uint8_t gen;        /* F_GEN of records in the current arrays */
+	bool shrink;        /* under a quarter full: resize smaller */
 	struct ktab keys;
 	uint64_t seed;
 	/* lists */
@@ -530,12 +551,12 @@ static uint64_t home_id(uint32_t id)
 
 static uint32_t ent_make(uint32_t slot, uint64_t home)
 {
-	return slot | (uint32_t)(home >> 56) << SLOT_BITS;
+	return (slot + 1) | (uint32_t)(home >> 56) << SLOT_BITS;
 }
 
 static uint32_t ent_slot(uint32_t e)
 {
-	return e & SLOT_MASK;
+	return (e & SLOT_MASK) - 1;
 }
 
 static bool ent_tag_is(uint32_t e, uint64_t home)
@@ -543,30 +564,23 @@ static bool ent_tag_is(uint32_t e, uint64_t home)
 	return e != TOMB && (e >> SLOT_BITS) == (uint32_t)(home >> 56);
 }
 
-static uint64_t rec_home(const struct store *s, const struct otab *t,
-                         const struct srec *r)
-{
-	return t == &s->byhash ? home_hash(r->pub.hash) : home_id(r->pub.id);
-}
-
 /* Home position: the low 32 bits of the key hash scaled to the capacity
  * (Lemire's multiply-shift), so the capacity need not be a power of two
  * and can grow by 1.5x: the load stays in [0.47, 0.7] instead of
  * [0.35, 0.7], about 2 bytes per packet and table saved. */
-static uint32_t otab_pos(const struct otab *t, uint64_t home)
+static uint32_t tab_pos(uint64_t home, uint32_t cap)
 {
-	return (uint32_t)(((uint64_t)(uint32_t)home * t->cap) >> 32);
+	return (uint32_t)(((uint64_t)(uint32_t)home * cap) >> 32);
 }
 
-static uint32_t otab_next(const struct otab *t, uint32_t pos)
+static uint32_t tab_next(uint32_t pos, uint32_t cap)
 {
-	return ++pos == t->cap ? 0 : pos;
+	return ++pos == cap ? 0 : pos;
 }
 
 static void otab_init(struct otab *t, uint32_t cap)
 {
-	t->e = xmalloc(cap * sizeof(uint32_t));
-	memset(t->e, 0xff, cap * sizeof(uint32_t));
+	t->e = xcalloc(cap, sizeof(uint32_t));
 	t->cap = cap;
 	t->n = 0;
 	t->tomb = 0;
@@ -576,96 +590,299 @@ static void otab_init(struct otab *t, uint32_t cap)
  * store_put looks the hash up first, and the id table is a multimap). */
 static void otab_raw_insert(struct otab *t, uint64_t home, uint32_t e)
 {
-	uint32_t pos = otab_pos(t, home);
+	uint32_t pos = tab_pos(home, t->cap);
 
-	while (t->e[pos] != NIL && t->e[pos] != TOMB)
-		pos = otab_next(t, pos);
+	while (t->e[pos] != EMPTY && t->e[pos] != TOMB)
+		pos = tab_next(pos, t->cap);
 	if (t->e[pos] == TOMB)
 		t->tomb--;
 	t->e[pos] = e;
 }
 
-/* Rebuild at capacity cap, dropping the tombstones.  The records are
- * visited in slot order, which is roughly their address order, instead
- * of the random order of the old table: a resize of 1M entries costs a
- * sequential sweep rather than 1M cache misses. */
-static void otab_rebuild(struct store *s, struct otab *t, uint32_t cap)
+/* Position of entry e (key `home`) in the array tab of capacity cap, or
+ * NIL. */
+static uint32_t otab_find_ent(const uint32_t *tab, uint32_t cap,
+                              uint64_t home, uint32_t e)
 {
-	uint32_t slot;
+	uint32_t i = tab_pos(home, cap);
 
-	free(t->e);
-	otab_init(t, cap);
-	for (slot = 0; slot < s->slot_hi; slot++) {
-		uint32_t v = *slot_ent(s, slot);
-		uint64_t home;
-
-		if (v & SLOT_FREE)
-			continue; /* free slot */
-		home = rec_home(s, t, ref_rec(s, v));
-		otab_raw_insert(t, home, ent_make(slot, home));
-		t->n++;
-	}
+	for (; tab[i] != EMPTY; i = tab_next(i, cap))
+		if (tab[i] == e)
+			return i;
+	return NIL;
 }
 
-/* Make room for one more entry.  Called before the new record takes its
- * slot, since a rebuild re-inserts every record of the slot table. */
-static void otab_reserve(struct store *s, struct otab *t)
+/* Resizing.  A rebuild of 1M entries at once stalled a put for 100+ ms,
+ * so a resize moves the records over a little at each insert and purge:
+ * new arrays are allocated, store.gen flips (every record is then "old"),
+ * and tables_step walks the slot table in slot order (records in roughly
+ * address order: one sequential read each) moving each old record from
+ * the previous arrays to the new ones.  Lookups probe both arrays.
+ *
+ * Pace.  The bound on the new arrays counts the entries still to move:
+ * n + tomb + on <= 0.8 * cap (moves and deletes do not change that sum,
+ * inserts are checked), so a resize must end within the inserts that
+ * leaves room for.  Each insert visits enough slots to end within a
+ * quarter of that room (tables_pace), and at least OTAB_STEP_MIN: a
+ * growth at 1M packets spreads its ~150 ms of moves over ~60,000
+ * inserts.  Not slower: while a resize is under way, a lookup of an
+ * absent key probes both arrays (measured: ten nodes on one 2-core
+ * machine at 20,000 packets/s kept a backlog for the whole of 12 s
+ * resizes at 4 slots per insert).  Were the room to run out all the
+ * same, the rest moves at once (tables_finish). */
+#define OTAB_STEP_MIN 16u
+
+static bool tables_resizing(const struct store *s)
 {
-	/* Linear probing with at most 0.8 of the entries used (live or
-	 * tombstones) and 4-byte tagged entries: an unsuccessful search
-	 * reads ~13 entries, one or two cache lines.  Grow by 1.5x when the
-	 * live load passes 0.7, else just sweep the tombstones. */
-	if ((uint64_t)(t->n + t->tomb + 1) * 5 > (uint64_t)t->cap * 4)
-		otab_rebuild(s, t, (uint64_t)(t->n + 1) * 10 > (uint64_t)t->cap * 7
-		                       ? t->cap + t->cap / 2 : t->cap);
+	return s->byhash.old != NULL;
 }
 
-static void otab_insert(struct store *s, struct otab *t, uint32_t slot)
+/* Entries used in the fuller of the two current arrays: live,
+ * tombstones, and the entries still to move. */
+static uint64_t tables_used(const struct store *s)
 {
-	uint64_t home = rec_home(s, t, slot_rec(s, slot));
+	const struct otab *h = &s->byhash, *d = &s->byid;
 
+	return (uint64_t)h->n + h->on + (h->tomb > d->tomb ? h->tomb : d->tomb);
+}
+
+/* Would one more entry take either table past 0.8 of its capacity?
+ * Linear probing with 4-byte tagged entries at that load: an unsuccessful
+ * search reads ~13 entries, one or two cache lines. */
+static bool tables_full(const struct store *s)
+{
+	return (tables_used(s) + 1) * 5 > (uint64_t)s->byhash.cap * 4;
+}
+
+/* Is the entry for slot in a previous array live: the slot in use by a
+ * record not moved yet? */
+static bool old_ent_live(const struct store *s, uint32_t slot)
+{
+	uint32_t v = *slot_ent(s, slot);
+
+	return !(v & SLOT_FREE) && (ref_rec(s, v)->pub.flags & F_GEN) != s->gen;
+}
+
+/* Move one record's entry (`home`, slot) to t's current array (its entry
+ * in the previous one goes stale when the caller flips the record's
+ * generation). */
+static void otab_move(struct otab *t, uint64_t home, uint32_t slot)
+{
+	t->on--;
 	otab_raw_insert(t, home, ent_make(slot, home));
 	t->n++;
 }
 
-/* Remove `slot` (present): its entry becomes a tombstone, so deleting
- * reads no other record (a backward shift would have to fetch the record
- * of every entry it considers moving). */
-static void otab_delete(struct store *s, struct otab *t, uint32_t slot)
+static void otab_end_resize(struct otab *t)
 {
-	uint64_t home = rec_home(s, t, slot_rec(s, slot));
-	uint32_t e = ent_make(slot, home), i = otab_pos(t, home);
-
-	while (t->e[i] != e)
-		i = otab_next(t, i);
-	t->e[i] = TOMB;
-	t->tomb++;
-	t->n--;
-	if (t->cap > OTAB_MIN && (uint64_t)t->n * 4 < t->cap)
-		t->shrink = true;
+	free(t->old);
+	t->old = NULL;
 }
 
-/* Shrinks are deferred to the end of store_purge / store_put: a rebuild
- * walks the slot table, which must not hold the record being removed. */
-static void otab_maybe_shrink(struct store *s, struct otab *t)
+/* Slots to visit per insert: the rest of the walk within a quarter of the
+ * room left (see "Pace"). */
+static uint32_t tables_pace(const struct store *s)
 {
-	if (t->shrink && (uint64_t)t->n * 4 < t->cap && t->cap > OTAB_MIN)
-		otab_rebuild(s, t, t->cap / 2 > OTAB_MIN ? t->cap / 2 : OTAB_MIN);
-	t->shrink = false;
+	uint64_t used = tables_used(s);
+	uint64_t limit = (uint64_t)s->byhash.cap * 4 / 5;
+	uint64_t room = limit > used ? limit - used : 1;
+	uint64_t k = 4 * (uint64_t)(s->slot_hi - s->mig_slot) / room + 1;
+
+	return k < OTAB_STEP_MIN ? OTAB_STEP_MIN : k > UINT32_MAX ? UINT32_MAX
+	                                                          : (uint32_t)k;
+}
+
+/* Visit up to k slots of the resize walk. */
+static void tables_step(struct store *s, uint32_t k)
+{
+	if (!tables_resizing(s))
+		return;
+	for (; k && s->byhash.on; k--, s->mig_slot++) {
+		uint32_t v;
+		struct srec *r;
+
+		assert(s->mig_slot < s->slot_hi);
+		v = *slot_ent(s, s->mig_slot);
+		if (v & SLOT_FREE)
+			continue;
+		r = ref_rec(s, v);
+		if ((r->pub.flags & F_GEN) == s->gen)
+			continue; /* stored during the resize */
+		r->pub.flags ^= F_GEN;
+		otab_move(&s->byhash, home_hash(r->pub.hash), s->mig_slot);
+		otab_move(&s->byid, home_id(r->pub.id), s->mig_slot);
+	}
+	if (s->byhash.on == 0) {
+		assert(s->byid.on == 0);
+		otab_end_resize(&s->byhash);
+		otab_end_resize(&s->byid);
+	}
+}
+
+/* Move every remaining record now. */
+static void tables_finish(struct store *s)
+{
+	while (tables_resizing(s))
+		tables_step(s, UINT32_MAX);
+}
+
+static void otab_start_resize(struct otab *t, uint32_t cap)
+{
+	t->old = t->e;
+	t->ocap = t->cap;
+	t->on = t->n;
+	otab_init(t, cap);
+}
+
+/* Start resizing both tables to capacity cap (dropping tombstones). */
+static void tables_resize(struct store *s, uint32_t cap)
+{
+	tables_finish(s);
+	if (s->byhash.n == 0) { /* nothing to move */
+		free(s->byhash.e);
+		free(s->byid.e);
+		otab_init(&s->byhash, cap);
+		otab_init(&s->byid, cap);
+		return;
+	}
+	otab_start_resize(&s->byhash, cap);
+	otab_start_resize(&s->byid, cap);
+	s->gen ^= F_GEN;
+	s->mig_slot = 0;
+}
+
+/* Make room for one more entry in both tables (before each insert). */
+static void tables_reserve(struct store *s)
+{
+	const struct otab *t = &s->byhash;
+
+	if (tables_resizing(s))
+		tables_step(s, tables_pace(s));
+	if (!tables_full(s))
+		return;
+	tables_finish(s); /* not expected during a resize: see "Pace" */
+	/* Grow by 1.5x when the live load passes 0.7, else just sweep the
+	 * tombstones. */
+	if (tables_full(s))
+		tables_resize(s, (uint64_t)(t->n + 1) * 10 > (uint64_t)t->cap * 7
+		                     ? t->cap + t->cap / 2 : t->cap);
+}
+
+static void otab_insert(struct otab *t, uint64_t home, uint32_t slot)
+{
+	otab_raw_insert(t, home, ent_make(slot, home));
+	t->n++;
+}
+
+/* Remove the entry (home, slot) (present): it becomes a tombstone, so
+ * deleting reads no other record (a backward shift would have to fetch
+ * the record of every entry it considers moving).  in_old: the record was
+ * not moved yet by the resize under way. */
+static void otab_delete(struct otab *t, uint64_t home, uint32_t slot,
+                        bool in_old)
+{
+	uint32_t e = ent_make(slot, home), i;
+
+	if (in_old) {
+		t->on--; /* its entry goes stale with the slot */
+	} else {
+		i = otab_find_ent(t->e, t->cap, home, e);
+		assert(i != NIL);
+		t->e[i] = TOMB;
+		t->tomb++;
+		t->n--;
+	}
+}
+
+static void tables_insert(struct store *s, struct srec *r, uint32_t slot)
+{
+	otab_insert(&s->byhash, home_hash(r->pub.hash), slot);
+	otab_insert(&s->byid, home_id(r->pub.id), slot);
+}
+
+static void tables_delete(struct store *s, struct srec *r, uint32_t slot)
+{
+	const struct otab *t = &s->byhash;
+	bool in_old = tables_resizing(s) && (r->pub.flags & F_GEN) != s->gen;
+
+	otab_delete(&s->byhash, home_hash(r->pub.hash), slot, in_old);
+	otab_delete(&s->byid, home_id(r->pub.id), slot, in_old);
+	if (t->cap > OTAB_MIN && (uint64_t)(t->n + t->on) * 4 < t->cap)
+		s->shrink = true;
+}
+
+/* Shrinks start at the end of store_purge / store_put, once the removals
+ * are done. */
+static void tables_maybe_shrink(struct store *s)
+{
+	const struct otab *t = &s->byhash;
+
+	if (!s->shrink || tables_resizing(s))
+		return;
+	s->shrink = false;
+	if ((uint64_t)t->n * 4 < t->cap && t->cap > OTAB_MIN)
+		tables_resize(s, t->cap / 2 > OTAB_MIN ? t->cap / 2 : OTAB_MIN);
+}
+
+/* Probe both arrays of a table (the previous one during a resize, its
+ * live entries only) for entries whose tag matches `home`: oprobe_init,
+ * then oprobe_next until it returns NIL.  The store must not change
+ * meanwhile. */
+struct oprobe {
+	const struct store *s;
+	const struct otab *t;
+	const uint32_t *e;
+	uint32_t cap, pos;
+	uint64_t home;
+	bool in_old;
+};
+
+static void oprobe_at(struct oprobe *p, const uint32_t *e, uint32_t cap)
+{
+	p->e = e;
+	p->cap = cap;
+	p->pos = tab_pos(p->home, cap);
+}
+
+static void oprobe_init(struct oprobe *p, const struct store *s,
+                        const struct otab *t, uint64_t home)
+{
+	p->s = s;
+	p->t = t;
+	p->home = home;
+	p->in_old = false;
+	oprobe_at(p, t->e, t->cap);
+}
+
+/* The next slot whose entry has the tag of home, or NIL. */
+static uint32_t oprobe_next(struct oprobe *p)
+{
+	for (;;) {
+		uint32_t e = p->e[p->pos];
+
+		if (e == EMPTY) {
+			if (p->in_old || !p->t->old)
+				return NIL;
+			p->in_old = true;
+			oprobe_at(p, p->t->old, p->t->ocap);
+			continue;
+		}
+		p->pos = tab_next(p->pos, p->cap);
+		if (ent_tag_is(e, p->home) &&
+		    (!p->in_old || old_ent_live(p->s, ent_slot(e))))
+			return ent_slot(e);
+	}
 }
 
 static uint32_t find_hash(const struct store *s, const uint8_t hash[32])
 {
-	const struct otab *t = &s->byhash;
-	uint64_t home = home_hash(hash);
-	uint32_t pos = otab_pos(t, home), e;
+	struct oprobe p;
+	uint32_t slot;
 
-	while ((e = t->e[pos]) != NIL) {
-		if (ent_tag_is(e, home) &&
-		    memcmp(slot_rec(s, ent_slot(e))->pub.hash, hash, 32) == 0)
-			return ent_slot(e);
-		pos = otab_next(t, pos);
-	}
+	oprobe_init(&p, s, &s->byhash, home_hash(hash));
+	while ((slot = oprobe_next(&p)) != NIL)
+		if (memcmp(slot_rec(s, slot)->pub.hash, hash, 32) == 0)
+			return slot;
 	return NIL;
 }
 
@@ -879,7 +1096,9 @@ void store_free(struct store *s)
 		}
 	free(s->keys.b);
 	free(s->byhash.e);
+	free(s->byhash.old);
 	free(s->byid.e);
+	free(s->byid.old);
 	free(s->ring);
 	free(s);
 }
@@ -930,8 +1149,7 @@ static void rec_remove(struct store *s, uint32_t slot)
 		list_unlink(s, &k->l, r, list);
 		key_count(s, k, -1);
 	}
-	otab_delete(s, &s->byhash, slot);
-	otab_delete(s, &s->byid, slot);
+	tables_delete(s, r, slot);
 
 	xor32(s->fp, sp->hash);
 	s->idxor ^= sp->id;
@@ -981,8 +1199,10 @@ size_t store_purge(struct store *s, uint32_t now)
 			break;
 	}
 	s->purge_next = cutoff + 1;
-	otab_maybe_shrink(s, &s->byhash);
-	otab_maybe_shrink(s, &s->byid);
+	/* a resize under way advances with the removals too */
+	tables_step(s, n < UINT32_MAX / OTAB_STEP_MIN
+	                   ? (uint32_t)n * OTAB_STEP_MIN : UINT32_MAX);
+	tables_maybe_shrink(s);
 	return n;
 }
 
@@ -1060,6 +1280,11 @@ void store_debug_set_seq(struct store *s, uint32_t seq)
 	s->seq = seq;
 }
 
+bool store_debug_resizing(const struct store *s)
+{
+	return tables_resizing(s);
+}
+
 int store_put(struct store *s, const uint8_t *pkt, size_t len,
               const struct pow_eval *pe, uint32_t now, struct stored **out)
 {
@@ -1119,8 +1344,7 @@ int store_put(struct store *s, const uint8_t *pkt, size_t len,
 			evict_one(s);
 	}
 
-	otab_reserve(s, &s->byhash);
-	otab_reserve(s, &s->byid);
+	tables_reserve(s);
 	ref = rec_alloc(s, rec_alloc_size(flags, len));
 	if (ref == NIL)
 		return E_NOMEM;
@@ -1135,7 +1359,7 @@ int store_put(struct store *s, const uint8_t *pkt, size_t len,
 	r->pub.recvtime = now;
 	r->pub.priority = (int8_t)(pe->priority > 127 ? 127 : pe->priority);
 	r->pub.relay = pkt[PACKET_OFF_RELAY];
-	r->pub.flags = flags;
+	r->pub.flags = flags | s->gen;
 	r->pub.len = (uint32_t)len;
 	memcpy(rec_bytes(r), pkt, len);
 	rec_tags(r, &t); /* point into the copy */
@@ -1167,8 +1391,7 @@ int store_put(struct store *s, const uint8_t *pkt, size_t len,
 		list_push(s, &k->l, slot, r, list);
 		key_count(s, k, +1);
 	}
-	otab_insert(s, &s->byhash, slot);
-	otab_insert(s, &s->byid, slot);
+	tables_insert(s, r, slot);
 
 	xor32(s->fp, pe->hash);
 	s->idxor ^= pe->id;
@@ -1176,8 +1399,7 @@ int store_put(struct store *s, const uint8_t *pkt, size_t len,
 	s->st.added++;
 	s->st.bytes += cost;
 	s->st.by_priority[r->pub.priority >= 13 ? 13 : r->pub.priority]++;
-	otab_maybe_shrink(s, &s->byhash);
-	otab_maybe_shrink(s, &s->byid);
+	tables_maybe_shrink(s);
 	if (out)
 		*out = &r->pub;
 	return E_OK;
@@ -1199,20 +1421,17 @@ struct stored *store_get_hash(const struct store *s, const uint8_t hash[32])
 
 struct stored *store_get_short(const struct store *s, uint64_t sid)
 {
-	const struct otab *t = &s->byhash;
-	uint32_t pos = otab_pos(t, sid), e;
+	struct oprobe p;
+	uint32_t slot;
 	struct stored *best = NULL;
 
 	/* home_hash(hash) == le64(hash + 8) == the short id. */
-	while ((e = t->e[pos]) != NIL) {
-		if (ent_tag_is(e, sid)) {
-			struct stored *sp = &slot_rec(s, ent_slot(e))->pub;
+	oprobe_init(&p, s, &s->byhash, sid);
+	while ((slot = oprobe_next(&p)) != NIL) {
+		struct stored *sp = &slot_rec(s, slot)->pub;
 
-			if (le64(sp->hash + 8) == sid &&
-			    (!best || sp->seq > best->seq))
-				best = sp;
-		}
-		pos = otab_next(t, pos);
+		if (le64(sp->hash + 8) == sid && (!best || sp->seq > best->seq))
+			best = sp;
 	}
 	return best;
 }
@@ -1220,34 +1439,29 @@ struct stored *store_get_short(const struct store *s, uint64_t sid)
 void store_foreach_short(const struct store *s, uint64_t sid,
                          bool (*cb)(struct stored *, void *), void *arg)
 {
-	const struct otab *t = &s->byhash;
-	uint32_t pos = otab_pos(t, sid), e;
+	struct oprobe p;
+	uint32_t slot;
 
 	/* cb may not put or purge, so the table does not change under us. */
-	while ((e = t->e[pos]) != NIL) {
-		if (ent_tag_is(e, sid)) {
-			struct stored *sp = &slot_rec(s, ent_slot(e))->pub;
+	oprobe_init(&p, s, &s->byhash, sid);
+	while ((slot = oprobe_next(&p)) != NIL) {
+		struct stored *sp = &slot_rec(s, slot)->pub;
 
-			if (le64(sp->hash + 8) == sid && !cb(sp, arg))
-				return;
-		}
-		pos = otab_next(t, pos);
+		if (le64(sp->hash + 8) == sid && !cb(sp, arg))
+			return;
 	}
 }
 
 struct stored *store_get_id(const struct store *s, uint32_t id)
 {
-	const struct otab *t = &s->byid;
-	uint64_t home = home_id(id);
-	uint32_t pos = otab_pos(t, home);
+	struct oprobe p;
+	uint32_t slot;
 	struct stored *best = NULL;
 
-	for (; t->e[pos] != NIL; pos = otab_next(t, pos)) {
-		struct stored *sp;
+	oprobe_init(&p, s, &s->byid, home_id(id));
+	while ((slot = oprobe_next(&p)) != NIL) {
+		struct stored *sp = &slot_rec(s, slot)->pub;
 
-		if (!ent_tag_is(t->e[pos], home))
-			continue;
-		sp = &slot_rec(s, ent_slot(t->e[pos]))->pub;
 		if (sp->id == id && (!best || sp->seq > best->seq))
 			best = sp;
 	}
@@ -1265,18 +1479,15 @@ static int cmp_seq_desc(const void *a, const void *b)
 void store_foreach_id(const struct store *s, uint32_t id,
                       bool (*cb)(struct stored *, void *), void *arg)
 {
-	const struct otab *t = &s->byid;
-	uint64_t home = home_id(id);
-	uint32_t pos = otab_pos(t, home);
+	struct oprobe p;
+	uint32_t slot;
 	struct stored *stack[16], **v = stack;
 	size_t n = 0, cap = 16, i;
 
-	for (; t->e[pos] != NIL; pos = otab_next(t, pos)) {
-		struct stored *sp;
+	oprobe_init(&p, s, &s->byid, home_id(id));
+	while ((slot = oprobe_next(&p)) != NIL) {
+		struct stored *sp = &slot_rec(s, slot)->pub;
 
-		if (!ent_tag_is(t->e[pos], home))
-			continue;
-		sp = &slot_rec(s, ent_slot(t->e[pos]))->pub;
 		if (sp->id != id)
 			continue;
 		if (n == cap) {
@@ -1595,19 +1806,19 @@ static uint32_t list_check(const struct store *s, const struct lhead *h,
 	return prev == h->tail ? n : UINT32_MAX;
 }
 
-/* Is `slot` in table t under the record's key? */
+/* Is `slot` in table t under key `home`, in the array its generation
+ * says: the current one, or the previous one while a resize has not
+ * moved it yet (a moved record may leave a stale entry there)? */
 static bool otab_holds(const struct store *s, const struct otab *t,
-                       uint32_t slot)
+                       uint64_t home, uint32_t slot)
 {
-	uint64_t home = rec_home(s, t, slot_rec(s, slot));
-	uint32_t e = ent_make(slot, home), pos = otab_pos(t, home), i;
+	uint32_t e = ent_make(slot, home);
+	bool in_new = otab_find_ent(t->e, t->cap, home, e) != NIL;
+	bool moved = (slot_rec(s, slot)->pub.flags & F_GEN) == s->gen;
 
-	for (i = 0; i < t->cap && t->e[pos] != NIL; i++) {
-		if (t->e[pos] == e)
-			return true;
-		pos = otab_next(t, pos);
-	}
-	return false;
+	if (moved)
+		return in_new;
+	return !in_new && t->old && otab_find_ent(t->old, t->ocap, home, e) != NIL;
 }
 
 int store_debug_check(const struct store *s)
@@ -1617,6 +1828,7 @@ int store_debug_check(const struct store *s)
 	uint64_t bytes = 0, byp[14] = {0}, pcount[NPC] = {0},
 	         pbytes[NPC] = {0}, npair = 0, npub = 0, keyed[2] = {0};
 	uint64_t live = 0;
+	uint32_t nold = 0; /* records the resize under way has not moved */
 	size_t nkeys = 0, b;
 	int c;
 
@@ -1647,8 +1859,9 @@ int store_debug_check(const struct store *s)
 		tb = &s->ring[sp->timestamp % s->nring];
 		CHK(tb->t == sp->timestamp && (tb->pmask & (1u << c)));
 		CHK(find_hash(s, sp->hash) == slot);
-		CHK(otab_holds(s, &s->byhash, slot));
-		CHK(otab_holds(s, &s->byid, slot));
+		CHK(otab_holds(s, &s->byhash, home_hash(sp->hash), slot));
+		CHK(otab_holds(s, &s->byid, home_id(sp->id), slot));
+		nold += (sp->flags & F_GEN) != s->gen;
 	}
 	CHK(n == s->st.count);
 	CHK(memcmp(fp, s->fp, 32) == 0);
@@ -1699,12 +1912,12 @@ int store_debug_check(const struct store *s)
 	/* Tables: live entries are live slots; counts and tombstones. */
 	for (int k = 0; k < 2; k++) {
 		const struct otab *t = k ? &s->byid : &s->byhash;
-		uint32_t tomb = 0, used = 0;
+		uint32_t tomb = 0, used = 0, oused = 0;
 
 		for (i = 0; i < t->cap; i++) {
 			uint32_t e = t->e[i];
 
-			if (e == NIL)
+			if (e == EMPTY)
 				continue;
 			if (e == TOMB) {
 				tomb++;
@@ -1715,8 +1928,21 @@ int store_debug_check(const struct store *s)
 			used++;
 		}
 		CHK(used == t->n && tomb == t->tomb);
-		CHK((uint64_t)(t->n + t->tomb) * 5 <= (uint64_t)t->cap * 4);
-		tabn[k] = used;
+		for (i = 0; t->old && i < t->ocap; i++) {
+			uint32_t e = t->old[i];
+
+			if (e == EMPTY || e == TOMB)
+				continue;
+			CHK(ent_slot(e) < s->slot_hi);
+			oused += old_ent_live(s, ent_slot(e));
+		}
+		CHK(!t->old || (oused == t->on && t->on > 0));
+		CHK((uint64_t)(t->n + t->tomb + oused) * 5 <=
+		    (uint64_t)t->cap * 4);
+		CHK((t->old != NULL) == tables_resizing(s));
+		CHK(t->cap == s->byhash.cap);
+		tabn[k] = used + oused;
+		CHK(oused == nold);
 	}
 	CHK(tabn[0] == n && tabn[1] == n);
 

@@ -180,6 +180,9 @@ size_t store_index_keys(const struct store *s);
 /* Tests only: the next arrival number will be seq + 1 (to exercise the
  * renumbering before a wrap).  seq must be >= the highest held seq. */
 void store_debug_set_seq(struct store *s, uint32_t seq);
+/* Tests only: is a resize of the hash and id tables under way (they move
+ * over a few entries at each put, delete and purge)? */
+bool store_debug_resizing(const struct store *s);
 /* Tests only: check every internal invariant by a full walk (counts,
  * fingerprints, bytes, by_priority, classes, ring entries, both tables,
  * index keys and their lists, slabs).  O(held + ring + tables).  Returns 0,

@@ -911,6 +911,104 @@ static bool collect_seq_cb(struct stored *sp, void *arg)
 	return true;
 }
 
+
+/* Every model packet is found by hash, id and short id exactly when it is
+ * live, and the store's invariants hold. */
+static void check_model_lookups(struct store *s, struct mp *m, size_t n)
+{
+	int line = store_debug_check(s);
+
+	if (line)
+		fail_msg("store_debug_check failed at store.c:%d", line);
+	for (size_t j = 0; j < n; j++) {
+		assert_int_equal(store_has(s, m[j].pe.hash), m[j].live);
+		if (!m[j].live)
+			continue;
+		assert_non_null(store_get_id(s, m[j].pe.id));
+		assert_non_null(store_get_short(s, sid_of(m[j].pe.hash)));
+	}
+}
+
+/* The hash and id tables resize a few entries per put: growth, tombstone
+ * sweeps and a shrink each last many puts, with lookups, deletions
+ * (purges) and puts all correct while both arrays are in use. */
+static void test_resize_incremental(void **state)
+{
+	enum { N = 16000 };
+	struct store *s = mkstore(20, 1ULL << 40);
+	struct mp *m = calloc(N, sizeof(*m));
+	uint32_t now = T0;
+	size_t i, j, resizes = 0, run = 0, longest = 0, checks = 0;
+	bool was = false;
+
+	assert_non_null(m);
+	model_seq = 0;
+	for (i = 0; i < N; i++) {
+		char pl[32];
+
+		/* 1,000 packets a "second" (3 s apart), each held 20 s: the
+		 * store grows, then holds ~7,000 with purges in between */
+		if (i && i % 1000 == 0) {
+			now += 3;
+			store_purge(s, now);
+			for (j = 0; j < i; j++)
+				if (m[j].live && m[j].ts + 20 <= now)
+					m[j].live = false;
+			if (store_debug_resizing(s)) {
+				check_model_lookups(s, m, i);
+				checks++;
+			}
+		}
+		snprintf(pl, sizeof(pl), "resize %zu", i);
+		mk(&m[i], "rs", "", NULL, i, 0, now, (uint32_t)i, pl);
+		assert_int_equal(put(s, &m[i], now), E_OK);
+		bool is = store_debug_resizing(s);
+
+		if (is) {
+			run++;
+			if (!was)
+				resizes++;
+		} else if (was) {
+			if (run > longest)
+				longest = run;
+			run = 0;
+		}
+		/* at the start, middle and end of each resize */
+		if (is != was || (is && run % 512 == 0)) {
+			check_model_lookups(s, m, i + 1);
+			checks++;
+		}
+		was = is;
+	}
+	/* several resizes (14 here), none done in one put: the big ones
+	 * take about a thousand puts (paced to end within half the room
+	 * left, at least 4 slots a put) */
+	assert_true(resizes >= 5);
+	assert_true(longest >= 100);
+	assert_true(checks >= 2 * resizes);
+	/* purge all but the newest second: a shrink starts and moves on
+	 * with later puts */
+	now += 19;
+	store_purge(s, now);
+	for (j = 0; j < N; j++)
+		if (m[j].live && m[j].ts + 20 <= now)
+			m[j].live = false;
+	check_model_lookups(s, m, N);
+	assert_true(store_debug_resizing(s));
+	for (i = 0; i < 5000 && store_debug_resizing(s); i++) {
+		struct mp x;
+
+		mk(&x, "rs", "", NULL, i, 1, now, (uint32_t)(N + i), "after");
+		assert_int_equal(store_put(s, x.buf, x.len, &x.pe, now, NULL),
+		                 E_OK);
+	}
+	assert_false(store_debug_resizing(s));
+	assert_true(i > 100);
+	check_model_lookups(s, m, N);
+	free(m);
+	store_free(s);
+}
+
 /* Arrival numbers are 32 bits: at the wrap the store renumbers the held
  * packets 1..n in the same order; newest-first walks and store_get_id
  * stay right across it. */
@@ -1546,6 +1644,7 @@ int main(void)
 		cmocka_unit_test(test_timestamp_extremes),
 		cmocka_unit_test(test_slab_churn),
 		cmocka_unit_test(test_query_stop_outside),
+		cmocka_unit_test(test_resize_incremental),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
