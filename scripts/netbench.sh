@@ -22,7 +22,9 @@
 #   NB_SAMPLE=100     1 packet in NB_SAMPLE is a latency sample (tagA nbs)
 #   NB_POLL_MS=5      DEX_list polling period of the latency poller
 #   NB_BASEPORT=28100 first port tried (node i: p2p base+2i, rpc base+2i+1)
-#   NB_KEEP=0         1 keeps the temporary datadirs (debug.log of each node)
+#   NB_KEEP=0         1 keeps the temporary datadirs (debug.log of each node,
+#                     poll.json with every latency sample)
+#   NB_DAEMON_ARGS=   extra dexp2pd flags for every node (e.g. -debug=net)
 # Everything runs on 127.0.0.1 with -txpowbits=0 (no mining cost).  Every
 # wait is bounded; an EXIT trap stops every daemon this script started.
 set -euo pipefail
@@ -75,6 +77,8 @@ edges=""
 for i in $(seq 0 $((N - 1))); do
 	args=(-datadir="$TMP/n$i" -port=$((base + 2 * i)) -rpcport=$((base + 2 * i + 1))
 	      -rpcuser=nb -rpcpassword=nb -txpowbits=$TXPOWBITS -listen=1)
+	# shellcheck disable=SC2206  # word splitting of the extra flags intended
+	args+=(${NB_DAEMON_ARGS:-})
 	for t in $(targets "$i"); do
 		args+=(-connect=127.0.0.1:$((base + 2 * t)))
 		edges="$edges $i-$t"
