@@ -41,8 +41,15 @@ int txpow_penalty(size_t len)
 
 void txpow_hash(const uint8_t *pkt, size_t len, uint8_t hash[32])
 {
-	/* The relay byte is excluded (A.3); len >= 1 for any packet. */
-	SHA256(pkt + 1, len - 1, hash);
+	/* The relay byte is excluded (A.3); len >= 1 for any packet.  Not
+	 * SHA256(): in OpenSSL 3 that is EVP_Q_digest, which fetches the
+	 * algorithm from the provider (locks included) on every call: 700 ns
+	 * for a 100-byte packet against 114 ns here (bench sha256_99b). */
+	SHA256_CTX c;
+
+	SHA256_Init(&c);
+	SHA256_Update(&c, pkt + 1, len - 1);
+	SHA256_Final(hash, &c);
 }
 
 void txpow_eval_hash(const uint8_t hash[32], size_t len, int txpowbits,
