@@ -692,25 +692,50 @@ static uint32_t tables_pace(const struct store *s)
 	                                                          : (uint32_t)k;
 }
 
-/* Visit up to k slots of the resize walk. */
+/* Visit up to k slots of the resize walk.  Batches of MOVE_BATCH slots
+ * in three passes, so the cache misses of a batch overlap instead of
+ * following one another: prefetch the records, then read their keys and
+ * prefetch the new arrays' home positions, then move. */
+#define MOVE_BATCH 16u
+
 static void tables_step(struct store *s, uint32_t k)
 {
 	if (!tables_resizing(s))
 		return;
-	for (; k && s->byhash.on; k--, s->mig_slot++) {
-		uint32_t v;
-		struct srec *r;
+	while (k && s->byhash.on) {
+		struct srec *r[MOVE_BATCH];
+		uint32_t slot[MOVE_BATCH];
+		uint64_t hh[MOVE_BATCH], hi[MOVE_BATCH];
+		uint32_t n = 0, m = 0, i;
 
+		/* records not moved yet (on > 0) lie at or after mig_slot */
 		assert(s->mig_slot < s->slot_hi);
-		v = *slot_ent(s, s->mig_slot);
-		if (v & SLOT_FREE)
-			continue;
-		r = ref_rec(s, v);
-		if ((r->pub.flags & F_GEN) == s->gen)
-			continue; /* stored during the resize */
-		r->pub.flags ^= F_GEN;
-		otab_move(&s->byhash, home_hash(r->pub.hash), s->mig_slot);
-		otab_move(&s->byid, home_id(r->pub.id), s->mig_slot);
+		for (; k && n < MOVE_BATCH && s->mig_slot < s->slot_hi;
+		     k--, s->mig_slot++) {
+			uint32_t v = *slot_ent(s, s->mig_slot);
+
+			if (v & SLOT_FREE)
+				continue;
+			r[n] = ref_rec(s, v);
+			__builtin_prefetch(r[n]);
+			slot[n++] = s->mig_slot;
+		}
+		for (i = 0; i < n; i++) {
+			if ((r[i]->pub.flags & F_GEN) == s->gen)
+				continue; /* stored during the resize */
+			r[m] = r[i];
+			slot[m] = slot[i];
+			hh[m] = home_hash(r[i]->pub.hash);
+			hi[m] = home_id(r[i]->pub.id);
+			__builtin_prefetch(&s->byhash.e[tab_pos(hh[m], s->byhash.cap)], 1);
+			__builtin_prefetch(&s->byid.e[tab_pos(hi[m], s->byid.cap)], 1);
+			m++;
+		}
+		for (i = 0; i < m; i++) {
+			r[i]->pub.flags ^= F_GEN;
+			otab_move(&s->byhash, hh[i], slot[i]);
+			otab_move(&s->byid, hi[i], slot[i]);
+		}
 	}
 	if (s->byhash.on == 0) {
 		assert(s->byid.on == 0);
