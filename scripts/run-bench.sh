@@ -28,5 +28,13 @@ if ! NB_SECONDS=${NB_SECONDS:-10} "$(dirname "$0")/netbench.sh" "$build"; then
 	echo "run-bench: netbench failed" >&2
 	rc=1
 fi
+# The protocol alone, CPU out of the picture: the simulator (tools/sim),
+# virtual clock, deterministic for its seed.
+echo "# sim"
+for args in "-nodes=10 -topology=ring3 -rate=20000 -seconds=10 -latency=1" \
+	"-nodes=100 -topology=random -degree=4 -rate=1000 -seconds=10 -latency=20 -jitter=10"; do
+	# shellcheck disable=SC2086  # the arguments are words
+	"$build/tools/sim" $args || { echo "run-bench: sim failed" >&2; rc=1; }
+done
 echo "# catchup"; CU_HELD=${CU_HELD:-200000} "$(dirname "$0")/catchup-bench.sh" "$build" || { echo "run-bench: catchup failed" >&2; rc=1; }
 exit $rc
