@@ -81,6 +81,16 @@ def test_bandwidth_limited_links():
     assert converged(r), line
 
 
+def test_large_packets_over_slow_links():
+    # 20 kB packets (mined to priority >= their size penalty) at 40/s over
+    # 400 kB/s links: each link is about half busy
+    r, line = run_sim("-nodes=8", "-topology=ring3", "-rate=40",
+                      "-seconds=4", "-size=20000", "-bandwidth=400000",
+                      "-settle=20")
+    assert converged(r), line
+    assert int(r["created"]) == 160
+
+
 def test_line_worst_case_diameter():
     r, line = run_sim("-nodes=12", "-topology=line", "-rate=500",
                       "-seconds=3", "-latency=20")

@@ -457,8 +457,8 @@ static void create_packet(void)
 {
 	int origin = (int)(rng() % (uint64_t)o.nodes);
 	struct snode *n = &nodes[origin];
-	uint8_t buf[PACKET_MAX_LEN > 65536 ? 65536 : PACKET_MAX_LEN];
-	char pl[65536];
+	static uint8_t buf[65536 + 64]; /* -size is at most 65536 */
+	static char pl[65536];
 	struct packet_fields f = {
 		.relay = 1, .kind = PACKET_KIND_DATA, .timestamp = now_s(),
 		.tag_a = (const uint8_t *)"sim", .len_a = 3,
@@ -476,8 +476,20 @@ static void create_packet(void)
 	if (f.payload_len < (size_t)hl)
 		f.payload_len = (size_t)hl;
 	memset(pl + hl, 'x', f.payload_len - (size_t)hl);
-	len = packet_encode(buf, sizeof(buf), &f);
-	txpow_eval(buf, len, 0, &pe);
+	/* packets of 1 KiB and more need priority >= their size penalty:
+	 * try nonces (txpowbits 0, so each try is one SHA-256) */
+	for (;;) {
+		len = packet_encode(buf, sizeof(buf), &f);
+		if (!len) {
+			fprintf(stderr, "sim: cannot build a packet of %lld "
+			        "bytes\n", (long long)o.size);
+			exit(1);
+		}
+		txpow_eval(buf, len, 0, &pe);
+		if (pe.priority >= 0)
+			break;
+		f.nonce += SIM_MAX_PACKETS; /* distinct from other packets' */
+	}
 	if (store_put(n->store, buf, len, &pe, now_s(), &sp) != E_OK)
 		return;
 	pk[ncreated] = (struct pktrec){.created = now_ms, .last = now_ms,
