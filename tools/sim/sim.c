@@ -7,7 +7,7 @@
  * with an empty store) exercise reconciliation.
  *
  * Prints one line of key=value (docs/bench.md, "sim"):
- *   bench=sim nodes topology degree rate seconds packet_bytes latency_ms
+ *   bench=sim nodes topology avg_degree rate seconds packet_bytes latency_ms
  *   jitter_ms bandwidth seed created lost_in_crash delivered_all missing
  *   dup_ratio control_ratio latency_p50_ms latency_p99_ms latency_max_ms
  *   converged_after_ms fingerprints_equal
@@ -591,7 +591,8 @@ static void usage(FILE *f)
 	"  -nodes=N          2..256 (10)\n"
 	"  -topology=T       ring, ring3 (ring + chord to the opposite node),\n"
 	"                    line, random (ring + random chords) (ring3)\n"
-	"  -degree=D         random topology: links per node, 2..16 (4)\n"
+	"  -degree=D         random topology: at least D links per node,\n"
+	"                    2..16 (4)\n"
 	"  -rate=R           packets created per simulated second, at random\n"
 	"                    nodes, 1..200000 (2000)\n"
 	"  -seconds=S        load duration, 1..600 (10)\n"
@@ -775,14 +776,14 @@ int main(int argc, char **argv)
 		missing += st.count < ncreated - nlost ? ncreated - nlost - st.count
 		                                       : 0;
 	}
-	printf("bench=sim nodes=%d topology=%s degree=%d rate=%lld seconds=%lld "
+	printf("bench=sim nodes=%d topology=%s avg_degree=%.2f rate=%lld seconds=%lld "
 	       "packet_bytes=%lld latency_ms=%lld jitter_ms=%lld bandwidth=%lld "
 	       "seed=%lld created=%u lost_in_crash=%u delivered_all=%u "
 	       "missing=%llu "
 	       "dup_ratio=%.4f control_ratio=%.4f latency_p50_ms=%llu "
 	       "latency_p99_ms=%llu latency_max_ms=%llu converged_after_ms=%lld "
 	       "fingerprints_equal=%d\n",
-	       o.nodes, o.topology, o.degree, (long long)o.rate,
+	       o.nodes, o.topology, (double)nlinks / o.nodes, (long long)o.rate,
 	       (long long)o.seconds, (long long)o.size, (long long)o.latency,
 	       (long long)o.jitter, (long long)o.bandwidth, (long long)o.seed,
 	       ncreated, nlost, all, (unsigned long long)missing,
