@@ -666,11 +666,16 @@ static bool old_ent_live(const struct store *s, uint32_t slot)
 /* Move one record's entry (`home`, slot) to t's current array (its entry
  * in the previous one goes stale when the caller flips the record's
  * generation). */
+static void otab_insert(struct otab *t, uint64_t home, uint32_t slot)
+{
+	otab_raw_insert(t, home, ent_make(slot, home));
+	t->n++;
+}
+
 static void otab_move(struct otab *t, uint64_t home, uint32_t slot)
 {
 	t->on--;
-	otab_raw_insert(t, home, ent_make(slot, home));
-	t->n++;
+	otab_insert(t, home, slot);
 }
 
 static void otab_end_resize(struct otab *t)
@@ -759,21 +764,16 @@ static void otab_start_resize(struct otab *t, uint32_t cap)
 	otab_init(t, cap);
 }
 
-/* Start resizing both tables to capacity cap (dropping tombstones). */
+/* Start resizing both tables to capacity cap (dropping tombstones); with
+ * nothing to move it ends at once. */
 static void tables_resize(struct store *s, uint32_t cap)
 {
 	tables_finish(s);
-	if (s->byhash.n == 0) { /* nothing to move */
-		free(s->byhash.e);
-		free(s->byid.e);
-		otab_init(&s->byhash, cap);
-		otab_init(&s->byid, cap);
-		return;
-	}
 	otab_start_resize(&s->byhash, cap);
 	otab_start_resize(&s->byid, cap);
 	s->gen ^= F_GEN;
 	s->mig_slot = 0;
+	tables_step(s, 0);
 }
 
 /* Make room for one more entry in both tables (before each insert). */
@@ -793,12 +793,6 @@ static void tables_reserve(struct store *s)
 		                     ? t->cap + t->cap / 2 : t->cap);
 }
 
-static void otab_insert(struct otab *t, uint64_t home, uint32_t slot)
-{
-	otab_raw_insert(t, home, ent_make(slot, home));
-	t->n++;
-}
-
 /* Remove the entry (home, slot) (present): it becomes a tombstone, so
  * deleting reads no other record (a backward shift would have to fetch
  * the record of every entry it considers moving).  in_old: the record was
@@ -806,12 +800,12 @@ static void otab_insert(struct otab *t, uint64_t home, uint32_t slot)
 static void otab_delete(struct otab *t, uint64_t home, uint32_t slot,
                         bool in_old)
 {
-	uint32_t e = ent_make(slot, home), i;
-
 	if (in_old) {
 		t->on--; /* its entry goes stale with the slot */
 	} else {
-		i = otab_find_ent(t->e, t->cap, home, e);
+		uint32_t i = otab_find_ent(t->e, t->cap, home,
+		                           ent_make(slot, home));
+
 		assert(i != NIL);
 		t->e[i] = TOMB;
 		t->tomb++;
