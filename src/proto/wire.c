@@ -330,7 +330,30 @@ void wire_getbits_encode(struct wbuf *wb, uint32_t seq, const uint8_t *bits,
 	wb_end(wb);
 }
 
-/* ---- PACKETS ---- */
+/* ---- PACKET, PACKETS ---- */
+
+/* The packet bytes, relay byte replaced (len >= 1). */
+static void wb_packet(struct wbuf *wb, const uint8_t *pkt, size_t len,
+                      uint8_t relay)
+{
+	wb_u8(wb, relay);
+	wb_bytes(wb, pkt + 1, len - 1);
+}
+
+void wire_packet_encode(struct wbuf *wb, const uint8_t *pkt, size_t len,
+                        uint8_t relay)
+{
+	wb_begin(wb, WIRE_PACKET);
+	wb_packet(wb, pkt, len, relay);
+	wb_end(wb);
+}
+
+void wire_packets_add(struct wbuf *wb, const uint8_t *pkt, size_t len,
+                      uint8_t relay)
+{
+	wb_u32(wb, (uint32_t)len);
+	wb_packet(wb, pkt, len, relay);
+}
 
 int wire_packets_decode(const uint8_t *p, size_t n, struct wire_packets *w)
 {

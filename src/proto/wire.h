@@ -157,6 +157,14 @@ struct wire_packets {
 int wire_packets_decode(const uint8_t *p, size_t n, struct wire_packets *w);
 bool wire_packets_next(struct wire_packets *w, const uint8_t **pkt,
                        uint32_t *len);
+/* A whole PACKET frame carrying the len packet bytes pkt with the relay
+ * byte replaced by relay. */
+void wire_packet_encode(struct wbuf *wb, const uint8_t *pkt, size_t len,
+                        uint8_t relay);
+/* One PACKETS entry (between wb_begin(wb, WIRE_PACKETS) and wb_end), the
+ * relay byte replaced likewise. */
+void wire_packets_add(struct wbuf *wb, const uint8_t *pkt, size_t len,
+                      uint8_t relay);
 /* Payload bytes a PACKETS entry of a len-byte packet takes. */
 static inline size_t wire_packets_entry_len(size_t len)
 {

@@ -76,13 +76,8 @@ static void t_send_packet(void *ctx, int peer, const struct stored *sp,
 {
 	struct tnode *me = ctx;
 	struct link *l = &links[me->idx][peer];
-	uint8_t h[WIRE_HDR_LEN];
 	assert_true(l->up);
-	wire_hdr_encode(h, WIRE_PACKET, sp->len);
-	wb_bytes(&l->q, h, sizeof(h));
-	size_t at = l->q.len;
-	wb_bytes(&l->q, stored_bytes(sp), sp->len);
-	l->q.p[at] = relay;
+	wire_packet_encode(&l->q, stored_bytes(sp), sp->len, relay);
 	me->packets_sent++;
 	me->spent += sp->len;
 }
@@ -98,10 +93,8 @@ static void t_send_packets(void *ctx, int peer,
 	assert_true(n > 0);
 	wb_begin(&l->q, WIRE_PACKETS);
 	for (size_t i = 0; i < n; i++) {
-		wb_u32(&l->q, sps[i]->len);
-		size_t at = l->q.len;
-		wb_bytes(&l->q, stored_bytes(sps[i]), sps[i]->len);
-		l->q.p[at] = relays[i];
+		wire_packets_add(&l->q, stored_bytes(sps[i]), sps[i]->len,
+		                 relays[i]);
 		me->spent += sps[i]->len;
 	}
 	wb_end(&l->q);

@@ -182,28 +182,16 @@ static void s_send(void *ctx, int peer, const uint8_t *buf, size_t len)
 	control_bytes += len;
 }
 
-static void put_packet(struct wbuf *b, const struct stored *sp, uint8_t relay)
-{
-	size_t at = b->len;
-
-	wb_bytes(b, stored_bytes(sp), sp->len);
-	b->p[at] = relay;
-	packet_bytes += sp->len;
-}
-
 static void s_send_packet(void *ctx, int peer, const struct stored *sp,
                           uint8_t relay)
 {
 	struct link *l = link_of(ctx, peer);
-	uint8_t h[WIRE_HDR_LEN];
-	struct wbuf *b;
 
 	if (!l || !l->up)
 		return;
-	b = link_push(l, WIRE_HDR_LEN + sp->len);
-	wire_hdr_encode(h, WIRE_PACKET, sp->len);
-	wb_bytes(b, h, sizeof(h));
-	put_packet(b, sp, relay);
+	wire_packet_encode(link_push(l, WIRE_HDR_LEN + sp->len),
+	                   stored_bytes(sp), sp->len, relay);
+	packet_bytes += sp->len;
 	control_bytes += WIRE_HDR_LEN;
 }
 
@@ -212,23 +200,23 @@ static void s_send_packets(void *ctx, int peer,
                            const uint8_t *relays, size_t n)
 {
 	struct link *l = link_of(ctx, peer);
-	size_t total = 0;
+	size_t total = 0, pbytes = 0;
 	struct wbuf *b;
 
 	if (!l || !l->up)
 		return;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		total += wire_packets_entry_len(sps[i]->len);
+		pbytes += sps[i]->len;
+	}
 	b = link_push(l, WIRE_HDR_LEN + total);
 	wb_begin(b, WIRE_PACKETS);
-	for (size_t i = 0; i < n; i++) {
-		wb_u32(b, sps[i]->len);
-		put_packet(b, sps[i], relays[i]);
-	}
-	wb_end(b);
-	control_bytes += WIRE_HDR_LEN + total;
 	for (size_t i = 0; i < n; i++)
-		control_bytes -= sps[i]->len;
+		wire_packets_add(b, stored_bytes(sps[i]), sps[i]->len,
+		                 relays[i]);
+	wb_end(b);
+	packet_bytes += pbytes;
+	control_bytes += WIRE_HDR_LEN + total - pbytes; /* header, lengths */
 }
 
 static size_t s_room(void *ctx, int peer)
