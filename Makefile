@@ -19,7 +19,8 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
-WARN    := -Wall -Wextra -Werror -Wstrict-prototypes -Wno-unused-parameter
+WARN    := -Wall -Wextra -Werror -Wstrict-prototypes -Wno-unused-parameter \
+	-Wshadow -Wconversion
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Isrc $(PKG_CFLAGS) -pthread \
 	-MMD -MP $(CFLAGS) $(SAN)
 ALL_LDFLAGS := -pthread $(SAN) $(LDFLAGS)

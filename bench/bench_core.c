@@ -26,7 +26,7 @@ static double now_s(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static uint64_t wall_ms(void *arg)
@@ -94,7 +94,7 @@ static void bench_mine(int prio, int runs, double budget_s)
 	printf("bench=txpow priority=%d txpowbits=12 packet_bytes=%zu runs=%d "
 	       "median_ms=%.3f p90_ms=%.3f mean_ms=%.3f hashes_per_sec=%.0f\n",
 	       prio, len, n, ms[n / 2], ms[n * 9 / 10], t_all * 1000 / n,
-	       hashes / t_all);
+	       (double)hashes / t_all);
 }
 
 static void bench_verify(void)
@@ -114,7 +114,7 @@ static void bench_verify(void)
 		dt = now_s() - t0;
 	} while (dt < 1.0 && n < 50000000ul);
 	printf("bench=verify packet_bytes=%zu per_sec=%.0f valid_seen=%lu\n",
-	       len, n / dt, acc);
+	       len, (double)n / dt, acc);
 }
 
 static void bench_sha256(void)
@@ -133,11 +133,11 @@ static void bench_sha256(void)
 				SHA256(buf, sz, h);
 			else
 				crypto_hash_sha256(h, buf, sz);
-			buf[n++ % sz] ^= h[0];
+			buf[(size_t)n++ % sz] ^= h[0];
 			dt = now_s() - t0;
 		} while (dt < 1.0 && n < 100000);
 		printf("bench=sha256 impl=%s buffer_bytes=%zu mb_per_sec=%.0f\n",
-		       impl == 0 ? "openssl" : "sodium", sz, n * (sz / 1e6) / dt);
+		       impl == 0 ? "openssl" : "sodium", sz, n * ((double)sz / 1e6) / dt);
 	}
 	/* short messages: the 99 hashed bytes of a 100-byte packet.
 	 * openssl = SHA256() (OpenSSL 3: EVP_Q_digest, which fetches the

@@ -76,8 +76,8 @@ int main(int argc, char **argv)
 	uint8_t *pk;
 	struct store_config cfg = {.purgetime = PURGETIME, .maxmem = 1ULL << 40};
 	struct gossip_cfg gc = {.purgetime = PURGETIME, .full = true};
-	struct gossip_ops ops = {NULL, op_send, op_send_packet, op_room,
-	                         op_ingest};
+	struct gossip_ops ops = {.send = op_send, .send_packet = op_send_packet,
+	                         .room = op_room, .ingest = op_ingest};
 	struct store *s;
 	struct gossip *g;
 	long rss0, rss1;

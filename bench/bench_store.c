@@ -200,7 +200,7 @@ int main(int argc, char **argv)
 	size_t purged = store_purge(s, NOW + PURGETIME + 3000);
 	t1 = bench_now_s();
 	printf("bench=purge packets=%zu seconds=%.3f per_sec=%.0f\n", purged,
-	       t1 - t0, purged / (t1 - t0));
+	       t1 - t0, (double)purged / (t1 - t0));
 	store_free(s);
 	free(pk);
 	free(lens);

@@ -18,7 +18,7 @@ static inline double bench_now_s(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Resident set size in bytes (/proc/self/statm), -1 if unreadable. */

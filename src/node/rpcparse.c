@@ -121,7 +121,7 @@ static bool key_equals(const char *s, size_t n, const char *want)
 					return false;
 				int v = 0;
 				for (int j = 1; j <= 4; j++) {
-					int h = hex_digit((unsigned char)s[i + j]);
+					int h = hex_digit((unsigned char)s[i + (size_t)j]);
 					if (h < 0)
 						return false;
 					v = v * 16 + h;

@@ -396,15 +396,15 @@ static void send_inv(struct gossip *g, struct gpeer *p)
 	}
 	p->ann.n = k;
 	while (off < p->ann.n) {
-		size_t k = p->ann.n - off;
-		if (k > GOSSIP_INV_BATCH)
-			k = GOSSIP_INV_BATCH;
-		wire_ids_encode(&g->wb, WIRE_INV, p->ann.v + off, (uint32_t)k);
+		size_t m = p->ann.n - off;
+		if (m > GOSSIP_INV_BATCH)
+			m = GOSSIP_INV_BATCH;
+		wire_ids_encode(&g->wb, WIRE_INV, p->ann.v + off, (uint32_t)m);
 		send_wb(g, p, true);
 		if (p->v2)
-			inv_record(p, p->ann.v + off, (uint32_t)k);
+			inv_record(p, p->ann.v + off, (uint32_t)m);
 		p->inv_out++;
-		off += k;
+		off += m;
 	}
 	p->ann.n = 0;
 }

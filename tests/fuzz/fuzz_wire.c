@@ -44,13 +44,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (rc == E_OK && type == WIRE_PACKETS) {
 			struct wire_packets w;
 			const uint8_t *pk;
-			uint32_t len, k = 0;
+			uint32_t plen, k = 0;
 			if (wire_packets_decode(p, n, &w) != E_OK)
 				abort();
-			while (wire_packets_next(&w, &pk, &len)) {
-				if (len == 0 || pk + len > p + n)
+			while (wire_packets_next(&w, &pk, &plen)) {
+				if (plen == 0 || pk + plen > p + n)
 					abort();
-				(void)pk[len - 1];
+				(void)pk[plen - 1];
 				k++;
 			}
 			if (k != w.n)

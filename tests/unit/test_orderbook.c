@@ -201,7 +201,7 @@ static void test_default_max(void **state)
 {
 	struct orderbook ob;
 	for (int i = 0; i < 13; i++)
-		put("AAA", "BBB", COIN, (uint64_t)(i + 1) * COIN, NULL, 0);
+		put("AAA", "BBB", COIN, (uint64_t)(i + 1) * (uint64_t)COIN, NULL, 0);
 	struct ob_params p = params("AAA", "BBB");
 	assert_int_equal(orderbook_build(st, &p, &ob), E_OK);
 	assert_int_equal(ob.nasks, 10);

@@ -1055,7 +1055,7 @@ static void test_large_records(void **state)
 	for (k = 0; k < 7; k++) {
 		char *pl = malloc(sizes[k] + 1);
 		struct packet_fields f = {
-			.relay = 1, .kind = PACKET_KIND_DATA, .timestamp = T0 - k,
+			.relay = 1, .kind = PACKET_KIND_DATA, .timestamp = T0 - (uint32_t)k,
 			.tag_a = (const uint8_t *)"BTC", .len_a = 3,
 			.payload = (const uint8_t *)pl, .payload_len = sizes[k],
 			.nonce = (uint32_t)k,
