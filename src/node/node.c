@@ -4,8 +4,8 @@
  * flag, the periodic "stats:" log line, the seed's tx/sec printout).
  *
  * Owns n->store, n->cancels and n->tick_ev (node_init/node_fini).  All of
- * it runs on the event-loop thread; node_now()/node_now_ms() are the only
- * clock reads of the daemon (besides log timestamps) and may be called
+ * it runs on the event-loop thread; node_now()/node_now_ms() (wall) and
+ * node_mono_ms() (monotonic) are the only clock reads of the daemon (besides log timestamps) and may be called
  * from any thread.
  */
 #include "node/node.h"
@@ -41,6 +41,17 @@ uint64_t node_now_ms(void)
 	if (m)
 		return m;
 	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t node_mono_ms(void)
+{
+	uint64_t m = __atomic_load_n(&mock_ms, __ATOMIC_RELAXED);
+	struct timespec ts;
+
+	if (m)
+		return m;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 

@@ -95,9 +95,15 @@ void node_tick(struct node *n, uint32_t now);
  * epoch); 0 restores the real clock. */
 void node_set_mocktime(uint64_t ms);
 
-/* Wall clock: the only clock reads in the daemon go through these. */
+/* Wall clock: packet timestamps, purge, the `time` fields of the RPC
+ * answers.  Never for a timeout, deadline or backoff: it may step. */
 uint32_t node_now(void);
 uint64_t node_now_ms(void);
+/* Monotonic clock (CLOCK_MONOTONIC) in ms, for every timeout, deadline,
+ * backoff and rate limit.  Its origin is arbitrary (not comparable with
+ * node_now_ms); a mock time moves it by the same amount as the wall
+ * clock. */
+uint64_t node_mono_ms(void);
 
 /* A packet received from a peer (peer_id >= 0) or read from anywhere else
  * untrusted.  Runs packet_check() with the node's parameters, counts the

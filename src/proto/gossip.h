@@ -82,6 +82,17 @@ struct gossip_ops {
 	 * E_DUP (*out the held one) or E_PROTO (*reason the drop). */
 	int (*ingest)(void *ctx, int peer, const uint8_t *pkt, size_t len,
 	              struct stored **out, enum drop_reason *reason);
+	/* Optional.  The wall clock in unix seconds, for the time windows of
+	 * reconciliation (packet timestamps).  The now_ms of every entry
+	 * point is a monotonic clock for timers and rate limits; NULL: the
+	 * wall clock is now_ms / 1000 (tests and the simulator, which run
+	 * one virtual clock). */
+	uint32_t (*wall_now)(void *ctx);
+	/* Optional.  peer sent something abusive or useless (reason `why`,
+	 * a static string): add `score` to its misbehaviour score (the
+	 * caller disconnects and bans at its threshold).  NULL: ignored. */
+	void (*misbehave)(void *ctx, int peer, unsigned score,
+	                  const char *why);
 };
 
 /* Write one PACKETS frame to peer with the n packets sps[i], relay byte
@@ -117,8 +128,7 @@ struct gossip *gossip_new(struct store *s, const struct gossip_cfg *cfg,
                           const struct gossip_ops *ops);
 void gossip_free(struct gossip *g);
 /* Optional: how to send PACKETS frames.  Without it (or to v1 peers)
- * every packet goes through ops->send_packet.  (Not in gossip_ops so that
- * positional initializers of it stay complete.) */
+ * every packet goes through ops->send_packet. */
 void gossip_set_send_packets(struct gossip *g, gossip_send_packets_fn fn);
 
 /* A peer finished its handshake; flags: GOSSIP_PEER_FULL (it advertised
