@@ -2,9 +2,15 @@
  *
  * Owns the listener, one bufferevent per connection, the address book and
  * epoch map (proto/peers.h) and the gossip engine (proto/gossip.h).  This
- * file moves bytes: framing, handshake, keepalive, address exchange,
- * connection upkeep with backoff.  Dissemination and sync decisions are the
- * gossip engine's, fed with (peer, frame, now).
+ * file moves bytes: framing, address exchange, connection upkeep with
+ * backoff, the per-peer memory budget.  The handshake and keepalive rules
+ * are the session's (proto/session.h), dissemination and sync decisions the
+ * gossip engine's, both fed with (peer, frame, now).
+ *
+ * Clocks: node_mono_ms() for every timeout, deadline, backoff and rate
+ * limit (a wall-clock step must not end links or stall timers); the wall
+ * clock (node_now) only for VERSION time, address timestamps, the peer
+ * epoch and getpeerinfo's conntime/lastsend/lastrecv.
  *
  * Connections are never freed inside a callback that may still touch them:
  * conn_kill() marks one closing and a zero-delay event reaps it.
@@ -22,6 +28,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -42,6 +49,7 @@
 #include "node/node.h"
 #include "proto/gossip.h"
 #include "proto/peers.h"
+#include "proto/session.h"
 #include "proto/wire.h"
 
 #define NET_TICK_MS 20
@@ -51,10 +59,22 @@
 /* A read callback or tick longer than this, or a tick this late, is
  * logged (-debug=net): one long callback delays every peer's traffic. */
 #define NET_SLOW_US 20000u
-#define NET_OUT_HARD (64u << 20)       /* slower than this: disconnect */
-#define NET_HANDSHAKE_MS 10000
-#define NET_PING_EVERY_MS 30000
-#define NET_IDLE_MS 60000
+/* Memory a peer can make us hold (output and input buffers, its gossip
+ * send queue and catch-up backlog): over NET_PEER_MEM_MAX it is
+ * disconnected; over NET_PAUSE_HIGH of output we stop reading from it
+ * until the output is under NET_OUT_LOW (backpressure).  All peers
+ * together: at most -maxmem / NET_MEM_SHARE (at least NET_MEM_MIN_TOTAL);
+ * above it the largest holder is disconnected. */
+#define NET_PEER_MEM_MAX (16u << 20)
+#define NET_PAUSE_HIGH (2u << 20)
+#define NET_QUEUE_CAP (8u << 20)       /* gossip send queue per peer */
+#define NET_MEM_SHARE 4u
+#define NET_MEM_MIN_TOTAL (64u << 20)
+#define NET_TRIM_MIN (1u << 20)        /* a peer this big left: trim */
+/* Unacknowledged data on a socket for this long: the kernel ends the
+ * connection (TCP_USER_TIMEOUT), so a dead link is not kept through TCP's
+ * retransmission backoff. */
+#define NET_USER_TIMEOUT_MS 15000u
 #define NET_DEFAULT_PORT 7770
 #define NET_MAX_SELF 8
 #define NET_NAMES_MAX 256              /* host names being resolved */
@@ -80,16 +100,18 @@ struct conn {
 	int id;
 	struct bufferevent *bev;
 	bool inbound, connected, closing;
-	bool got_version, sent_version, sent_verack, got_verack, ready;
-	bool sent_addr;               /* GETADDR is answered once */
-	struct wire_version pv;
+	bool ready;                   /* handshake done, admitted */
+	bool recv_paused;             /* backpressure: output over the mark */
+	struct session s;             /* handshake, keepalive (session.h) */
+	struct wire_version pv;       /* the peer's VERSION (from s at ready) */
 	struct sockaddr_storage sa;
 	char addr[64];
 	struct peer_addr *book;       /* outbound: the entry dialed */
 	uint32_t conntime, lastsend, lastrecv;
 	uint64_t bytessent, bytesrecv, packetssent, packetsrecv;
-	uint64_t start_ms, last_recv_ms, ping_nonce, ping_sent_ms;
+	uint64_t pings_seen;          /* s.pings_sent when ping_us was set */
 	uint64_t ping_us;             /* monotonic time the PING was sent */
+	size_t mem;                   /* conn_mem() at the last check */
 	double pingtime;
 	bool has_ping;
 	char why[128];
@@ -118,6 +140,9 @@ struct net {
 	struct evdns_base *dns;       /* created at the first name */
 	size_t dns_inflight;          /* requests whose callback is due */
 	struct net_name names[NET_NAMES_MAX];
+	struct session_cfg scfg;      /* our VERSION and the checks */
+	size_t mem_total, mem_peak;   /* conn_mem() of all peers */
+	uint64_t mem_kills;           /* peers dropped over a budget */
 };
 
 /* ---- addresses ---- */
@@ -230,9 +255,96 @@ static void conn_kill(struct conn *c, const char *why)
 		return;
 	c->closing = true;
 	snprintf(c->why, sizeof(c->why), "%s", why);
-	if (c->bev)
-		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	if (c->bev && bufferevent_disable(c->bev, EV_READ | EV_WRITE) != 0)
+		log_msg(LOG_NET, "peer %d: cannot stop its events", c->id);
 	event_active(c->net->reap_ev, 0, 0);
+}
+
+/* ---- per-peer memory ---- */
+
+/* What the gossip engine holds for peer id (send queue, catch-up
+ * backlog). */
+static size_t peer_gossip_mem(const struct net *net, int id)
+{
+	return gossip_queued_bytes(net->g, id) +
+	       gossip_catchup_backlog(net->g, id) * 8;
+}
+
+/* Everything c makes us hold: its output and input buffers and its gossip
+ * structures. */
+static size_t conn_mem(const struct net *net, const struct conn *c)
+{
+	size_t m = 0;
+
+	if (c->bev) {
+		m += evbuffer_get_length(bufferevent_get_output(c->bev));
+		m += evbuffer_get_length(bufferevent_get_input(c->bev));
+	}
+	if (c->ready)
+		m += peer_gossip_mem(net, c->id);
+	return m;
+}
+
+/* The budget of all peers together: a share of -maxmem. */
+static size_t mem_budget(const struct net *net)
+{
+	uint64_t b = net->n->cfg->maxmem / NET_MEM_SHARE;
+
+	if (b < NET_MEM_MIN_TOTAL)
+		b = NET_MEM_MIN_TOTAL;
+	return b > SIZE_MAX ? SIZE_MAX : (size_t)b;
+}
+
+static void mem_kill(struct conn *c, size_t mem, const char *what)
+{
+	char why[128];
+
+	snprintf(why, sizeof(why), "memory budget: %s (%zu bytes)", what, mem);
+	c->net->mem_kills++;
+	conn_kill(c, why);
+}
+
+/* True if c may be given len more bytes within its budget; otherwise c is
+ * disconnected. */
+static bool conn_budget(struct conn *c, size_t len)
+{
+	size_t m = conn_mem(c->net, c);
+
+	if (m + len <= NET_PEER_MEM_MAX)
+		return true;
+	mem_kill(c, m + len, "peer over 16 MiB");
+	return false;
+}
+
+/* Every tick: each peer within its budget, all of them within the total
+ * (the largest holders go first). */
+static void mem_check(struct net *net)
+{
+	size_t total = 0, cap = mem_budget(net);
+
+	for (struct conn *c = net->conns; c; c = c->next) {
+		if (c->closing)
+			continue;
+		c->mem = conn_mem(net, c);
+		if (c->mem > NET_PEER_MEM_MAX) {
+			mem_kill(c, c->mem, "peer over 16 MiB");
+			continue;
+		}
+		total += c->mem;
+	}
+	while (total > cap) {
+		struct conn *big = NULL;
+		for (struct conn *c = net->conns; c; c = c->next)
+			if (!c->closing && (!big || c->mem > big->mem))
+				big = c;
+		if (!big)
+			break;
+		total -= big->mem;
+		mem_kill(big, big->mem, "largest holder, total over budget");
+	}
+	net->mem_total = total;
+	if (total > net->mem_peak)
+		net->mem_peak = total;
 }
 
 static void conn_free(struct net *net, struct conn *c)
@@ -241,10 +353,13 @@ static void conn_free(struct net *net, struct conn *c)
 		gossip_peer_del(net->g, c->id);
 	if (c->book) {
 		struct peer_addr *e = c->book;
-		if (c->ready)
+		if (c->ready) {
+			/* a link that was up died: redial at once */
 			e->connected = false;
-		else
-			peers_book_failed(e, node_now_ms());
+			e->next_try_ms = 0;
+		} else {
+			peers_book_failed(e, node_mono_ms());
+		}
 		if (e->flags == PEERS_ONETRY)
 			peers_book_remove(&net->book, e);
 	}
@@ -257,6 +372,7 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct net *net = arg;
 	struct conn **pp = &net->conns;
+	size_t freed = 0;
 	while (*pp) {
 		struct conn *c = *pp;
 		if (!c->closing) {
@@ -266,8 +382,12 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 		*pp = c->next;
 		log_msg(c->ready ? LOG_INFO : LOG_NET,
 		        "peer %d %s disconnected: %s", c->id, c->addr, c->why);
+		freed += conn_mem(net, c);
 		conn_free(net, c);
 	}
+	/* give what large peers held back to the system */
+	if (freed >= NET_TRIM_MIN)
+		malloc_trim(0);
 }
 
 static void conn_send(struct conn *c, const uint8_t *buf, size_t len)
@@ -275,11 +395,12 @@ static void conn_send(struct conn *c, const uint8_t *buf, size_t len)
 	if (c->closing || !c->connected)
 		return;
 	struct evbuffer *out = bufferevent_get_output(c->bev);
-	if (evbuffer_get_length(out) + len > NET_OUT_HARD) {
-		conn_kill(c, "send buffer over 64 MiB (peer too slow)");
+	if (!conn_budget(c, len))
+		return;
+	if (evbuffer_add(out, buf, len) != 0) {
+		conn_kill(c, "out of memory (send)");
 		return;
 	}
-	evbuffer_add(out, buf, len);
 	c->bytessent += len;
 	c->lastsend = node_now();
 }
@@ -310,12 +431,13 @@ static void g_send_packet(void *ctx, int peer, const struct stored *sp,
 	wire_hdr_encode(h, WIRE_PACKET, sp->len);
 	h[WIRE_HDR_LEN] = relay;
 	struct evbuffer *out = bufferevent_get_output(c->bev);
-	if (evbuffer_get_length(out) + sp->len > NET_OUT_HARD) {
-		conn_kill(c, "send buffer over 64 MiB (peer too slow)");
+	if (!conn_budget(c, sp->len + WIRE_HDR_LEN))
+		return;
+	if (evbuffer_add(out, h, sizeof(h)) != 0 ||
+	    evbuffer_add(out, stored_bytes(sp) + 1, sp->len - 1) != 0) {
+		conn_kill(c, "out of memory (send)");
 		return;
 	}
-	evbuffer_add(out, h, sizeof(h));
-	evbuffer_add(out, stored_bytes(sp) + 1, sp->len - 1);
 	c->bytessent += sizeof(h) + sp->len - 1;
 	c->lastsend = node_now();
 	c->packetssent++;
@@ -336,17 +458,21 @@ static void g_send_packets(void *ctx, int peer,
 	for (size_t i = 0; i < n; i++)
 		total += wire_packets_entry_len(sps[i]->len);
 	struct evbuffer *out = bufferevent_get_output(c->bev);
-	if (evbuffer_get_length(out) + total > NET_OUT_HARD) {
-		conn_kill(c, "send buffer over 64 MiB (peer too slow)");
+	int rc = 0;
+	if (!conn_budget(c, total + WIRE_HDR_LEN))
 		return;
-	}
 	wire_hdr_encode(h, WIRE_PACKETS, (uint32_t)total);
-	evbuffer_add(out, h, sizeof(h));
+	rc |= evbuffer_add(out, h, sizeof(h));
 	for (size_t i = 0; i < n; i++) {
 		put_le32(e, sps[i]->len);
 		e[4] = relays[i];
-		evbuffer_add(out, e, sizeof(e));
-		evbuffer_add(out, stored_bytes(sps[i]) + 1, sps[i]->len - 1);
+		rc |= evbuffer_add(out, e, sizeof(e));
+		rc |= evbuffer_add(out, stored_bytes(sps[i]) + 1,
+		                   sps[i]->len - 1);
+	}
+	if (rc != 0) {
+		conn_kill(c, "out of memory (send)");
+		return;
 	}
 	c->bytessent += sizeof(h) + total;
 	c->lastsend = node_now();
@@ -388,26 +514,41 @@ static void sync_counters(struct net *net, uint64_t now_ms)
 
 /* ---- handshake and control messages ---- */
 
-static void send_version(struct net *net, struct conn *c)
+/* Our VERSION and the checks of the peer's (session.h), made once. */
+static void session_cfg_init(struct net *net)
 {
 	struct node *n = net->n;
-	struct wire_version v = {0};
-	v.version = WIRE_PROTOCOL_VERSION; /* 2: GETBITS, PACKETS */
-	v.services = WIRE_SVC_DEXP2P | (n->cfg->dexp2p == 2 ? WIRE_SVC_FULL : 0);
-	v.txpowbits = (uint8_t)n->cfg->txpowbits;
-	v.purgetime = n->cfg->purgetime;
-	v.nonce = net->nonce;
-	v.listen_port = n->cfg->listen ? (uint16_t)n->cfg->port : 0;
-	v.time = node_now();
+	struct session_cfg *sc = &net->scfg;
+	struct wire_version *v = &sc->local;
+
+	memset(sc, 0, sizeof(*sc));
+	v->version = WIRE_PROTOCOL_VERSION; /* 2: GETBITS, PACKETS */
+	v->services = WIRE_SVC_DEXP2P |
+	              (n->cfg->dexp2p == 2 ? WIRE_SVC_FULL : 0);
+	v->txpowbits = (uint8_t)n->cfg->txpowbits;
+	v->purgetime = n->cfg->purgetime;
+	v->nonce = net->nonce;
+	v->listen_port = n->cfg->listen ? (uint16_t)n->cfg->port : 0;
 	if (n->ident) {
-		v.plen = 33;
-		identity_pubkey33(n->ident, v.pubkey);
+		v->plen = 33;
+		identity_pubkey33(n->ident, v->pubkey);
 	}
-	snprintf(v.ua, sizeof(v.ua), "%s", DEX_SUBVERSION);
-	v.ualen = (uint8_t)strlen(v.ua);
-	wire_version_encode(&net->wb, &v);
-	conn_send_wb(net, c);
-	c->sent_version = true;
+	snprintf(v->ua, sizeof(v->ua), "%s", DEX_SUBVERSION);
+	v->ualen = (uint8_t)strlen(v->ua);
+	sc->txpowbits = n->cfg->txpowbits;
+	sc->purgetime = n->cfg->purgetime;
+}
+
+/* Send what the session wrote to net->wb; note a PING it sent (for the
+ * round trip in microseconds). */
+static void sess_flush(struct net *net, struct conn *c)
+{
+	if (c->s.pings_sent != c->pings_seen) {
+		c->pings_seen = c->s.pings_sent;
+		c->ping_us = mono_us();
+	}
+	if (net->wb.len)
+		conn_send_wb(net, c);
 }
 
 static void send_addr(struct net *net, struct conn *to)
@@ -440,20 +581,10 @@ static void send_addr(struct net *net, struct conn *to)
 	conn_send_wb(net, to);
 }
 
-static void send_ping(struct net *net, struct conn *c, uint64_t now_ms)
-{
-	c->ping_nonce = ((uint64_t)rand() << 32) ^ (uint64_t)rand();
-	c->ping_nonce |= 1;
-	c->ping_sent_ms = now_ms;
-	c->ping_us = mono_us();
-	wire_nonce_encode(&net->wb, WIRE_PING, c->ping_nonce);
-	conn_send_wb(net, c);
-}
-
 static void on_ready(struct net *net, struct conn *c)
 {
 	uint64_t key = c->pv.plen ? le64(c->pv.pubkey + 1) : c->pv.nonce;
-	uint64_t now_ms = node_now_ms();
+	uint64_t now_ms = node_mono_ms();
 
 	if (peers_epoch_bit(&net->epoch, key, node_now()) < 0) {
 		conn_kill(c, "epoch full (1024 peers this epoch)");
@@ -496,43 +627,21 @@ static void on_ready(struct net *net, struct conn *c)
 	log_msg(LOG_INFO, "peer %d %s connected (%s, %s, dexp2p=%d)", c->id,
 	        c->addr, c->inbound ? "inbound" : "outbound", c->pv.ua,
 	        (c->pv.services & WIRE_SVC_FULL) ? 2 : 1);
-	wb_begin(&net->wb, WIRE_GETADDR);
-	wb_end(&net->wb);
-	conn_send_wb(net, c);
-	send_ping(net, c, now_ms);
+	session_activate(&c->s, now_ms, &net->wb); /* GETADDR, PING */
+	sess_flush(net, c);
 }
 
-static void on_version(struct net *net, struct conn *c, const uint8_t *p,
-                       size_t n)
+/* The session refused the peer's VERSION (s->why): remember our own
+ * address when we dialled ourselves. */
+static void on_rejected(struct net *net, struct conn *c)
 {
-	char why[120];
-	if (wire_version_decode(p, n, &c->pv) != E_OK) {
-		conn_kill(c, "malformed version");
-		return;
+	if (c->s.self && c->book && net->nself < NET_MAX_SELF) {
+		memcpy(net->self[net->nself].ip, c->book->ip, 16);
+		net->self[net->nself++].port = c->book->port;
+		if (!(c->book->flags & (PEERS_ADDNODE | PEERS_CONNECT)))
+			c->book->flags = PEERS_ONETRY; /* forget it */
 	}
-	c->got_version = true;
-	if (!wire_version_check(&c->pv, net->n->cfg->txpowbits,
-	                        net->n->cfg->purgetime, net->nonce, why,
-	                        sizeof(why))) {
-		if (c->pv.nonce == net->nonce && c->book &&
-		    net->nself < NET_MAX_SELF) {
-			memcpy(net->self[net->nself].ip, c->book->ip, 16);
-			net->self[net->nself++].port = c->book->port;
-			if (!(c->book->flags & (PEERS_ADDNODE | PEERS_CONNECT)))
-				c->book->flags = PEERS_ONETRY; /* forget it */
-		}
-		log_msg(LOG_INFO, "peer %s rejected: %s", c->addr, why);
-		conn_kill(c, why);
-		return;
-	}
-	if (!c->sent_version)
-		send_version(net, c);
-	wb_begin(&net->wb, WIRE_VERACK);
-	wb_end(&net->wb);
-	conn_send_wb(net, c);
-	c->sent_verack = true;
-	if (c->got_verack)
-		on_ready(net, c);
+	log_msg(LOG_INFO, "peer %s rejected: %s", c->addr, c->s.why);
 }
 
 static void on_addr(struct net *net, struct conn *c, const uint8_t *p,
@@ -557,98 +666,54 @@ static void on_addr(struct net *net, struct conn *c, const uint8_t *p,
 	}
 }
 
-/* One frame from c.  Returns false when c must stop being read. */
+/* One frame from c: the session decides (handshake, keepalive), net
+ * carries out.  Returns false when c must stop being read. */
 static bool on_frame(struct net *net, struct conn *c, uint8_t type,
                      const uint8_t *p, size_t n)
 {
-	uint64_t now_ms = node_now_ms();
+	uint64_t now_ms = node_mono_ms();
+	enum session_ev ev = session_on_frame(&c->s, type, p, n, now_ms,
+	                                      node_now(), &net->wb);
 
-	if (!c->got_version) {
-		if (type != WIRE_VERSION) {
-			char why[64];
-			snprintf(why, sizeof(why), "%s before version",
-			         wire_type_name(type));
-			conn_kill(c, why);
-			return false;
-		}
-		on_version(net, c, p, n);
-		return !c->closing;
-	}
-	if (type == WIRE_VERSION) {
-		conn_kill(c, "duplicate version");
+	sess_flush(net, c); /* VERSION, VERACK, PONG */
+	switch (ev) {
+	case SESSION_NONE:
+		return true;
+	case SESSION_KILL:
+		if (c->s.rejected)
+			on_rejected(net, c);
+		conn_kill(c, c->s.why);
 		return false;
-	}
-	if (!c->ready) {
-		if (type != WIRE_VERACK || n != 0) {
-			char why[64];
-			snprintf(why, sizeof(why), "%s before verack",
-			         wire_type_name(type));
-			conn_kill(c, why);
-			return false;
-		}
-		c->got_verack = true;
-		if (c->sent_verack)
-			on_ready(net, c);
+	case SESSION_READY:
+		c->pv = c->s.pv;
+		on_ready(net, c);
 		return !c->closing;
-	}
-	switch (type) {
-	case WIRE_VERACK:
-		conn_kill(c, "duplicate verack");
-		return false;
-	case WIRE_PING: {
-		uint64_t x;
-		if (wire_nonce_decode(p, n, &x) != E_OK) {
-			conn_kill(c, "malformed ping");
-			return false;
-		}
-		wire_nonce_encode(&net->wb, WIRE_PONG, x);
-		conn_send_wb(net, c);
+	case SESSION_PONG:
+		c->pingtime = (double)(mono_us() - c->ping_us) / 1e6;
+		c->has_ping = true;
 		return true;
-	}
-	case WIRE_PONG: {
-		uint64_t x;
-		if (wire_nonce_decode(p, n, &x) != E_OK) {
-			conn_kill(c, "malformed pong");
-			return false;
-		}
-		if (c->ping_nonce && x == c->ping_nonce) {
-			c->pingtime = (double)(mono_us() - c->ping_us) / 1e6;
-			c->has_ping = true;
-			c->ping_nonce = 0;
-		}
-		return true;
-	}
-	case WIRE_GETADDR:
-		if (n != 0) {
-			conn_kill(c, "malformed getaddr");
-			return false;
-		}
-		/* once per connection (PROTOCOL.md 2): a 9-byte request for
-		 * up to 24 KB of answer is not repeated on demand */
-		if (!c->sent_addr)
-			send_addr(net, c);
-		c->sent_addr = true;
-		return true;
-	case WIRE_ADDR:
+	case SESSION_GETADDR:
+		send_addr(net, c);
+		return !c->closing;
+	case SESSION_ADDR:
 		on_addr(net, c, p, n);
 		return !c->closing;
-	default: {
-		enum drop_reason why;
-		if (gossip_on_msg(net->g, c->id, type, p, n, now_ms, &why) !=
-		    E_OK) {
-			char msg[96];
-			if (why != DROP_NONE)
-				snprintf(msg, sizeof(msg), "sent a bad packet (%s)",
-				         drop_reason_name[why]);
-			else
-				snprintf(msg, sizeof(msg), "malformed %s",
-				         wire_type_name(type));
-			conn_kill(c, msg);
-			return false;
-		}
-		return !c->closing;
+	case SESSION_GOSSIP:
+		break;
 	}
+	enum drop_reason why;
+	if (gossip_on_msg(net->g, c->id, type, p, n, now_ms, &why) != E_OK) {
+		char msg[96];
+		if (why != DROP_NONE)
+			snprintf(msg, sizeof(msg), "sent a bad packet (%s)",
+			         drop_reason_name[why]);
+		else
+			snprintf(msg, sizeof(msg), "malformed %s",
+			         wire_type_name(type));
+		conn_kill(c, msg);
+		return false;
 	}
+	return !c->closing;
 }
 
 /* Run gossip again when its queued announcements are due (within
@@ -660,19 +725,41 @@ static void arm_due(struct net *net)
 	if (due == UINT64_MAX || !net->due_ev || net->stopped ||
 	    (net->due_armed && net->due_at <= due))
 		return;
-	now_ms = node_now_ms();
-	struct timeval tv = {0, due > now_ms ? (long)(due - now_ms) * 1000 : 0};
+	now_ms = node_mono_ms();
+	uint64_t ms = due > now_ms ? due - now_ms : 0;
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
 	if (event_add(net->due_ev, &tv) == 0) {
 		net->due_armed = true;
 		net->due_at = due;
+	} else {
+		log_msg(LOG_WARN, "cannot arm the announcement timer");
 	}
 }
 
-static void read_cb(struct bufferevent *bev, void *arg)
+/* Backpressure (Bitcoin's fPauseRecv): a peer whose output is over
+ * NET_PAUSE_HIGH is not read until it drains under NET_OUT_LOW (write_cb),
+ * so its requests cannot make us hold more. */
+static bool conn_pause_check(struct conn *c)
 {
-	struct conn *c = arg;
+	if (c->recv_paused || c->closing ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) <=
+	            NET_PAUSE_HIGH)
+		return c->recv_paused;
+	if (bufferevent_disable(c->bev, EV_READ) != 0) {
+		conn_kill(c, "cannot pause reading");
+		return true;
+	}
+	c->recv_paused = true;
+	log_msg(LOG_NET, "peer %d: output over %u MiB, not read until it "
+	        "drains", c->id, NET_PAUSE_HIGH >> 20);
+	return true;
+}
+
+/* The whole frames waiting in c's input (until c is paused or closed). */
+static void conn_read(struct conn *c)
+{
 	struct net *net = c->net;
-	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer *in = bufferevent_get_input(c->bev);
 
 	uint64_t t_in = mono_us(), slow_us = 0;
 	unsigned nframes = 0, slow_len = 0;
@@ -680,8 +767,10 @@ static void read_cb(struct bufferevent *bev, void *arg)
 
 	/* what the frames of this read make us send leaves together (one
 	 * PACKETS frame per peer rather than a frame per packet) */
+	if (evbuffer_get_length(in))
+		session_on_recv(&c->s, node_mono_ms());
 	gossip_hold(net->g);
-	while (!c->closing) {
+	while (!c->closing && !conn_pause_check(c)) {
 		size_t avail = evbuffer_get_length(in);
 		uint8_t h[WIRE_HDR_LEN], type;
 		uint32_t len;
@@ -697,9 +786,12 @@ static void read_cb(struct bufferevent *bev, void *arg)
 		if (avail < WIRE_HDR_LEN + (size_t)len)
 			break;
 		uint8_t *buf = evbuffer_pullup(in, WIRE_HDR_LEN + (ssize_t)len);
+		if (!buf) {
+			conn_kill(c, "out of memory (receive)");
+			break;
+		}
 		c->bytesrecv += WIRE_HDR_LEN + len;
 		c->lastrecv = node_now();
-		c->last_recv_ms = node_now_ms();
 		uint64_t t_f = mono_us();
 		on_frame(net, c, type, buf + WIRE_HDR_LEN, len);
 		t_f = mono_us() - t_f;
@@ -709,10 +801,13 @@ static void read_cb(struct bufferevent *bev, void *arg)
 			slow_len = len;
 		}
 		nframes++;
-		evbuffer_drain(in, WIRE_HDR_LEN + (size_t)len);
+		if (evbuffer_drain(in, WIRE_HDR_LEN + (size_t)len) != 0) {
+			conn_kill(c, "cannot drain input");
+			break;
+		}
 	}
 	gossip_release(net->g);
-	sync_counters(net, node_now_ms());
+	sync_counters(net, node_mono_ms());
 	arm_due(net);
 	uint64_t took = mono_us() - t_in;
 	if (took > NET_SLOW_US)
@@ -722,11 +817,30 @@ static void read_cb(struct bufferevent *bev, void *arg)
 		        (double)slow_us / 1e3);
 }
 
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+	conn_read(arg);
+}
+
+/* Output under NET_OUT_LOW: more packets, and a paused peer is read
+ * again (frames already buffered first). */
 static void write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
-	if (c->ready && !c->closing)
+	if (c->closing)
+		return;
+	if (c->ready)
 		gossip_drain(c->net->g, c->id);
+	if (c->recv_paused && !c->closing &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) <=
+	            NET_OUT_LOW) {
+		if (bufferevent_enable(bev, EV_READ) != 0) {
+			conn_kill(c, "cannot resume reading");
+			return;
+		}
+		c->recv_paused = false;
+		conn_read(c);
+	}
 }
 
 static void event_cb(struct bufferevent *bev, short what, void *arg)
@@ -736,7 +850,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		c->connected = true;
 		log_msg(LOG_NET, "connected to %s", c->addr);
-		send_version(net, c);
+		session_connected(&c->s, node_now(), &net->wb);
+		sess_flush(net, c);
 		return;
 	}
 	if (what & BEV_EVENT_EOF)
@@ -763,10 +878,12 @@ static struct conn *conn_new(struct net *net, struct bufferevent *bev,
 	sa_to_ip(ss, ip, &port);
 	ip_fmt(c->addr, sizeof(c->addr), ip, port);
 	c->conntime = node_now();
-	c->start_ms = c->last_recv_ms = node_now_ms();
+	net->scfg.seed = net->nonce ^ ((uint64_t)(unsigned)c->id << 32);
+	session_init(&c->s, &net->scfg, inbound, node_mono_ms());
 	bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
 	bufferevent_setwatermark(bev, EV_WRITE, NET_OUT_LOW, 0);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	if (bufferevent_enable(bev, EV_READ | EV_WRITE) != 0)
+		conn_kill(c, "cannot enable its events");
 	/* append: ids ascend along the list (getpeerinfo order) */
 	struct conn **pp = &net->conns;
 	while (*pp)
@@ -784,15 +901,26 @@ static size_t conn_count(const struct net *net, int dir)
 	return k;
 }
 
-/* Small control frames (INV, GETDATA) must leave at once: with Nagle's
- * algorithm each announce/pull hop waited for the peer's delayed ACK,
- * about 40 ms (netbench: p50 48 ms -> 19 ms for 10 nodes at 20k/s). */
-static void set_nodelay(evutil_socket_t fd)
+/* Socket options of every peer connection.
+ * TCP_NODELAY: small control frames (INV, GETDATA) must leave at once:
+ * with Nagle's algorithm each announce/pull hop waited for the peer's
+ * delayed ACK, about 40 ms (netbench: p50 48 ms -> 19 ms for 10 nodes at
+ * 20k/s).
+ * TCP_USER_TIMEOUT: data unacknowledged for NET_USER_TIMEOUT_MS ends the
+ * connection (a partition is noticed in seconds, not after minutes of
+ * retransmission backoff). */
+static void set_sockopts(evutil_socket_t fd)
 {
 	int one = 1;
+	unsigned int uto = NET_USER_TIMEOUT_MS;
 
-	if (fd >= 0)
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (fd < 0)
+		return;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+		log_msg(LOG_NET, "TCP_NODELAY: %s", strerror(errno));
+	if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto,
+	               sizeof(uto)) != 0)
+		log_msg(LOG_NET, "TCP_USER_TIMEOUT: %s", strerror(errno));
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
@@ -810,7 +938,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		        net->n->cfg->maxconnections);
 		return;
 	}
-	set_nodelay(fd);
+	set_sockopts(fd);
 	struct bufferevent *bev = bufferevent_socket_new(
 		net->n->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!bev) {
@@ -837,7 +965,7 @@ static void dial(struct net *net, struct peer_addr *e)
 	    0)
 		conn_kill(c, "connect failed");
 	else
-		set_nodelay(bufferevent_getfd(bev));
+		set_sockopts(bufferevent_getfd(bev));
 }
 
 /* Keep outbound connections: -connect only those; else addnode entries
@@ -881,9 +1009,11 @@ static void maintain(struct net *net, uint64_t now_ms)
 
 static void names_retry(struct net *net, uint64_t now_ms);
 
+/* Once a second: the peer epoch (wall clock), each session's timers
+ * (monotonic), name retries and dialling. */
 static void second_tick(struct net *net, uint64_t now_ms)
 {
-	uint32_t now = (uint32_t)(now_ms / 1000);
+	uint32_t now = node_now();
 	if (peers_epoch_roll(&net->epoch, now)) {
 		/* new epoch: map the connected peers again */
 		for (struct conn *c = net->conns; c; c = c->next) {
@@ -898,18 +1028,18 @@ static void second_tick(struct net *net, uint64_t now_ms)
 	for (struct conn *c = net->conns; c; c = c->next) {
 		if (c->closing)
 			continue;
-		if (!c->ready) {
-			if (now_ms - c->start_ms > NET_HANDSHAKE_MS)
-				conn_kill(c, "handshake timeout");
-			continue;
-		}
-		if (now_ms - c->last_recv_ms > NET_IDLE_MS) {
-			conn_kill(c, "timeout (60 s without data)");
-			continue;
-		}
-		if (!c->ping_nonce &&
-		    now_ms - c->ping_sent_ms >= NET_PING_EVERY_MS)
-			send_ping(net, c, now_ms);
+		struct evbuffer *out = bufferevent_get_output(c->bev);
+		struct session_io io = {0};
+		io.out_pending = evbuffer_get_length(out);
+		io.out_written = c->bytessent - io.out_pending;
+		io.recv_paused = c->recv_paused;
+		if (!c->connected) /* connect() in progress: only its deadline */
+			io.out_pending = 0;
+		if (session_tick(&c->s, &io, now_ms, &net->wb) == SESSION_KILL)
+			conn_kill(c, c->s.why);
+		else
+			sess_flush(net, c);
+		wb_reset(&net->wb);
 	}
 	names_retry(net, now_ms);
 	maintain(net, now_ms);
@@ -918,7 +1048,7 @@ static void second_tick(struct net *net, uint64_t now_ms)
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct net *net = arg;
-	uint64_t now_ms = node_now_ms(), t_in = mono_us();
+	uint64_t now_ms = node_mono_ms(), t_in = mono_us();
 	if (net->tick_us &&
 	    t_in - net->tick_us > NET_SLOW_US + NET_TICK_MS * 1000)
 		log_msg(LOG_NET, "event loop: tick %.1f ms late",
@@ -929,6 +1059,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		net->last_second_ms = now_ms;
 		second_tick(net, now_ms);
 	}
+	mem_check(net);
 	sync_counters(net, now_ms);
 	arm_due(net);
 	uint64_t took = mono_us() - t_in;
@@ -940,7 +1071,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 static void due_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct net *net = arg;
-	uint64_t now_ms = node_now_ms();
+	uint64_t now_ms = node_mono_ms();
 	net->due_armed = false;
 	gossip_tick(net->g, now_ms);
 	sync_counters(net, now_ms);
@@ -1022,7 +1153,7 @@ static int book_put(struct net *net, const char *name, const uint8_t ip[16],
 static void name_failed(struct net *net, struct net_name *nm,
                         const char *why)
 {
-	uint64_t now_ms = node_now_ms();
+	uint64_t now_ms = node_mono_ms();
 
 	if (nm->attempts < 255)
 		nm->attempts++;
@@ -1090,7 +1221,7 @@ static void resolve_cb(int result, struct evutil_addrinfo *res, void *arg)
 		log_msg(LOG_NET, "%s resolved to %s", nm->name, host);
 	names_clear(nm); /* the book (or nothing, on onetry) remembers it */
 	if (net->started && !net->stopped)
-		maintain(net, node_now_ms());
+		maintain(net, node_mono_ms());
 out:
 	if (res)
 		evutil_freeaddrinfo(res);
@@ -1179,30 +1310,43 @@ static void names_retry(struct net *net, uint64_t now_ms)
 
 /* ---- public ---- */
 
+/* gossip_ops.wall_now: reconciliation windows are in packet time. */
+static uint32_t g_wall_now(void *ctx)
+{
+	return node_now();
+}
+
 struct net *net_new(struct node *n)
 {
 	struct net *net = xcalloc(1, sizeof(*net));
 	struct gossip_cfg gc = {0};
 	struct gossip_ops ops = {
 		.ctx = net, .send = g_send, .send_packet = g_send_packet,
-		.room = g_room, .ingest = g_ingest,
+		.room = g_room, .ingest = g_ingest, .wall_now = g_wall_now,
 	};
 
 	net->n = n;
 	gc.purgetime = n->cfg->purgetime;
 	gc.full = n->cfg->dexp2p == 2;
+	gc.queue_cap = NET_QUEUE_CAP;
 	net->g = gossip_new(n->store, &gc, &ops);
 	gossip_set_send_packets(net->g, g_send_packets);
 	if (getrandom(&net->nonce, sizeof(net->nonce), 0) !=
 	    (ssize_t)sizeof(net->nonce))
 		net->nonce = node_now_ms() ^ ((uint64_t)getpid() << 32);
 	srand((unsigned)(net->nonce ^ (net->nonce >> 32)));
+	session_cfg_init(net);
 	peers_book_init(&net->book);
 	peers_epoch_init(&net->epoch, node_now());
 	wb_init(&net->wb);
 	net->reap_ev = event_new(n->base, -1, 0, reap_cb, net);
 	net->tick_ev = event_new(n->base, -1, EV_PERSIST, tick_cb, net);
 	net->due_ev = event_new(n->base, -1, 0, due_cb, net);
+	if (!net->g || !net->reap_ev || !net->tick_ev || !net->due_ev) {
+		log_msg(LOG_WARN, "cannot create the network's events");
+		net_free(net);
+		return NULL;
+	}
 	return net;
 }
 
@@ -1248,8 +1392,11 @@ int net_start(struct net *net)
 			        cfg->addnode.v[i],
 			        rc == E_NOMEM ? "table full" : "bad address");
 	}
-	event_add(net->tick_ev, &tv);
-	maintain(net, node_now_ms());
+	if (event_add(net->tick_ev, &tv) != 0) {
+		log_msg(LOG_WARN, "cannot start the network timer");
+		return E_IO;
+	}
+	maintain(net, node_mono_ms());
 	log_msg(LOG_INFO, "p2p %s port %d, dexp2p=%d",
 	        cfg->listen ? "listening on" : "not listening,", cfg->port,
 	        cfg->dexp2p);
@@ -1312,7 +1459,7 @@ void net_on_new_packet(struct net *net, struct stored *sp, int from_peer)
 {
 	if (!net || !net->g)
 		return;
-	uint64_t now_ms = node_now_ms();
+	uint64_t now_ms = node_mono_ms();
 	gossip_on_new(net->g, sp, from_peer, now_ms);
 	sync_counters(net, now_ms);
 	arm_due(net);
@@ -1372,17 +1519,18 @@ int net_addnode(struct net *net, const char *hostport, const char *cmd)
 	rc = book_put(net, hostport, ip, port,
 	              add ? PEERS_ADDNODE : PEERS_ONETRY);
 	if (rc == E_OK && add && net->started)
-		maintain(net, node_now_ms());
+		maintain(net, node_mono_ms());
 	return rc;
 }
 
 void net_ping_all(struct net *net)
 {
-	uint64_t now_ms = node_now_ms();
+	uint64_t now_ms = node_mono_ms();
 	for (struct conn *c = net->conns; c; c = c->next) {
 		if (!c->ready || c->closing)
 			continue;
-		send_ping(net, c, now_ms);
+		if (session_ping(&c->s, now_ms, &net->wb))
+			sess_flush(net, c);
 	}
 }
 
@@ -1442,10 +1590,38 @@ json_t *net_peerinfo(const struct net *net)
 		                    json_integer((json_int_t)c->packetsrecv));
 		json_object_set_new(o, "synced", json_boolean(
 			gossip_peer_synced(net->g, c->id)));
+
 		if (c->has_ping)
 			json_object_set_new(o, "pingtime",
 			                    json_real(c->pingtime));
+		/* extensions, after the documented keys */
+		json_object_set_new(o, "membytes",
+		                    json_integer((json_int_t)conn_mem(net, c)));
+		json_object_set_new(o, "recvpaused",
+		                    json_boolean(c->recv_paused));
 		json_array_append_new(arr, o);
 	}
 	return arr;
+}
+
+void net_mem_stats(const struct net *net, struct net_mem *m)
+{
+	memset(m, 0, sizeof(*m));
+	if (!net)
+		return;
+	for (const struct conn *c = net->conns; c; c = c->next) {
+		size_t x;
+		if (c->closing)
+			continue;
+		x = conn_mem(net, c);
+		m->total += x;
+		if (x > m->largest)
+			m->largest = x;
+		if (c->recv_paused)
+			m->paused++;
+	}
+	m->budget = mem_budget(net);
+	m->peer_budget = NET_PEER_MEM_MAX;
+	m->peak = net->mem_peak > m->total ? net->mem_peak : m->total;
+	m->kills = net->mem_kills;
 }

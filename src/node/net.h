@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -38,7 +39,20 @@ size_t net_peer_count(const struct net *net);
 /* getinfo `synced` part: initial catch-up done with >= 1 peer (or no peer
  * configured and none connected) and no fetch outstanding. */
 bool net_synced(const struct net *net);
-/* getpeerinfo array (API.md 5.2), a new reference. */
+/* getpeerinfo array (API.md 5.2), a new reference.  Extension fields:
+ * `membytes` (what the peer makes the node hold: output and input buffers,
+ * its gossip send queue and catch-up backlog) and `recvpaused` (not read
+ * until its output drains). */
 json_t *net_peerinfo(const struct net *net);
+
+/* Memory held for peers (DEX_stats): the sum and largest of getpeerinfo
+ * `membytes`, the budgets (total: a share of -maxmem; per peer), the
+ * highest total seen, peers disconnected over a budget, peers paused. */
+struct net_mem {
+	size_t total, largest, budget, peer_budget, peak;
+	uint64_t kills;
+	size_t paused;
+};
+void net_mem_stats(const struct net *net, struct net_mem *m);
 
 #endif

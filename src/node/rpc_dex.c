@@ -389,6 +389,21 @@ static void dex_stats(struct node *n, struct rpc_call *c,
 		                    json_integer((json_int_t)k->dropped[i]));
 	json_object_set_new(o, "dropped", dropped);
 	json_object_set_new(o, "rate", json_real(rate));
+	/* extension, after the documented keys: memory held for peers */
+	struct net_mem nm;
+	json_t *pm = json_object();
+	net_mem_stats(n->net, &nm);
+	json_object_set_new(pm, "total", json_integer((json_int_t)nm.total));
+	json_object_set_new(pm, "largest",
+	                    json_integer((json_int_t)nm.largest));
+	json_object_set_new(pm, "peak", json_integer((json_int_t)nm.peak));
+	json_object_set_new(pm, "budget", json_integer((json_int_t)nm.budget));
+	json_object_set_new(pm, "peerbudget",
+	                    json_integer((json_int_t)nm.peer_budget));
+	json_object_set_new(pm, "paused", json_integer((json_int_t)nm.paused));
+	json_object_set_new(pm, "disconnected",
+	                    json_integer((json_int_t)nm.kills));
+	json_object_set_new(o, "peermem", pm);
 	rpc_reply(c, o);
 }
 

@@ -626,9 +626,16 @@ void gossip_free(struct gossip *g)
 	free(g);
 }
 
+/* Wall seconds for reconciliation windows (gossip_ops.wall_now). */
+static uint32_t wall_now(const struct gossip *g)
+{
+	return g->ops.wall_now ? g->ops.wall_now(g->ops.ctx)
+	                       : (uint32_t)(g->now_ms / 1000);
+}
+
 static void recon_start(struct gossip *g, struct gpeer *p)
 {
-	uint32_t now = (uint32_t)(g->now_ms / 1000);
+	uint32_t now = wall_now(g);
 	p->next_recon = g->now_ms + GOSSIP_RECON_INTERVAL_MS;
 	if (now < g->cfg.purgetime + 2)
 		return;
@@ -1004,7 +1011,7 @@ static void on_idlist(struct gossip *g, struct gpeer *p,
 	uint32_t t, c;
 	const uint8_t *ids;
 	struct u64vec v = {0};
-	uint32_t now = (uint32_t)(g->now_ms / 1000);
+	uint32_t now = wall_now(g);
 
 	if (!p->idlist_ok)
 		return; /* not the answer to our SUMMARY_SEC: ignored */
