@@ -1,0 +1,115 @@
+"""Peers that never read (issue #6): what a peer can make the node hold is
+bounded per peer and in total, honest peers keep syncing, and the memory is
+returned after the peers leave.
+
+Topology: a <- b (honest, -addnode) and N raw peers connected to a, each of
+which handshakes, then sends GETDATA frames of 65,536 unknown ids (512 KiB
+in, a 512 KiB NOTFOUND out each) as fast as a writes it, and never reads.
+
+Before the fix each connection could buffer 64 MiB of output and NOTFOUND
+bypassed every check: 6 such peers took a's RSS up by ~400 MB.  Now a stops
+reading a peer whose output is over 2 MiB (until it drains), drops a peer
+over 16 MiB or whose output is not taken for 15 s, and keeps all peers
+under a share of -maxmem (getpeerinfo membytes, DEX_stats peermem).
+"""
+
+import os
+import socket
+import struct
+import time
+
+from dexnet import RawPeer, frame, wait_for
+
+W_GETDATA = 0x09
+N_PEERS = 6
+ATTACK_SECONDS = 12.0
+RSS_BUDGET = 64 << 20     # -maxmem=256: a quarter of it for peers
+RSS_SLACK = 40 << 20      # allocator slack, buffers in flight
+
+
+def rss(node):
+    with open(f"/proc/{node.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def getdata_unknown(seed):
+    ids = struct.pack("<65536Q", *((seed << 20) + i + 1 for i in range(65536)))
+    return frame(W_GETDATA, struct.pack("<I", 65536) + ids)
+
+
+def test_nonreading_peers_bounded(make_node):
+    a = make_node("a", args=["-maxmem=256", "-connect=127.0.0.1:1"]).start()
+    b = make_node("b", args=[f"-addnode={a.addr}"]).start()
+    wait_for(lambda: len(a.rpc("getpeerinfo")) == 1, 20, what="b connected")
+    base = rss(a)
+
+    peers = [RawPeer(a.port).handshake() for _ in range(N_PEERS)]
+    wait_for(lambda: len(a.rpc("getpeerinfo")) == N_PEERS + 1, 10,
+             what="raw peers connected")
+    msgs = [getdata_unknown(i) for i in range(N_PEERS)]
+    offs = [0] * N_PEERS
+    for p in peers:
+        p.sock.setblocking(False)
+    peak = base
+    peak_total = 0
+    over = 0
+    sent = 0
+    got = 0
+    t0 = time.monotonic()
+    next_packet = t0
+    hashes = []
+    while time.monotonic() - t0 < ATTACK_SECONDS:
+        for i, p in enumerate(peers):
+            for _ in range(8):   # bounded per turn
+                try:
+                    n = p.sock.send(msgs[i][offs[i]:offs[i] + (1 << 18)])
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError:
+                    break        # dropped by a
+                offs[i] += n
+                sent += n
+                if offs[i] == len(msgs[i]):
+                    offs[i] = 0
+        peak = max(peak, rss(a))
+        if time.monotonic() >= next_packet:
+            # honest traffic during the attack
+            hashes.append(a.rpc("DEX_broadcast", f"honest {len(hashes)}",
+                                "0", "mem")["hash"])
+            next_packet += 1.0
+            st = a.stats().get("peermem")
+            if st:
+                peak_total = max(peak_total, st["total"])
+                over += st["total"] > st["budget"]
+            over += sum(pi.get("membytes", 0) > 16 << 20
+                        for pi in a.rpc("getpeerinfo"))
+        time.sleep(0.01)
+    # every honest packet reached b while the attack ran
+    for h in hashes:
+        got += bool(b.wait_packet(h, 10))
+    print(f"peermem: {N_PEERS} non-reading peers sent {sent >> 20} MiB in "
+          f"{ATTACK_SECONDS:.0f} s; a's RSS {base >> 20} -> peak "
+          f"{peak >> 20} MiB; peermem peak {peak_total >> 20} MiB; "
+          f"{got}/{len(hashes)} honest packets at b")
+    assert peak - base < RSS_BUDGET + RSS_SLACK, \
+        f"RSS grew by {(peak - base) >> 20} MiB"
+    assert got == len(hashes)
+    st = a.stats()["peermem"]
+    assert st["budget"] == RSS_BUDGET and st["peerbudget"] == 16 << 20, st
+    assert over == 0, "a budget was exceeded"
+
+    for p in peers:
+        p.close()
+    wait_for(lambda: len(a.rpc("getpeerinfo")) == 1, 30,
+             what="raw peers gone")
+    wait_for(lambda: a.stats()["peermem"]["total"] < 1 << 20, 10,
+             what="peer memory released")
+    assert all("membytes" in pi for pi in a.rpc("getpeerinfo"))
+    after = rss(a)
+    print(f"peermem: RSS after they left {after >> 20} MiB")
+    assert after - base < 24 << 20, \
+        f"RSS still {(after - base) >> 20} MiB over the start"
+    assert len(b.rpc("getpeerinfo")) == 1
