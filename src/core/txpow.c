@@ -22,6 +22,13 @@
 #include "core/err.h"
 #include "core/packet.h"
 
+/* The owner's cancel flag (another thread sets it). */
+static bool cancelled(const struct txpow_job *job)
+{
+	return job->cancel &&
+	       atomic_load_explicit(job->cancel, memory_order_relaxed);
+}
+
 /* Attempts between two looks at the clock and the cancel flag.  At about
  * 100 ns per attempt this is well under a millisecond, far inside the
  * 100 ms bound of A.4, and cheap enough not to show in the hash rate. */
@@ -132,7 +139,7 @@ int txpow_mine(struct txpow_job *job, struct pow_eval *out)
 	                                  : ((uint64_t)1 << (bits + target)) - 1;
 	want = TXPOW_MAGIC & (((uint64_t)1 << bits) - 1);
 
-	if (job->cancel && *job->cancel)
+	if (cancelled(job))
 		return E_CANCELLED;
 	t = (uint32_t)(job->clock(job->clock_arg) / 1000);
 	pre = mine_prepare(job, t, &mid);
@@ -155,7 +162,7 @@ int txpow_mine(struct txpow_job *job, struct pow_eval *out)
 		if (++k == TXPOW_CHECK_EVERY) {
 			uint32_t now;
 			k = 0;
-			if (job->cancel && *job->cancel)
+			if (cancelled(job))
 				return E_CANCELLED;
 			now = (uint32_t)(job->clock(job->clock_arg) / 1000);
 			if (now != t) {

@@ -14,6 +14,7 @@
 #ifndef DEX_TXPOW_H
 #define DEX_TXPOW_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -62,7 +63,8 @@ struct txpow_job {
 	void *rebuild_arg;
 	txpow_clock_cb clock;    /* required */
 	void *clock_arg;
-	const volatile int *cancel; /* may be NULL; non-zero stops the search */
+	const _Atomic int *cancel; /* may be NULL; non-zero stops the search
+	                            * (set by another thread) */
 	uint32_t nonce_start;    /* first nonce tried (random in production) */
 	uint64_t hashes;         /* out: attempts made */
 };

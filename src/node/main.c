@@ -272,7 +272,7 @@ out:
 	 * shutting_down and end; their done callbacks run inside
 	 * workers_free() while the RPC server and the network still exist,
 	 * so they can answer their calls (which rpc_stop then drops). */
-	__atomic_store_n(&node.shutting_down, 1, __ATOMIC_SEQ_CST);
+	atomic_store(&node.shutting_down, 1);
 	if (node.workers) {
 		workers_free(node.workers);
 		node.workers = NULL;

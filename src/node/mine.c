@@ -160,7 +160,7 @@ static void job_done(void *arg)
 	struct stored *sp = NULL;
 	int rc = j->rc;
 
-	if (rc == E_OK && n->shutting_down)
+	if (rc == E_OK && atomic_load(&n->shutting_down))
 		rc = E_CANCELLED;
 	if (rc == E_OK) {
 		rc = node_add_local(n, j->pkt, j->len, &sp);

@@ -78,6 +78,7 @@
 #define NET_DEFAULT_PORT 7770
 #define NET_MAX_SELF 8
 #define NET_NAMES_MAX 256              /* host names being resolved */
+#define NET_ACCEPT_PAUSE_MS 500u       /* accept() failed: pause */
 #define NET_DNS_FLUSH_ROUNDS 16        /* net_stop: loop turns for cancels */
 
 /* A host name from -addnode/-connect/addnode, not yet in the address book:
@@ -123,6 +124,8 @@ struct net {
 	struct evconnlistener *lis;
 	struct event *tick_ev, *reap_ev;
 	struct event *due_ev;          /* one-shot: gossip_next_due() */
+	struct event *lis_ev;          /* one-shot: accept again */
+	uint64_t accept_errors;
 	uint64_t due_at;               /* ... armed for this time */
 	bool due_armed;
 	uint64_t tick_us;              /* last tick_cb (mono_us) */
@@ -776,7 +779,11 @@ static void conn_read(struct conn *c)
 		uint32_t len;
 		if (avail < WIRE_HDR_LEN)
 			break;
-		evbuffer_copyout(in, h, WIRE_HDR_LEN);
+		if (evbuffer_copyout(in, h, WIRE_HDR_LEN) !=
+		    (ssize_t)WIRE_HDR_LEN) {
+			conn_kill(c, "cannot read its input");
+			break;
+		}
 		int rc = wire_hdr_decode(h, WIRE_HDR_LEN, &type, &len);
 		if (rc != E_OK) {
 			conn_kill(c, rc == E_TOOBIG ? "oversize frame"
@@ -1310,6 +1317,34 @@ static void names_retry(struct net *net, uint64_t now_ms)
 
 /* ---- public ---- */
 
+/* accept() failed (EMFILE, ENFILE, ENOBUFS...): libevent would call again
+ * at once, in a loop at 100 % CPU.  Stop accepting for NET_ACCEPT_PAUSE_MS
+ * (the descriptors may come back meanwhile); log once per pause. */
+static void lis_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct net *net = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	struct timeval tv = {0, NET_ACCEPT_PAUSE_MS * 1000};
+
+	if (evconnlistener_disable(l) != 0 ||
+	    event_add(net->lis_ev, &tv) != 0) {
+		log_msg(LOG_WARN, "p2p accept failed: %s; cannot pause the "
+		        "listener", evutil_socket_error_to_string(err));
+		return;
+	}
+	net->accept_errors++;
+	log_msg(LOG_NET, "p2p accept failed: %s (accepting again in %u ms)",
+	        evutil_socket_error_to_string(err), NET_ACCEPT_PAUSE_MS);
+}
+
+static void lis_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct net *net = arg;
+
+	if (net->lis && !net->stopped && evconnlistener_enable(net->lis) != 0)
+		log_msg(LOG_WARN, "cannot resume accepting peers");
+}
+
 /* gossip_ops.wall_now: reconciliation windows are in packet time. */
 static uint32_t g_wall_now(void *ctx)
 {
@@ -1342,7 +1377,9 @@ struct net *net_new(struct node *n)
 	net->reap_ev = event_new(n->base, -1, 0, reap_cb, net);
 	net->tick_ev = event_new(n->base, -1, EV_PERSIST, tick_cb, net);
 	net->due_ev = event_new(n->base, -1, 0, due_cb, net);
-	if (!net->g || !net->reap_ev || !net->tick_ev || !net->due_ev) {
+	net->lis_ev = event_new(n->base, -1, 0, lis_resume_cb, net);
+	if (!net->g || !net->reap_ev || !net->tick_ev || !net->due_ev ||
+	    !net->lis_ev) {
 		log_msg(LOG_WARN, "cannot create the network's events");
 		net_free(net);
 		return NULL;
@@ -1369,6 +1406,7 @@ int net_start(struct net *net)
 			        cfg->port, strerror(errno));
 			return E_IO;
 		}
+		evconnlistener_set_error_cb(net->lis, lis_error_cb);
 	}
 	net->started = true; /* names_add resolves from now on */
 	for (size_t i = 0; i < cfg->connect.n; i++) {
@@ -1412,10 +1450,11 @@ void net_stop(struct net *net)
 		evconnlistener_free(net->lis);
 		net->lis = NULL;
 	}
-	if (net->tick_ev)
-		event_del(net->tick_ev);
-	if (net->due_ev)
-		event_del(net->due_ev);
+	if (net->lis_ev)
+		event_del(net->lis_ev);
+	if ((net->tick_ev && event_del(net->tick_ev) != 0) ||
+	    (net->due_ev && event_del(net->due_ev) != 0))
+		log_msg(LOG_WARN, "cannot stop the network timers");
 	net->due_armed = false;
 	for (struct conn *c = net->conns; c; c = c->next)
 		conn_kill(c, "shutting down");
@@ -1428,7 +1467,8 @@ void net_stop(struct net *net)
 		if (net->names[i].used)
 			names_drop(&net->names[i]);
 	for (int k = 0; k < NET_DNS_FLUSH_ROUNDS && net->dns_inflight; k++)
-		event_base_loop(net->n->base, EVLOOP_NONBLOCK);
+		if (event_base_loop(net->n->base, EVLOOP_NONBLOCK) < 0)
+			break;
 	if (net->dns) {
 		if (net->dns_inflight)
 			log_msg(LOG_WARN, "%zu DNS requests did not end; resolver "
@@ -1451,6 +1491,8 @@ void net_free(struct net *net)
 		event_free(net->due_ev);
 	if (net->reap_ev)
 		event_free(net->reap_ev);
+	if (net->lis_ev)
+		event_free(net->lis_ev);
 	wb_fini(&net->wb);
 	free(net);
 }

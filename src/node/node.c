@@ -322,7 +322,7 @@ void node_request_stop(struct node *n)
 	/* Workers' cancel checks read this at once; the loop leaves after a
 	 * short delay so the reply to `stop` is flushed first.  main() then
 	 * closes the listeners and frees everything. */
-	__atomic_store_n(&n->shutting_down, 1, __ATOMIC_SEQ_CST);
+	atomic_store(&n->shutting_down, 1);
 	log_msg(LOG_INFO, "shutdown requested");
 	if (event_base_once(n->base, -1, EV_TIMEOUT, stop_cb, n, &tv) != 0)
 		event_base_loopbreak(n->base);

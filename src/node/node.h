@@ -1,6 +1,7 @@
 /* node.h - the running node: owns the event loop, the store, the identity,
  * the peer network, the RPC server, the worker pool and the counters shown
- * by DEX_stats.  Every field is touched by the event-loop thread only.
+ * by DEX_stats.  Every field is touched by the event-loop thread only,
+ * but shutting_down (atomic).
  *
  * Packet flow:
  *   peer bytes -> net -> node_ingest() -> store -> net (gossip to others)
@@ -9,6 +10,7 @@
 #ifndef DEX_NODE_H
 #define DEX_NODE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -65,7 +67,9 @@ struct node {
 	uint32_t start_time;
 	char secpkey[67];           /* DEX_setpubkey, "" if none */
 	char recvaddr[64];          /* derived from secpkey or -recvTaddr */
-	volatile int shutting_down; /* read by workers' cancel checks */
+	/* set once by the loop thread (stop, teardown), read by the workers'
+	 * cancel checks */
+	_Atomic int shutting_down;
 	struct event *tick_ev;      /* 1 s timer: purge, rate, log line */
 	/* private to node.c */
 	uint64_t last_overload_drops; /* dropped[DROP_OVERLOAD] at last tick */

@@ -173,7 +173,7 @@ struct fake_clock {
 	uint64_t step;  /* added after each read */
 	int calls;
 	int cancel_after; /* set *cancel at this call (0 = never) */
-	volatile int *cancel;
+	_Atomic int *cancel;
 };
 
 static uint64_t fake_now(void *arg)
@@ -335,7 +335,7 @@ static void test_mine_cancel(void **state)
 {
 	uint8_t pkt[256];
 	size_t len = make_packet(pkt, sizeof(pkt), 50);
-	volatile int cancel = 1;
+	_Atomic int cancel = 1;
 	struct fake_clock fc = {.ms = 1000, .cancel = &cancel};
 	struct txpow_job job = {
 		.pkt = pkt, .len = len, .txpowbits = 12, .requested = 40,
