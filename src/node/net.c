@@ -1450,9 +1450,8 @@ void net_stop(struct net *net)
 		evconnlistener_free(net->lis);
 		net->lis = NULL;
 	}
-	if (net->lis_ev)
-		event_del(net->lis_ev);
-	if ((net->tick_ev && event_del(net->tick_ev) != 0) ||
+	if ((net->lis_ev && event_del(net->lis_ev) != 0) ||
+	    (net->tick_ev && event_del(net->tick_ev) != 0) ||
 	    (net->due_ev && event_del(net->due_ev) != 0))
 		log_msg(LOG_WARN, "cannot stop the network timers");
 	net->due_armed = false;
