@@ -1450,10 +1450,10 @@ void net_stop(struct net *net)
 		evconnlistener_free(net->lis);
 		net->lis = NULL;
 	}
-	if ((net->lis_ev && event_del(net->lis_ev) != 0) ||
-	    (net->tick_ev && event_del(net->tick_ev) != 0) ||
-	    (net->due_ev && event_del(net->due_ev) != 0))
-		log_msg(LOG_WARN, "cannot stop the network timers");
+	struct event *timers[] = {net->lis_ev, net->tick_ev, net->due_ev};
+	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++)
+		if (timers[i] && event_del(timers[i]) != 0)
+			log_msg(LOG_WARN, "cannot stop a network timer");
 	net->due_armed = false;
 	for (struct conn *c = net->conns; c; c = c->next)
 		conn_kill(c, "shutting down");
