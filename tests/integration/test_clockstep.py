@@ -22,7 +22,8 @@ import time
 
 import pytest
 
-from dexnet import (RawPeer, W_PING, W_PONG, W_SUMMARY, W_SUMMARY_SEC, frame,
+from dexnet import (RawPeer, W_IDLIST, W_PACKET, W_PING, W_PONG, W_SUMMARY,
+                    W_SUMMARY_SEC, frame, mine, packet_bytes, packet_hash,
                     wait_for)
 
 LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
@@ -33,8 +34,11 @@ pytestmark = pytest.mark.skipif(not os.path.exists(LIBFAKETIME),
 
 class FullResponder:
     """R: a raw peer advertising a full node; answers PING, and every
-    SUMMARY with an empty SUMMARY_SEC over the same range; counts the
-    SUMMARY frames (with the monotonic time of the latest)."""
+    SUMMARY with an empty SUMMARY_SEC over the same range ("nothing to
+    exchange"); counts the SUMMARY frames.  With `offer` = (t, packet) set,
+    it answers the next SUMMARY covering t with one differing second t
+    instead, and the IDLIST that follows with the packet: the packet b
+    missed is recovered by reconciliation."""
 
     def __init__(self, port):
         self.p = RawPeer(port).handshake(services=3)
@@ -42,6 +46,7 @@ class FullResponder:
         self.last = None
         self.closed = False
         self.stop = False
+        self.offer = None
         self.t = threading.Thread(target=self.run, daemon=True)
         self.t.start()
 
@@ -61,10 +66,20 @@ class FullResponder:
                 self.p.send(frame(W_PONG, pl))
             elif t == W_SUMMARY:
                 t0, t1 = struct.unpack("<II", pl[:8])
-                self.p.send(frame(W_SUMMARY_SEC,
-                                  struct.pack("<III", t0, t1, 0)))
+                offer = self.offer
+                if offer and t0 <= offer[0] <= t1:
+                    sec = struct.pack("<IIQ", offer[0], 1,
+                                      0x5EC0DDBADC0FFEE5)
+                    self.p.send(frame(W_SUMMARY_SEC,
+                                      struct.pack("<III", t0, t1, 1) + sec))
+                else:
+                    self.p.send(frame(W_SUMMARY_SEC,
+                                      struct.pack("<III", t0, t1, 0)))
                 self.summaries += 1
                 self.last = time.monotonic()
+            elif t == W_IDLIST and self.offer:
+                self.p.send(frame(W_PACKET, self.offer[1]))
+                self.offer = None
 
     def close(self):
         self.stop = True
@@ -122,6 +137,14 @@ def test_wall_clock_steps(make_node, workdir, monkeypatch):
             assert (link_id(a), link_id(b)) == (ida, idb), \
                 f"a-b link replaced after the step to {off:+d} s"
             assert not r.closed, "R disconnected"
+            # a packet b lacks (from b's clock's last 10 s) comes back by
+            # reconciliation with R
+            pt = int(time.time()) + off - 10
+            pkt = mine(packet_bytes(pt, f"missed {i}\x00".encode(),
+                                    tag_a=b"clk"), 12)
+            r.offer = (pt, pkt)
+            b.wait_packet(packet_hash(pkt).hex(), 20)
+            total += 1
         for x in (a, b):
             log = x.log()
             assert "disconnected: timeout" not in log, log[-3000:]
