@@ -6,9 +6,11 @@ libfaketime with one shared offset file re-read on every call
 keeps CLOCK_MONOTONIC real, so only the wall clock steps.  The offset is
 stepped back 10 s, back one hour more, then forward 2 minutes.  After each
 step: the a-b link is the same connection (no "timeout" disconnect), a
-packet broadcast after the step reaches the other node, and b keeps
+packet broadcast after the step reaches the other node, b keeps
 starting reconciliation rounds with R (SUMMARY frames keep coming; R
-answers each with an empty SUMMARY_SEC, "nothing to exchange").
+answers each with an empty SUMMARY_SEC, "nothing to exchange"), and a
+packet only R holds, timestamped in b's last 10 s, reaches b through such a
+round (the windows follow the stepped wall clock, the timers do not).
 
 Before the fix (timers on CLOCK_REALTIME) the 10 s step back ended the link
 with "timeout (60 s without data)" and after the one-hour step back b sent
