@@ -418,15 +418,20 @@ static size_t manual_count(const struct net *net)
 	return k;
 }
 
-/* Inbound slots: -maxconnections minus those kept for outbound (the
- * learned-address target plus one per -addnode/-connect entry), so that
+/* Inbound slots: -maxconnections minus those kept for outbound (one
+ * per -addnode/-connect entry, plus the learned-address target of 8, or
+ * half of what is left when -maxconnections is that small), so that
  * inbound connections never stop the node from dialling its own peers. */
 static size_t inbound_max(const struct net *net)
 {
 	size_t max = (size_t)net->n->cfg->maxconnections;
-	size_t keep = (net->n->cfg->connect.n ? 0 : NET_OUTBOUND_TARGET) +
-	              manual_count(net);
-	return keep >= max ? 0 : max - keep;
+	size_t keep = manual_count(net), learned;
+	if (keep >= max)
+		return 0;
+	learned = net->n->cfg->connect.n ? 0 : (max - keep) / 2;
+	if (learned > NET_OUTBOUND_TARGET)
+		learned = NET_OUTBOUND_TARGET;
+	return max - keep - learned;
 }
 
 static uint64_t netgroup_key(const struct net *net, const uint8_t ip[16])
@@ -508,7 +513,7 @@ static void log_refused(struct net *net, const char *addr, const char *why)
 	if (now - net->last_refuse_log_ms < 1000 && net->last_refuse_log_ms)
 		return;
 	net->last_refuse_log_ms = now;
-	log_msg(LOG_NET, "inbound connection from %s refused: %s (%llu "
+	log_msg(LOG_NET, "inbound connection refused from %s: %s (%llu "
 	        "refused so far)", addr, why,
 	        (unsigned long long)net->accept_refused);
 }
@@ -1245,8 +1250,11 @@ static void maintain(struct net *net, uint64_t now_ms)
 	}
 	if (cfg->connect.n)
 		return;
+	/* learned ones within -maxconnections: inbound_max leaves them
+	 * room */
+	size_t total = conn_count(net, -1);
 	while (out < NET_OUTBOUND_TARGET &&
-	       out < (size_t)cfg->maxconnections &&
+	       total < (size_t)cfg->maxconnections &&
 	       (e = peers_book_next(&net->book, now_ms, PEERS_LEARNED)) !=
 	               NULL) {
 		if (is_self(net, e->ip, e->port) || is_banned(net, e->ip))
@@ -1264,6 +1272,7 @@ static void maintain(struct net *net, uint64_t now_ms)
 			continue;
 		dial(net, e);
 		out++;
+		total++;
 	}
 }
 
