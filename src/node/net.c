@@ -1849,13 +1849,13 @@ json_t *net_peerinfo(const struct net *net)
 		                    json_integer((json_int_t)c->packetsrecv));
 		json_object_set_new(o, "synced", json_boolean(
 			gossip_peer_synced(net->g, c->id)));
+		if (c->has_ping)
+			json_object_set_new(o, "pingtime",
+			                    json_real(c->pingtime));
 		json_object_set_new(o, "addr_processed",
 		                    json_integer((json_int_t)c->addr_processed));
 		json_object_set_new(o, "addr_rate_limited",
 		                    json_integer((json_int_t)c->addr_rate_limited));
-		if (c->has_ping)
-			json_object_set_new(o, "pingtime",
-			                    json_real(c->pingtime));
 		json_array_append_new(arr, o);
 	}
 	return arr;
