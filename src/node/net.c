@@ -797,6 +797,13 @@ static void on_ready(struct net *net, struct conn *c)
 	uint64_t now_ms = node_now_ms();
 	uint8_t cip[16];
 
+	for (struct conn *o = net->conns; o; o = o->next) {
+		if (o != c && o->ready && !o->closing &&
+		    o->pv.nonce == c->pv.nonce) {
+			conn_kill(c, "duplicate connection");
+			return;
+		}
+	}
 	/* the key is the peer's claim: an inbound peer's address and subnet
 	 * hold a bounded share of the epoch's positions */
 	conn_ip(c, cip);
@@ -814,19 +821,13 @@ static void on_ready(struct net *net, struct conn *c)
 	default:
 		break;
 	}
-	for (struct conn *o = net->conns; o; o = o->next) {
-		if (o != c && o->ready && !o->closing &&
-		    o->pv.nonce == c->pv.nonce) {
-			conn_kill(c, "duplicate connection");
-			return;
-		}
-	}
 	c->ready = true;
 	c->ready_mono_ms = node_mono_ms();
 	unsigned gflags = ((c->pv.services & WIRE_SVC_FULL) ? GOSSIP_PEER_FULL
 	                                                     : 0) |
 	                  (c->pv.version >= WIRE_V2 ? GOSSIP_PEER_V2 : 0);
 	if (gossip_peer_add(net->g, c->id, gflags, now_ms) != E_OK) {
+		epoch_on_close(net, c); /* gives the position back */
 		c->ready = false;
 		conn_kill(c, "peer table full");
 		return;
