@@ -141,6 +141,7 @@ struct net {
 	uint64_t accept_backoff_ms;   /* current pause, 0 when accepting */
 	uint64_t evict_k0, evict_k1;  /* key of the eviction netgroup hash */
 	uint64_t rnd;                 /* xorshift state for ADDR sampling */
+	bool bans_dirty;              /* automatic bans not yet written */
 	uint64_t accept_refused;      /* inbound closed by the policy */
 	uint64_t last_refuse_log_ms;
 	struct evdns_base *dns;       /* created at the first name */
@@ -339,6 +340,7 @@ static bool is_banned(const struct net *net, const uint8_t ip[16])
 static void bans_save(struct net *net)
 {
 	char err[256];
+	net->bans_dirty = false;
 	if (banlist_save(net->bans, net->banpath, err, sizeof err) != E_OK)
 		log_msg(LOG_WARN, "cannot write the ban list: %s", err);
 }
@@ -397,7 +399,9 @@ static void conn_misbehave(struct conn *c, unsigned score, const char *why)
 	        c->addr, what, net->n->cfg->bantime, why);
 	conn_kill(c, why);
 	ban_disconnect(net, bip, bits, "banned");
-	bans_save(net);
+	/* written by the next second tick: a stream of offenders costs one
+	 * write (and fsync) a second, not one each */
+	net->bans_dirty = true;
 }
 
 static void g_misbehave(void *ctx, int peer, unsigned score, const char *why)
@@ -612,10 +616,12 @@ static void policy_init(struct net *net)
 		        net->banpath);
 }
 
-/* Every second: drop expired bans. */
+/* Every second: drop expired bans, write the list if it changed. */
 static void policy_tick(struct net *net)
 {
 	if (net->bans->n && ban_sweep(net->bans, (int64_t)node_now()))
+		net->bans_dirty = true;
+	if (net->bans_dirty)
 		bans_save(net);
 }
 
@@ -1669,6 +1675,8 @@ void net_stop(struct net *net)
 	}
 	if (net->accept_ev)
 		event_del(net->accept_ev);
+	if (net->bans_dirty)
+		bans_save(net);
 	if (net->tick_ev)
 		event_del(net->tick_ev);
 	if (net->due_ev)
