@@ -103,18 +103,20 @@ def test_misbehaving_peer_banned_and_ban_survives_restart(make_node):
     assert q is not None, "an innocent neighbour was refused"
     q.close()
     path = os.path.join(v.datadir, "banlist.json")
+
+    def on_disk():
+        with open(path) as f:
+            return [n["address"] for n in json.load(f)["banned_nets"]]
+    # automatic bans are written within a second
+    wait_for(lambda: on_disk() == ["127.0.0.2/32"], 10, what="ban on disk")
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    with open(path) as f:
-        nets = json.load(f)["banned_nets"]
-    assert [n["address"] for n in nets] == ["127.0.0.2/32"]
     v.restart()
     assert banned(v) == ["127.0.0.2/32"]
     assert closed_at_once(v.port, "127.0.0.2")
     # clearbanned lifts it (and the file follows)
     assert v.rpc("clearbanned") is None
     assert banned(v) == []
-    with open(path) as f:
-        assert json.load(f)["banned_nets"] == []
+    assert on_disk() == []
     q = try_handshake(v.port, "127.0.0.2")
     assert q is not None
     q.close()
