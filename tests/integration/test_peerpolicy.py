@@ -453,3 +453,15 @@ def test_accept_errors_back_off(make_node):
                  what="accepting again")
     p.close()
     assert v.rpc("getinfo")["connections"] >= 0
+
+
+# ------------------------------------------------------------- defaults
+
+def test_defaults_fit_a_local_star_of_30(net):
+    """Topology: hub n0 <- n1..n30, every node on 127.0.0.1.  The default
+    caps (32 inbound per address, 64 per /24, 64 epoch positions per
+    address) leave a local test network of 30 nodes on one address
+    whole."""
+    nw = net(31, [(i, 0) for i in range(1, 31)])
+    assert len(nw[0].peers()) == 30
+    assert nw[0].rpc("listbanned") == []
