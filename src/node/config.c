@@ -104,6 +104,12 @@ static const struct opt opts[] = {
 	  "repeatable; net, rpc, dex, files, pow; alone/1/all = all" },
 	{ "maxmem", OPT_MIB, O(maxmem), 1, 1048576, "<MiB>", "4096",
 	  "memory cap of the packet store, in MiB" },
+	{ "bantime", OPT_U32, O(bantime), 1, 315360000, "<secs>", "86400",
+	  "how long a misbehaving peer's address stays banned" },
+	{ "maxinboundperip", OPT_INT, O(maxinboundperip), 1, 10000, "<n>",
+	  "32", "inbound peer connections from one address" },
+	{ "maxinboundpersubnet", OPT_INT, O(maxinboundpersubnet), 1, 10000,
+	  "<n>", "64", "inbound peer connections from one /24 (IPv4) or /48" },
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -344,6 +350,9 @@ static void defaults(struct config *c)
 	c->txpowbits = 12;
 	c->purgetime = 3600;
 	c->maxmem = (uint64_t)4096 << 20;
+	c->bantime = 86400;
+	c->maxinboundperip = 32;
+	c->maxinboundpersubnet = 64;
 }
 
 static char *path_join(const char *dir, const char *name)

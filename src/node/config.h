@@ -42,6 +42,9 @@ struct config {
 	bool printtoconsole;
 	unsigned debug;       /* bit set of enum log_cat */
 	uint64_t maxmem;      /* -maxmem=<MiB>, store cap */
+	uint32_t bantime;     /* -bantime, seconds, 86400 */
+	int maxinboundperip;  /* inbound connections per address, 32 */
+	int maxinboundpersubnet; /* ... per /24 (IPv4) or /48 (IPv6), 64 */
 };
 
 /* Parse; on error writes a message into err (errlen bytes) and returns

@@ -44,9 +44,12 @@
 
 #include "core/err.h"
 #include "core/util.h"
+#include "node/banlist.h"
 #include "node/crypto.h"
 #include "node/log.h"
 #include "node/node.h"
+#include "proto/ban.h"
+#include "proto/evict.h"
 #include "proto/gossip.h"
 #include "proto/peers.h"
 #include "proto/session.h"
@@ -78,8 +81,17 @@
 #define NET_DEFAULT_PORT 7770
 #define NET_MAX_SELF 8
 #define NET_NAMES_MAX 256              /* host names being resolved */
-#define NET_ACCEPT_PAUSE_MS 500u       /* accept() failed: pause */
 #define NET_DNS_FLUSH_ROUNDS 16        /* net_stop: loop turns for cancels */
+/* ADDR entries a peer may make us process: 0.1 per second, a burst of
+ * 1000 (Bitcoin Core's MAX_ADDR_RATE_PER_SECOND and
+ * MAX_ADDR_PROCESSING_TOKEN_BUCKET); the rest is ignored and counted. */
+#define NET_ADDR_RATE 0.1
+#define NET_ADDR_BURST 1000.0
+/* accept() failing (EMFILE, ENFILE, ENOBUFS...): the listener pauses
+ * for this long, doubling up to the maximum, instead of spinning. */
+#define NET_ACCEPT_BACKOFF_MIN_MS 100
+#define NET_ACCEPT_BACKOFF_MAX_MS 5000
+#define NET_BANLIST "banlist.json"
 
 /* A host name from -addnode/-connect/addnode, not yet in the address book:
  * resolving (evdns), or waiting to retry after a failed resolution. */
@@ -116,6 +128,12 @@ struct conn {
 	double pingtime;
 	bool has_ping;
 	char why[128];
+	/* admission policy */
+	unsigned misbehavior;         /* score; BAN_SCORE_MAX bans */
+	uint64_t ready_mono_ms;       /* handshake completed (node_mono_ms) */
+	uint64_t last_packet_ms;      /* last new packet from it (mono) */
+	struct peers_bucket addr_tb;  /* ADDR entries it may make us handle */
+	uint64_t addr_processed, addr_rate_limited;
 };
 
 struct net {
@@ -124,8 +142,6 @@ struct net {
 	struct evconnlistener *lis;
 	struct event *tick_ev, *reap_ev;
 	struct event *due_ev;          /* one-shot: gossip_next_due() */
-	struct event *lis_ev;          /* one-shot: accept again */
-	uint64_t accept_errors;
 	uint64_t due_at;               /* ... armed for this time */
 	bool due_armed;
 	uint64_t tick_us;              /* last tick_cb (mono_us) */
@@ -140,6 +156,16 @@ struct net {
 	struct { uint8_t ip[16]; uint16_t port; } self[NET_MAX_SELF];
 	size_t nself;
 	struct wbuf wb;
+	/* admission policy */
+	struct bans *bans;            /* proto/ban.h */
+	char *banpath;                /* <datadir>/banlist.json */
+	struct event *accept_ev;      /* resumes a paused listener */
+	uint64_t accept_backoff_ms;   /* current pause, 0 when accepting */
+	uint64_t evict_k0, evict_k1;  /* key of the eviction netgroup hash */
+	uint64_t rnd;                 /* xorshift state for ADDR sampling */
+	bool bans_dirty;              /* automatic bans not yet written */
+	uint64_t accept_refused;      /* inbound closed by the policy */
+	uint64_t last_refuse_log_ms;
 	struct evdns_base *dns;       /* created at the first name */
 	size_t dns_inflight;          /* requests whose callback is due */
 	struct net_name names[NET_NAMES_MAX];
@@ -350,8 +376,11 @@ static void mem_check(struct net *net)
 		net->mem_peak = total;
 }
 
+static void epoch_on_close(struct net *net, struct conn *c);
+
 static void conn_free(struct net *net, struct conn *c)
 {
+	epoch_on_close(net, c);
 	if (c->ready)
 		gossip_peer_del(net->g, c->id);
 	if (c->book) {
@@ -412,6 +441,306 @@ static void conn_send_wb(struct net *net, struct conn *c)
 {
 	conn_send(c, net->wb.p, net->wb.len);
 	wb_reset(&net->wb);
+}
+
+/* ---- admission policy: bans, misbehaviour, slots, eviction ---- */
+
+static void conn_ip(const struct conn *c, uint8_t ip[16])
+{
+	uint16_t p;
+	sa_to_ip(&c->sa, ip, &p);
+}
+
+static bool is_banned(const struct net *net, const uint8_t ip[16])
+{
+	return ban_match(net->bans, ip, (int64_t)node_now());
+}
+
+/* The ban list changed: write it (a failure is logged, the list in
+ * memory stays in force). */
+static void bans_save(struct net *net)
+{
+	char err[256];
+	net->bans_dirty = false;
+	if (banlist_save(net->bans, net->banpath, err, sizeof err) != E_OK)
+		log_msg(LOG_WARN, "cannot write the ban list: %s", err);
+}
+
+/* Close every connection from inside ip/bits. */
+static void ban_disconnect(struct net *net, const uint8_t ip[16],
+                           uint8_t bits, const char *why)
+{
+	for (struct conn *c = net->conns; c; c = c->next) {
+		uint8_t a[16];
+		conn_ip(c, a);
+		peers_mask(a, a, bits);
+		if (!c->closing && memcmp(a, ip, 16) == 0)
+			conn_kill(c, why);
+	}
+}
+
+/* Add `score` to c's misbehaviour (why: a static string).  At
+ * BAN_SCORE_MAX the peer is disconnected and its address banned for
+ * -bantime (ban_offence: a repeat offender's subnet), except the host
+ * itself (127.0.0.1, ::1: its processes share the machine anyway, and a
+ * local test network would cut itself off) and -addnode/-connect peers
+ * (the operator chose them): those are only disconnected, as Bitcoin
+ * Core's "not banning local peer" / "not punishing addnode peer". */
+static void conn_misbehave(struct conn *c, unsigned score, const char *why)
+{
+	struct net *net = c->net;
+	uint8_t ip[16], bip[16], bits;
+	char what[64];
+
+	if (c->closing)
+		return;
+	c->misbehavior += score;
+	if (c->misbehavior < BAN_SCORE_MAX) {
+		log_msg(LOG_NET, "peer %d %s misbehaving (+%u = %u): %s", c->id,
+		        c->addr, score, c->misbehavior, why);
+		return;
+	}
+	conn_ip(c, ip);
+	if (peers_is_localhost(ip) ||
+	    (c->book && (c->book->flags & (PEERS_ADDNODE | PEERS_CONNECT)))) {
+		log_msg(LOG_NET, "peer %d %s misbehaving (%u): %s; not banned "
+		        "(local or manual peer)", c->id, c->addr,
+		        c->misbehavior, why);
+		conn_kill(c, why);
+		return;
+	}
+	if (ban_offence(net->bans, ip, (int64_t)node_now(), net->n->cfg->bantime,
+	                bip, &bits) != 0) {
+		log_msg(LOG_WARN, "ban list full: %s not banned", c->addr);
+		conn_kill(c, why);
+		return;
+	}
+	ban_format(what, sizeof what, bip, bits);
+	log_msg(LOG_INFO, "peer %d %s banned as %s for %u s: %s", c->id,
+	        c->addr, what, net->n->cfg->bantime, why);
+	conn_kill(c, why);
+	ban_disconnect(net, bip, bits, "banned");
+	/* written by the next second tick: a stream of offenders costs one
+	 * write (and fsync) a second, not one each */
+	net->bans_dirty = true;
+}
+
+static void g_misbehave(void *ctx, int peer, unsigned score, const char *why)
+{
+	struct conn *c = conn_by_id(ctx, peer);
+	if (c)
+		conn_misbehave(c, score, why);
+}
+
+/* Book entries the operator asked for (-addnode, -connect, addnode). */
+static size_t manual_count(const struct net *net)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < PEERS_BOOK_MAX; i++)
+		if (net->book.a[i].used &&
+		    (net->book.a[i].flags & (PEERS_ADDNODE | PEERS_CONNECT)))
+			k++;
+	return k;
+}
+
+/* Inbound slots: -maxconnections minus those kept for outbound (one
+ * per -addnode/-connect entry, plus the learned-address target of 8, or
+ * half of what is left when -maxconnections is that small), so that
+ * inbound connections never stop the node from dialling its own peers. */
+static size_t inbound_max(const struct net *net)
+{
+	size_t max = (size_t)net->n->cfg->maxconnections;
+	size_t keep = manual_count(net), learned;
+	if (keep >= max)
+		return 0;
+	learned = net->n->cfg->connect.n ? 0 : (max - keep) / 2;
+	if (learned > NET_OUTBOUND_TARGET)
+		learned = NET_OUTBOUND_TARGET;
+	return max - keep - learned;
+}
+
+static uint64_t netgroup_key(const struct net *net, const uint8_t ip[16])
+{
+	uint8_t m[17];
+	unsigned bits = peers_netbits(ip);
+	peers_mask(m, ip, bits);
+	m[16] = (uint8_t)bits;
+	return peers_siphash(net->evict_k0, net->evict_k1, m, sizeof m);
+}
+
+/* Inbound is full: drop the least useful inbound peer (evict_select).
+ * False when every one is protected. */
+static bool evict_inbound(struct net *net)
+{
+	static struct evict_cand cand[10000];
+	size_t n = 0;
+
+	for (struct conn *c = net->conns;
+	     c && n < sizeof cand / sizeof cand[0]; c = c->next) {
+		uint8_t ip[16];
+		if (!c->inbound || c->closing)
+			continue;
+		conn_ip(c, ip);
+		cand[n].id = c->id;
+		cand[n].netgroup = netgroup_key(net, ip);
+		cand[n].connected_ms = c->s.start_ms; /* monotonic */
+		cand[n].ping_us = c->has_ping ? (uint64_t)(c->pingtime * 1e6)
+		                              : UINT64_MAX;
+		cand[n].last_packet_ms = c->last_packet_ms;
+		n++;
+	}
+	int id = evict_select(cand, n);
+	struct conn *v = id >= 0 ? conn_by_id(net, id) : NULL;
+	if (!v)
+		return false;
+	log_msg(LOG_NET, "peer %d %s evicted for a new inbound connection",
+	        v->id, v->addr);
+	conn_kill(v, "evicted (inbound slots full)");
+	return true;
+}
+
+/* Why an inbound connection from ip may not be accepted now, NULL if it
+ * may.  Runs before anything is allocated for it. */
+static const char *admit_inbound(struct net *net, const uint8_t ip[16])
+{
+	const struct config *cfg = net->n->cfg;
+	size_t same_ip = 0, same_net = 0, inbound = 0;
+
+	if (is_banned(net, ip))
+		return "banned";
+	for (struct conn *c = net->conns; c; c = c->next) {
+		uint8_t a[16];
+		if (!c->inbound || c->closing)
+			continue;
+		inbound++;
+		conn_ip(c, a);
+		if (memcmp(a, ip, 16) == 0)
+			same_ip++;
+		if (peers_same_net(a, ip))
+			same_net++;
+	}
+	if (same_ip >= (size_t)cfg->maxinboundperip)
+		return "too many connections from that address";
+	if (same_net >= (size_t)cfg->maxinboundpersubnet)
+		return "too many connections from that subnet";
+	if (inbound >= inbound_max(net) && !evict_inbound(net))
+		return "inbound slots full";
+	return NULL;
+}
+
+/* Log refusals at most once a second (an attacker controls their
+ * number), with the count since the last line. */
+static void log_refused(struct net *net, const char *addr, const char *why)
+{
+	uint64_t now = node_mono_ms();
+	net->accept_refused++;
+	if (now - net->last_refuse_log_ms < 1000 && net->last_refuse_log_ms)
+		return;
+	net->last_refuse_log_ms = now;
+	log_msg(LOG_NET, "inbound connection refused from %s: %s (%llu "
+	        "refused so far)", addr, why,
+	        (unsigned long long)net->accept_refused);
+}
+
+static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct net *net = arg;
+	if (net->lis && !net->stopped && evconnlistener_enable(net->lis) != 0)
+		log_msg(LOG_WARN, "cannot resume accepting peers");
+}
+
+/* accept() failed for a reason that retrying at once will not cure
+ * (out of descriptors or memory): pause the listener with a backoff
+ * rather than spin on a socket that stays readable. */
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct net *net = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+
+	net->accept_backoff_ms = net->accept_backoff_ms
+	                             ? net->accept_backoff_ms * 2
+	                             : NET_ACCEPT_BACKOFF_MIN_MS;
+	if (net->accept_backoff_ms > NET_ACCEPT_BACKOFF_MAX_MS)
+		net->accept_backoff_ms = NET_ACCEPT_BACKOFF_MAX_MS;
+	struct timeval tv = {
+		(time_t)(net->accept_backoff_ms / 1000),
+		(suseconds_t)(net->accept_backoff_ms % 1000) * 1000,
+	};
+	if (!net->accept_ev || evconnlistener_disable(l) != 0 ||
+	    evtimer_add(net->accept_ev, &tv) != 0) {
+		log_msg(LOG_WARN, "accept failed (%s) and the listener cannot "
+		        "pause", evutil_socket_error_to_string(err));
+		return;
+	}
+	/* the first pause of a run is a warning, the longer ones net debug */
+	log_msg(net->accept_backoff_ms == NET_ACCEPT_BACKOFF_MIN_MS ? LOG_WARN
+	                                                            : LOG_NET,
+	        "accepting peers paused for %llu ms: %s",
+	        (unsigned long long)net->accept_backoff_ms,
+	        evutil_socket_error_to_string(err));
+}
+
+/* The epoch key a peer claims (unauthenticated). */
+static uint64_t epoch_key(const struct conn *c)
+{
+	return c->pv.plen ? le64(c->pv.pubkey + 1) : c->pv.nonce;
+}
+
+/* A ready peer is going: a quick leaver's epoch position is freed,
+ * unless another connection holds the same key. */
+static void epoch_on_close(struct net *net, struct conn *c)
+{
+	uint64_t key;
+	if (!c->ready)
+		return;
+	key = epoch_key(c);
+	for (struct conn *o = net->conns; o; o = o->next)
+		if (o != c && o->ready && !o->closing && epoch_key(o) == key)
+			return;
+	peers_epoch_left(&net->epoch, key,
+	                 (uint32_t)((node_mono_ms() - c->ready_mono_ms) / 1000));
+}
+
+/* Set up bans (loaded from <datadir>/banlist.json), keys and limits. */
+static void policy_init(struct net *net)
+{
+	const struct config *cfg = net->n->cfg;
+	uint64_t k[6];
+	char err[256];
+	size_t l = strlen(cfg->datadir) + sizeof("/" NET_BANLIST);
+	int rc;
+
+	if (getrandom(k, sizeof k, 0) != (ssize_t)sizeof k)
+		for (size_t i = 0; i < 6; i++)
+			k[i] = net->nonce * (2 * i + 1) ^ node_mono_ms();
+	net->bans = xcalloc(1, sizeof(*net->bans));
+	bans_init(net->bans, k[0], k[1]);
+	peers_book_seed(&net->book, k[2], k[3]);
+	net->evict_k0 = k[4];
+	net->evict_k1 = k[5];
+	net->rnd = k[0] ^ k[5];
+	/* a host may hold twice its connection share of epoch positions
+	 * (reconnects within an epoch) */
+	net->epoch.per_addr = 2 * (unsigned)cfg->maxinboundperip;
+	net->epoch.per_net = 2 * (unsigned)cfg->maxinboundpersubnet;
+	net->banpath = xmalloc(l);
+	snprintf(net->banpath, l, "%s/%s", cfg->datadir, NET_BANLIST);
+	rc = banlist_load(net->bans, net->banpath, (int64_t)node_now(), err,
+	                  sizeof err);
+	if (rc != E_OK)
+		log_msg(LOG_WARN, "ban list: %s", err);
+	if (net->bans->n)
+		log_msg(LOG_INFO, "%zu bans loaded from %s", net->bans->n,
+		        net->banpath);
+}
+
+/* Every second: drop expired bans, write the list if it changed. */
+static void policy_tick(struct net *net)
+{
+	if (net->bans->n && ban_sweep(net->bans, (int64_t)node_now()))
+		net->bans_dirty = true;
+	if (net->bans_dirty)
+		bans_save(net);
 }
 
 /* ---- gossip callbacks ---- */
@@ -496,9 +825,13 @@ static int g_ingest(void *ctx, int peer, const uint8_t *pkt, size_t len,
 {
 	struct net *net = ctx;
 	struct conn *c = conn_by_id(net, peer);
+	int rc;
 	if (c)
 		c->packetsrecv++;
-	return node_ingest(net->n, pkt, len, out, reason);
+	rc = node_ingest(net->n, pkt, len, out, reason);
+	if (c && rc == E_OK)
+		c->last_packet_ms = node_mono_ms(); /* eviction: useful peer */
+	return rc;
 }
 
 static void sync_counters(struct net *net, uint64_t now_ms)
@@ -554,25 +887,34 @@ static void sess_flush(struct net *net, struct conn *c)
 		conn_send_wb(net, c);
 }
 
+/* The answer to GETADDR: the connected peers that listen (verified: a
+ * handshake completed), then a sample of the book (peers_book_pick:
+ * verified entries, and unverified ones with no sender dominating).
+ * Banned addresses are never handed out. */
 static void send_addr(struct net *net, struct conn *to)
 {
 	static struct wire_addr a[WIRE_MAX_ADDR];
-	size_t k = 0;
+	static size_t pick[WIRE_MAX_ADDR];
+	size_t k = 0, np;
 	uint32_t now = node_now();
 	for (struct conn *c = net->conns; c && k < WIRE_MAX_ADDR; c = c->next) {
 		if (!c->ready || c == to || !c->pv.listen_port)
 			continue;
 		uint16_t p;
 		sa_to_ip(&c->sa, a[k].ip, &p);
+		if (is_banned(net, a[k].ip))
+			continue;
 		a[k].port = c->pv.listen_port;
 		a[k].last_seen = now;
 		a[k].services = (uint16_t)c->pv.services;
 		k++;
 	}
-	for (size_t i = 0; i < PEERS_BOOK_MAX && k < WIRE_MAX_ADDR; i++) {
-		struct peer_addr *e = &net->book.a[i];
-		if (!e->used || !(e->flags & PEERS_LEARNED) || e->connected ||
-		    e->last_seen + 3 * 3600 < now)
+	net->rnd = net->rnd * 6364136223846793005ULL + 1442695040888963407ULL;
+	np = peers_book_pick(&net->book, now, k, net->rnd, pick,
+	                     WIRE_MAX_ADDR - k);
+	for (size_t i = 0; i < np && k < WIRE_MAX_ADDR; i++) {
+		const struct peer_addr *e = &net->book.a[pick[i]];
+		if (is_banned(net, e->ip))
 			continue;
 		memcpy(a[k].ip, e->ip, 16);
 		a[k].port = e->port;
@@ -586,13 +928,9 @@ static void send_addr(struct net *net, struct conn *to)
 
 static void on_ready(struct net *net, struct conn *c)
 {
-	uint64_t key = c->pv.plen ? le64(c->pv.pubkey + 1) : c->pv.nonce;
 	uint64_t now_ms = node_mono_ms();
+	uint8_t cip[16];
 
-	if (peers_epoch_bit(&net->epoch, key, node_now()) < 0) {
-		conn_kill(c, "epoch full (1024 peers this epoch)");
-		return;
-	}
 	for (struct conn *o = net->conns; o; o = o->next) {
 		if (o != c && o->ready && !o->closing &&
 		    o->pv.nonce == c->pv.nonce) {
@@ -600,11 +938,30 @@ static void on_ready(struct net *net, struct conn *c)
 			return;
 		}
 	}
+	/* the key is the peer's claim: an inbound peer's address and subnet
+	 * hold a bounded share of the epoch's positions */
+	conn_ip(c, cip);
+	switch (peers_epoch_take(&net->epoch, epoch_key(c), cip, c->inbound,
+	                         node_now())) {
+	case PEERS_EPOCH_FULL:
+		conn_kill(c, "epoch full (1024 peers this epoch)");
+		return;
+	case PEERS_EPOCH_ADDR:
+		conn_kill(c, "epoch share of its address used");
+		return;
+	case PEERS_EPOCH_NET:
+		conn_kill(c, "epoch share of its subnet used");
+		return;
+	default:
+		break;
+	}
 	c->ready = true;
+	c->ready_mono_ms = node_mono_ms();
 	unsigned gflags = ((c->pv.services & WIRE_SVC_FULL) ? GOSSIP_PEER_FULL
 	                                                     : 0) |
 	                  (c->pv.version >= WIRE_V2 ? GOSSIP_PEER_V2 : 0);
 	if (gossip_peer_add(net->g, c->id, gflags, now_ms) != E_OK) {
+		epoch_on_close(net, c); /* gives the position back */
 		c->ready = false;
 		conn_kill(c, "peer table full");
 		return;
@@ -651,21 +1008,37 @@ static void on_addr(struct net *net, struct conn *c, const uint8_t *p,
                     size_t n)
 {
 	static struct wire_addr a[WIRE_MAX_ADDR];
+	struct peers_src ps;
+	uint8_t src[16];
+	uint64_t now_ms = node_mono_ms();
 	size_t k;
 	if (wire_addr_decode(p, n, a, WIRE_MAX_ADDR, &k) != E_OK) {
-		conn_kill(c, "malformed addr");
+		conn_misbehave(c, BAN_SCORE_MAX, "malformed addr");
 		return;
 	}
 	if (net->n->cfg->connect.n > 0)
 		return; /* -connect: only those */
 	uint32_t now = node_now();
+	conn_ip(c, src);
+	peers_book_src(&net->book, src, &ps);
 	for (size_t i = 0; i < k; i++) {
+		/* a token per entry (as Bitcoin Core): a flood costs the
+		 * loop the decoding, nothing more */
+		if (!peers_bucket_take(&c->addr_tb, now_ms, NET_ADDR_RATE,
+		                       NET_ADDR_BURST)) {
+			c->addr_rate_limited += k - i;
+			break;
+		}
+		c->addr_processed++;
 		if (!a[i].port || !(a[i].services & WIRE_SVC_DEXP2P) ||
-		    is_self(net, a[i].ip, a[i].port))
+		    is_self(net, a[i].ip, a[i].port) || is_banned(net, a[i].ip))
 			continue;
 		uint32_t seen = a[i].last_seen > now ? now : a[i].last_seen;
-		peers_book_add(&net->book, a[i].ip, a[i].port, PEERS_LEARNED,
-		               a[i].services, seen, NULL);
+		net->rnd ^= net->rnd << 13;
+		net->rnd ^= net->rnd >> 7;
+		net->rnd ^= net->rnd << 17;
+		peers_book_learn(&net->book, &ps, a[i].ip, a[i].port,
+		                 a[i].services, seen, net->rnd);
 	}
 }
 
@@ -685,7 +1058,10 @@ static bool on_frame(struct net *net, struct conn *c, uint8_t type,
 	case SESSION_KILL:
 		if (c->s.rejected)
 			on_rejected(net, c);
-		conn_kill(c, c->s.why);
+		if (c->s.violation)
+			conn_misbehave(c, BAN_SCORE_MAX, c->s.why);
+		else
+			conn_kill(c, c->s.why);
 		return false;
 	case SESSION_READY:
 		c->pv = c->s.pv;
@@ -713,7 +1089,7 @@ static bool on_frame(struct net *net, struct conn *c, uint8_t type,
 		else
 			snprintf(msg, sizeof(msg), "malformed %s",
 			         wire_type_name(type));
-		conn_kill(c, msg);
+		conn_misbehave(c, BAN_SCORE_MAX, msg);
 		return false;
 	}
 	return !c->closing;
@@ -786,8 +1162,9 @@ static void conn_read(struct conn *c)
 		}
 		int rc = wire_hdr_decode(h, WIRE_HDR_LEN, &type, &len);
 		if (rc != E_OK) {
-			conn_kill(c, rc == E_TOOBIG ? "oversize frame"
-			                            : "bad frame header");
+			conn_misbehave(c, BAN_SCORE_MAX,
+			               rc == E_TOOBIG ? "oversize frame"
+			                              : "bad frame header");
 			break;
 		}
 		if (avail < WIRE_HDR_LEN + (size_t)len)
@@ -936,13 +1313,26 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 {
 	struct net *net = arg;
 	struct sockaddr_storage ss = {0};
+	uint8_t ip[16];
+	uint16_t port;
+	const char *why;
 	memcpy(&ss, sa, (size_t)socklen < sizeof(ss) ? (size_t)socklen
 	                                              : sizeof(ss));
-	if (net->stopped ||
-	    conn_count(net, -1) >= (size_t)net->n->cfg->maxconnections) {
+	net->accept_backoff_ms = 0; /* accept works again */
+	if (net->stopped) {
 		evutil_closesocket(fd);
-		log_msg(LOG_NET, "inbound connection refused: %d connections",
-		        net->n->cfg->maxconnections);
+		return;
+	}
+	/* bans, per-address and per-subnet caps, inbound slots (evicting
+	 * the least useful inbound peer when full): decided on the address
+	 * alone, before anything is allocated for the connection */
+	sa_to_ip(&ss, ip, &port);
+	why = admit_inbound(net, ip);
+	if (why) {
+		char a[64];
+		evutil_closesocket(fd);
+		ip_fmt(a, sizeof a, ip, port);
+		log_refused(net, a, why);
 		return;
 	}
 	set_sockopts(fd);
@@ -961,6 +1351,8 @@ static void dial(struct net *net, struct peer_addr *e)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = ip_to_sa(e->ip, e->port, &ss);
+	if (is_banned(net, e->ip))
+		return; /* banned addresses are never dialled */
 	struct bufferevent *bev = bufferevent_socket_new(
 		net->n->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (!bev)
@@ -976,27 +1368,35 @@ static void dial(struct net *net, struct peer_addr *e)
 }
 
 /* Keep outbound connections: -connect only those; else addnode entries
- * always and learned ones up to the outbound target. */
+ * always and learned ones up to the outbound target.  Outbound slots are
+ * apart from inbound ones (inbound_max keeps them free): however many
+ * peers connect to us, we still dial our own.  Banned addresses are
+ * skipped. */
 static void maintain(struct net *net, uint64_t now_ms)
 {
 	struct config *cfg = net->n->cfg;
-	size_t total = conn_count(net, -1), out = conn_count(net, 0);
+	size_t out = conn_count(net, 0);
 	uint8_t mask = cfg->connect.n ? PEERS_CONNECT
 	                              : (PEERS_ADDNODE | PEERS_ONETRY);
 	struct peer_addr *e;
 
-	while (total < (size_t)cfg->maxconnections &&
+	while (out < (size_t)cfg->maxconnections &&
 	       (e = peers_book_next(&net->book, now_ms, mask)) != NULL) {
+		if (is_banned(net, e->ip))
+			continue;
 		dial(net, e);
-		total++, out++;
+		out++;
 	}
 	if (cfg->connect.n)
 		return;
+	/* learned ones within -maxconnections: inbound_max leaves them
+	 * room */
+	size_t total = conn_count(net, -1);
 	while (out < NET_OUTBOUND_TARGET &&
 	       total < (size_t)cfg->maxconnections &&
 	       (e = peers_book_next(&net->book, now_ms, PEERS_LEARNED)) !=
 	               NULL) {
-		if (is_self(net, e->ip, e->port))
+		if (is_self(net, e->ip, e->port) || is_banned(net, e->ip))
 			continue;
 		/* already connected to that listener (inbound)? */
 		bool have = false;
@@ -1010,7 +1410,8 @@ static void maintain(struct net *net, uint64_t now_ms)
 		if (have)
 			continue;
 		dial(net, e);
-		total++, out++;
+		out++;
+		total++;
 	}
 }
 
@@ -1026,9 +1427,10 @@ static void second_tick(struct net *net, uint64_t now_ms)
 		for (struct conn *c = net->conns; c; c = c->next) {
 			if (!c->ready || c->closing)
 				continue;
-			uint64_t key = c->pv.plen ? le64(c->pv.pubkey + 1)
-			                          : c->pv.nonce;
-			if (peers_epoch_bit(&net->epoch, key, now) < 0)
+			uint8_t ip[16];
+			conn_ip(c, ip);
+			if (peers_epoch_take(&net->epoch, epoch_key(c), ip,
+			                     c->inbound, now) < 0)
 				conn_kill(c, "epoch full");
 		}
 	}
@@ -1049,6 +1451,7 @@ static void second_tick(struct net *net, uint64_t now_ms)
 		wb_reset(&net->wb);
 	}
 	names_retry(net, now_ms);
+	policy_tick(net);
 	maintain(net, now_ms);
 }
 
@@ -1317,34 +1720,6 @@ static void names_retry(struct net *net, uint64_t now_ms)
 
 /* ---- public ---- */
 
-/* accept() failed (EMFILE, ENFILE, ENOBUFS...): libevent would call again
- * at once, in a loop at 100 % CPU.  Stop accepting for NET_ACCEPT_PAUSE_MS
- * (the descriptors may come back meanwhile); log once per pause. */
-static void lis_error_cb(struct evconnlistener *l, void *arg)
-{
-	struct net *net = arg;
-	int err = EVUTIL_SOCKET_ERROR();
-	struct timeval tv = {0, NET_ACCEPT_PAUSE_MS * 1000};
-
-	if (evconnlistener_disable(l) != 0 ||
-	    event_add(net->lis_ev, &tv) != 0) {
-		log_msg(LOG_WARN, "p2p accept failed: %s; cannot pause the "
-		        "listener", evutil_socket_error_to_string(err));
-		return;
-	}
-	net->accept_errors++;
-	log_msg(LOG_NET, "p2p accept failed: %s (accepting again in %u ms)",
-	        evutil_socket_error_to_string(err), NET_ACCEPT_PAUSE_MS);
-}
-
-static void lis_resume_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct net *net = arg;
-
-	if (net->lis && !net->stopped && evconnlistener_enable(net->lis) != 0)
-		log_msg(LOG_WARN, "cannot resume accepting peers");
-}
-
 /* gossip_ops.wall_now: reconciliation windows are in packet time. */
 static uint32_t g_wall_now(void *ctx)
 {
@@ -1358,6 +1733,7 @@ struct net *net_new(struct node *n)
 	struct gossip_ops ops = {
 		.ctx = net, .send = g_send, .send_packet = g_send_packet,
 		.room = g_room, .ingest = g_ingest, .wall_now = g_wall_now,
+		.misbehave = g_misbehave,
 	};
 
 	net->n = n;
@@ -1373,13 +1749,14 @@ struct net *net_new(struct node *n)
 	session_cfg_init(net);
 	peers_book_init(&net->book);
 	peers_epoch_init(&net->epoch, node_now());
+	policy_init(net);
 	wb_init(&net->wb);
 	net->reap_ev = event_new(n->base, -1, 0, reap_cb, net);
 	net->tick_ev = event_new(n->base, -1, EV_PERSIST, tick_cb, net);
 	net->due_ev = event_new(n->base, -1, 0, due_cb, net);
-	net->lis_ev = event_new(n->base, -1, 0, lis_resume_cb, net);
+	net->accept_ev = evtimer_new(n->base, accept_resume_cb, net);
 	if (!net->g || !net->reap_ev || !net->tick_ev || !net->due_ev ||
-	    !net->lis_ev) {
+	    !net->accept_ev) {
 		log_msg(LOG_WARN, "cannot create the network's events");
 		net_free(net);
 		return NULL;
@@ -1406,7 +1783,7 @@ int net_start(struct net *net)
 			        cfg->port, strerror(errno));
 			return E_IO;
 		}
-		evconnlistener_set_error_cb(net->lis, lis_error_cb);
+		evconnlistener_set_error_cb(net->lis, accept_error_cb);
 	}
 	net->started = true; /* names_add resolves from now on */
 	for (size_t i = 0; i < cfg->connect.n; i++) {
@@ -1450,7 +1827,9 @@ void net_stop(struct net *net)
 		evconnlistener_free(net->lis);
 		net->lis = NULL;
 	}
-	struct event *timers[] = {net->lis_ev, net->tick_ev, net->due_ev};
+	if (net->bans_dirty)
+		bans_save(net);
+	struct event *timers[] = {net->accept_ev, net->tick_ev, net->due_ev};
 	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++)
 		if (timers[i] && event_del(timers[i]) != 0)
 			log_msg(LOG_WARN, "cannot stop a network timer");
@@ -1490,8 +1869,10 @@ void net_free(struct net *net)
 		event_free(net->due_ev);
 	if (net->reap_ev)
 		event_free(net->reap_ev);
-	if (net->lis_ev)
-		event_free(net->lis_ev);
+	if (net->accept_ev)
+		event_free(net->accept_ev);
+	free(net->bans);
+	free(net->banpath);
 	wb_fini(&net->wb);
 	free(net);
 }
@@ -1640,6 +2021,10 @@ json_t *net_peerinfo(const struct net *net)
 		                    json_integer((json_int_t)conn_mem(net, c)));
 		json_object_set_new(o, "recvpaused",
 		                    json_boolean(c->recv_paused));
+		json_object_set_new(o, "addr_processed",
+		                    json_integer((json_int_t)c->addr_processed));
+		json_object_set_new(o, "addr_rate_limited",
+		                    json_integer((json_int_t)c->addr_rate_limited));
 		json_array_append_new(arr, o);
 	}
 	return arr;
@@ -1665,4 +2050,65 @@ void net_mem_stats(const struct net *net, struct net_mem *m)
 	m->peer_budget = NET_PEER_MEM_MAX;
 	m->peak = net->mem_peak > m->total ? net->mem_peak : m->total;
 	m->kills = net->mem_kills;
+}
+
+/* ---- bans (RPC) ---- */
+
+int net_setban(struct net *net, const char *subnet, bool add,
+               int64_t bantime, bool absolute)
+{
+	uint8_t ip[16], bits;
+	int64_t now = (int64_t)node_now(), until;
+
+	if (ban_parse(subnet, ip, &bits) != 0)
+		return E_INVAL;
+	if (!add) {
+		if (ban_del(net->bans, ip, bits) != 0)
+			return E_NOTFOUND;
+		bans_save(net);
+		return E_OK;
+	}
+	if (ban_covers(net->bans, ip, bits, now))
+		return E_DUP;
+	if (absolute && bantime < now)
+		return E_RANGE;
+	if (bantime <= 0)
+		until = now + net->n->cfg->bantime;
+	else
+		until = absolute ? bantime : now + bantime;
+	if (ban_add(net->bans, ip, bits, now, until, false) != 0)
+		return E_NOMEM;
+	ban_disconnect(net, ip, bits, "banned");
+	bans_save(net);
+	return E_OK;
+}
+
+json_t *net_listbanned(const struct net *net)
+{
+	json_t *arr = json_array();
+	int64_t now = (int64_t)node_now();
+
+	for (size_t i = 0; i < BAN_MAX; i++) {
+		const struct ban_entry *e = &net->bans->e[i];
+		char a[64];
+		if (!e->used || e->until <= now)
+			continue;
+		ban_format(a, sizeof a, e->ip, e->bits);
+		json_t *o = json_object();
+		json_object_set_new(o, "address", json_string(a));
+		json_object_set_new(o, "ban_created", json_integer(e->created));
+		json_object_set_new(o, "banned_until", json_integer(e->until));
+		json_object_set_new(o, "ban_duration",
+		                    json_integer(e->until - e->created));
+		json_object_set_new(o, "time_remaining",
+		                    json_integer(e->until - now));
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
+void net_clearbanned(struct net *net)
+{
+	ban_clear(net->bans);
+	bans_save(net);
 }

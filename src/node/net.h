@@ -54,5 +54,17 @@ struct net_mem {
 	size_t paused;
 };
 void net_mem_stats(const struct net *net, struct net_mem *m);
+/* setban (bitcoind's): ban or unban "ip[/len|/mask]".  bantime <= 0 means
+ * -bantime; absolute: bantime is the unix time the ban ends.  Adding
+ * disconnects the peers inside; every change rewrites banlist.json.
+ * Returns E_OK, E_INVAL (not an address/subnet), E_DUP (already banned),
+ * E_RANGE (absolute time in the past), E_NOTFOUND (remove: no such ban),
+ * E_NOMEM (list full). */
+int net_setban(struct net *net, const char *subnet, bool add,
+               int64_t bantime, bool absolute);
+/* listbanned array: address, ban_created, banned_until, ban_duration,
+ * time_remaining per ban in force. */
+json_t *net_listbanned(const struct net *net);
+void net_clearbanned(struct net *net);
 
 #endif

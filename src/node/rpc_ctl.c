@@ -1,5 +1,6 @@
 /* rpc_ctl.c - node and control methods: getinfo, getpeerinfo, addnode,
- * stop, ping, help (API.md 5).
+ * stop, ping, help (API.md 5), and bitcoind's setban, listbanned,
+ * clearbanned.
  *
  * `help` lists every method of the three tables plus the documented
  * methods a build may not have yet (API.md 5.6 gives the exact list), by
@@ -86,6 +87,75 @@ static void addnode(struct node *n, struct rpc_call *c,
 		rpc_reply_error(c, -1, ADDNODE_USAGE "\n");
 		break;
 	}
+}
+
+#define SETBAN_USAGE "setban subnet add|remove [bantime [absolute]]"
+
+/* bitcoind's setban: results and error codes as there (null on success;
+ * -30 invalid subnet or nothing to unban, -23 already banned, -8 absolute
+ * time in the past, -1 usage). */
+static void setban(struct node *n, struct rpc_call *c, const char *const *p,
+                   size_t np)
+{
+	size_t l0 = rpc_param_len(c, 0), l1 = rpc_param_len(c, 1);
+	const char *cmd = p[1];
+	bool add = !strcmp(cmd, "add"), absolute = false;
+	int64_t bantime = 0;
+	int rc;
+
+	if (strlen(cmd) != l1 || (!add && strcmp(cmd, "remove"))) {
+		rpc_reply_error(c, -1, SETBAN_USAGE "\n");
+		return;
+	}
+	if (p[2][0] && parse_int64(p[2], &bantime) != E_OK) {
+		rpc_reply_error(c, -3, "JSON value is not an integer as expected");
+		return;
+	}
+	if (!strcmp(p[3], "true") || !strcmp(p[3], "1"))
+		absolute = true;
+	else if (p[3][0] && strcmp(p[3], "false") && strcmp(p[3], "0")) {
+		rpc_reply_error(c, -3, "JSON value is not a boolean as expected");
+		return;
+	}
+	rc = (n->net && strlen(p[0]) == l0)
+	         ? net_setban(n->net, p[0], add, bantime, absolute)
+	         : E_INVAL;
+	switch (rc) {
+	case E_OK:
+		rpc_reply(c, NULL);
+		break;
+	case E_DUP:
+		rpc_reply_error(c, -23, "Error: IP/Subnet already banned");
+		break;
+	case E_RANGE:
+		rpc_reply_error(c, -8, "Error: Absolute timestamp is in the past");
+		break;
+	case E_NOTFOUND:
+		rpc_reply_error(c, -30, "Error: Unban failed. Requested "
+		                "address/subnet was not previously manually "
+		                "banned.");
+		break;
+	case E_NOMEM:
+		rpc_reply_error(c, -1, "Error: ban list full");
+		break;
+	default:
+		rpc_reply_error(c, -30, "Error: Invalid IP/Subnet");
+		break;
+	}
+}
+
+static void listbanned(struct node *n, struct rpc_call *c,
+                       const char *const *p, size_t np)
+{
+	rpc_reply(c, n->net ? net_listbanned(n->net) : json_array());
+}
+
+static void clearbanned(struct node *n, struct rpc_call *c,
+                        const char *const *p, size_t np)
+{
+	if (n->net)
+		net_clearbanned(n->net);
+	rpc_reply(c, NULL);
 }
 
 static void stop(struct node *n, struct rpc_call *c, const char *const *p,
@@ -241,5 +311,18 @@ const struct rpc_method rpc_ctl_methods[] = {
 	  "Asks every peer for a round-trip measurement (see getpeerinfo\n"
 	  "pingtime).",
 	  0, 0, ping },
+	{ "setban", SETBAN_USAGE, "Network",
+	  "add: ban an address or subnet (1.2.3.4, 1.2.3.0/24,\n"
+	  "1.2.3.0/255.255.255.0, 2001:db8::/32) for bantime seconds\n"
+	  "(0 or absent: -bantime) or, with absolute true, until that unix\n"
+	  "time, and disconnect its peers; remove: lift a ban.  Bans are kept\n"
+	  "in <datadir>/banlist.json across restarts.",
+	  2, 4, setban },
+	{ "listbanned", "listbanned", "Network",
+	  "Returns every ban in force: address, ban_created, banned_until,\n"
+	  "ban_duration, time_remaining.",
+	  0, 0, listbanned },
+	{ "clearbanned", "clearbanned", "Network",
+	  "Lifts every ban.", 0, 0, clearbanned },
 	{ NULL, NULL, NULL, NULL, 0, 0, NULL },
 };

@@ -31,6 +31,14 @@ static enum session_ev sess_kill(struct session *s, const char *why)
 	return SESSION_KILL;
 }
 
+/* Killed for breaking the protocol (the caller scores it). */
+static enum session_ev sess_violation(struct session *s, const char *why)
+{
+	if (!s->dead)
+		s->violation = true;
+	return sess_kill(s, why);
+}
+
 void session_init(struct session *s, const struct session_cfg *cfg,
                   bool inbound, uint64_t now_ms)
 {
@@ -84,7 +92,7 @@ static enum session_ev on_version(struct session *s, const uint8_t *p,
 	char why[120];
 
 	if (wire_version_decode(p, n, &s->pv) != E_OK)
-		return sess_kill(s, "malformed version");
+		return sess_violation(s, "malformed version");
 	s->got_version = true;
 	if (!wire_version_check(&s->pv, s->cfg.txpowbits, s->cfg.purgetime,
 	                        s->cfg.local.nonce, why, sizeof(why))) {
@@ -114,17 +122,17 @@ enum session_ev session_on_frame(struct session *s, uint8_t type,
 		if (type != WIRE_VERSION) {
 			snprintf(why, sizeof(why), "%s before version",
 			         wire_type_name(type));
-			return sess_kill(s, why);
+			return sess_violation(s, why);
 		}
 		return on_version(s, p, n, wall, out);
 	}
 	if (type == WIRE_VERSION)
-		return sess_kill(s, "duplicate version");
+		return sess_violation(s, "duplicate version");
 	if (!s->got_verack) {
 		if (type != WIRE_VERACK || n != 0) {
 			snprintf(why, sizeof(why), "%s before verack",
 			         wire_type_name(type));
-			return sess_kill(s, why);
+			return sess_violation(s, why);
 		}
 		s->got_verack = true;
 		s->handshaken = true;
@@ -134,15 +142,15 @@ enum session_ev session_on_frame(struct session *s, uint8_t type,
 		return sess_kill(s, "not admitted");
 	switch (type) {
 	case WIRE_VERACK:
-		return sess_kill(s, "duplicate verack");
+		return sess_violation(s, "duplicate verack");
 	case WIRE_PING:
 		if (wire_nonce_decode(p, n, &x) != E_OK)
-			return sess_kill(s, "malformed ping");
+			return sess_violation(s, "malformed ping");
 		wire_nonce_encode(out, WIRE_PONG, x);
 		return SESSION_NONE;
 	case WIRE_PONG:
 		if (wire_nonce_decode(p, n, &x) != E_OK)
-			return sess_kill(s, "malformed pong");
+			return sess_violation(s, "malformed pong");
 		if (!s->ping_nonce || x != s->ping_nonce)
 			return SESSION_NONE; /* late or unsolicited: ignored */
 		s->rtt_ms = now_ms > s->ping_sent_ms ? now_ms - s->ping_sent_ms
@@ -151,7 +159,7 @@ enum session_ev session_on_frame(struct session *s, uint8_t type,
 		return SESSION_PONG;
 	case WIRE_GETADDR:
 		if (n != 0)
-			return sess_kill(s, "malformed getaddr");
+			return sess_violation(s, "malformed getaddr");
 		/* once per connection (PROTOCOL.md 2): a 9-byte request for
 		 * up to 24 KB of answer is not repeated on demand */
 		if (s->addr_answered)
@@ -162,7 +170,7 @@ enum session_ev session_on_frame(struct session *s, uint8_t type,
 		return SESSION_ADDR;
 	default:
 		if (type == 0 || type >= WIRE_TYPE_MAX)
-			return sess_kill(s, "unknown frame type");
+			return sess_violation(s, "unknown frame type");
 		return SESSION_GOSSIP;
 	}
 }

@@ -73,6 +73,8 @@ struct session {
 	bool dead;                   /* SESSION_KILL returned */
 	bool self;                   /* killed: the peer's nonce is ours */
 	bool rejected;               /* killed by the VERSION checks */
+	bool violation;              /* killed for breaking the protocol
+	                              * (malformed or out-of-order frame) */
 	bool addr_answered;          /* GETADDR seen */
 	struct wire_version pv;      /* the peer's VERSION (got_version) */
 	uint64_t start_ms;           /* session_init */

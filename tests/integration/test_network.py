@@ -268,7 +268,8 @@ def test_ping_measures_rtt(pair):
     assert keys == ["id", "addr", "inbound", "dexp2p", "pubkey", "version",
                     "subver", "conntime", "lastsend", "lastrecv", "bytessent",
                     "bytesrecv", "packetssent", "packetsrecv", "synced",
-                    "pingtime", "membytes", "recvpaused"]
+                    "pingtime", "membytes", "recvpaused", "addr_processed",
+                    "addr_rate_limited"]
 
 
 def test_address_exchange_connects_strangers(make_node):
