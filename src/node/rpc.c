@@ -181,7 +181,9 @@ static json_t *error_obj(int code, const char *msg)
 
 static void req_free(struct rpc_req *rq)
 {
-	for (size_t i = 0; i < rq->ncalls; i++) {
+	/* calls may be NULL on an error path (a batch refused before its
+	 * calls were allocated): then there is nothing to walk. */
+	for (size_t i = 0; rq->calls && i < rq->ncalls; i++) {
 		struct rpc_call *c = &rq->calls[i];
 		json_decref(c->id);
 		free(c->raw_id);
@@ -346,6 +348,7 @@ static void handle_body(struct rpc *r, struct evhttp_request *req,
 	json_error_t jerr;
 	size_t plen;
 	struct rpc_rawids ids;
+	size_t ncalls;
 	char *pre = rpc_prescan_ex(body, len, &plen, &ids);
 
 	rq->r = r;
@@ -364,14 +367,14 @@ static void handle_body(struct rpc *r, struct evhttp_request *req,
 		goto out;
 	}
 	rq->batch = json_is_array(rq->doc);
-	rq->ncalls = rq->batch ? json_array_size(rq->doc) : 1;
-	if (rq->ncalls == 0) {
+	ncalls = rq->batch ? json_array_size(rq->doc) : 1;
+	if (ncalls == 0) {
 		json_t *arr = json_array();
 		send_json(req, 200, arr);
 		json_decref(arr);
 		goto out;
 	}
-	if (rq->ncalls > RPC_MAX_BATCH) {
+	if (ncalls > RPC_MAX_BATCH) {
 		json_t *resp = response(NULL, error_obj(-32600,
 		                                        "Invalid Request object"),
 		                        NULL);
@@ -379,7 +382,10 @@ static void handle_body(struct rpc *r, struct evhttp_request *req,
 		json_decref(resp);
 		goto out;
 	}
-	rq->calls = xcalloc(rq->ncalls, sizeof *rq->calls);
+	/* ncalls is set together with calls, so every exit above frees a
+	 * request without calls. */
+	rq->calls = xcalloc(ncalls, sizeof *rq->calls);
+	rq->ncalls = ncalls;
 	for (size_t i = 0; i < ids.n; i++) {
 		if (ids.v[i].req >= rq->ncalls ||
 		    rq->calls[ids.v[i].req].raw_id)
