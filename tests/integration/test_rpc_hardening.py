@@ -110,3 +110,102 @@ def test_batch_over_limit_answers_and_survives(node):
                           for i in range(10000)) + "]"
     r = node.post(body)
     assert r.status == 200 and len(r.json()) == 10000
+
+
+# ------------------------------------------------ issue 7.13: files, datadir
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_files_private_under_umask_000(make_node):
+    n = make_node("um")
+    spawn(n, preexec_fn=lambda: os.umask(0))
+    n.wait_ready()
+    d = n.datadir
+    assert mode(d) == 0o700
+    for name in ("debug.log", ".cookie", "dexp2p.key", ".lock"):
+        assert mode(os.path.join(d, name)) == 0o600, name
+    # a log file reopened on SIGHUP is private too
+    os.rename(os.path.join(d, "debug.log"), os.path.join(d, "old.log"))
+    n.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: os.path.exists(os.path.join(d, "debug.log")),
+             what="new debug.log")
+    assert mode(os.path.join(d, "debug.log")) == 0o600
+
+
+def test_existing_datadir_tightened(make_node, workdir):
+    d = os.path.join(workdir, "wide")
+    os.makedirs(d)
+    os.chmod(d, 0o755)
+    n = make_node("wide", datadir=d).start()
+    assert mode(d) == 0o700
+    assert "set to 700" in n.log()
+
+
+def run_daemon(argv, timeout=20, preexec_fn=None):
+    return subprocess.run(argv, capture_output=True, text=True,
+                          timeout=timeout * TIMEOUT_SCALE,
+                          stdin=subprocess.DEVNULL, preexec_fn=preexec_fn)
+
+
+def test_readonly_datadir_reported(make_node, workdir):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a read-only tmpfs")
+    d = os.path.join(workdir, "ro")
+    os.makedirs(d)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs",
+                       d], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        n = make_node("ro", datadir=d)
+        p = run_daemon(n.argv())
+    finally:
+        subprocess.run(["umount", d], capture_output=True)
+    assert p.returncode == 1
+    assert "Read-only file system" in p.stderr, p.stderr
+    assert "another dexp2pd" not in p.stderr, p.stderr
+
+
+def test_unwritable_datadir_reported(make_node, workdir):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the daemon as another user")
+    d = os.path.join(workdir, "noperm")
+    os.makedirs(d)
+    os.chmod(d, 0o755)       # root's, not writable for nobody
+    os.chmod(workdir, 0o755)
+
+    def as_nobody():
+        os.setgid(65534)
+        os.setuid(65534)
+
+    n = make_node("np", datadir=d)
+    p = run_daemon(n.argv(), preexec_fn=as_nobody)
+    assert p.returncode == 1
+    assert "Permission denied" in p.stderr, p.stderr
+    assert "another dexp2pd" not in p.stderr, p.stderr
+
+
+def test_second_daemon_still_told_it_is_running(node):
+    p = run_daemon(node.argv())
+    assert p.returncode == 1
+    assert "another dexp2pd is probably running" in p.stderr, p.stderr
+
+
+# ------------------------------------------------ issue 7.12: log rotation
+
+def test_sighup_reopens_debug_log(node):
+    d = node.datadir
+    log, old = os.path.join(d, "debug.log"), os.path.join(d, "debug.log.1")
+    os.rename(log, old)
+    size_old = os.path.getsize(old)
+    node.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: os.path.exists(log) and "reopened" in open(log).read(),
+             what="a new debug.log with lines")
+    assert node.running()
+    assert node.rpc("getinfo")["version"] == 10000
+    # lines written after the reopen go to the new file only
+    node.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: open(log).read().count("reopened") == 2,
+             what="second reopen logged")
+    assert os.path.getsize(old) == size_old
