@@ -9,15 +9,16 @@
  * (their later answers are dropped) before evhttp frees the connections.
  *
  * Defences against an abusive client (docs/rpc.md, "Limits"):
- *  - every connection evhttp accepts reads through a bufferevent filter of
- *    ours (struct rpc_conn, made in bev_cb).  The filter holds the header
- *    block of each request, decides the checks of API.md 2.1 (allow list,
- *    path, method, credentials, declared size) from the headers alone, and
- *    passes the body on only for a request that passed them; a refused
- *    request reaches evhttp with "Content-Length: 0" and a marker header
- *    carrying the status, and its body is discarded as it arrives.  So an
- *    unauthenticated client makes the node hold at most one header block
- *    (RPC_MAX_HEADERS) per connection;
+ *  - every connection evhttp accepts gets its bufferevent from bev_cb, with
+ *    an input-buffer callback of ours (input_cb) that runs on each read
+ *    before evhttp's read callback.  It takes the new bytes out, holds the
+ *    header block of each request, decides the checks of API.md 2.1 (allow
+ *    list, path, method, credentials, declared size) from the headers
+ *    alone, and gives evhttp the body only of a request that passed them;
+ *    a refused request reaches evhttp with "Content-Length: 0" and a
+ *    marker header carrying the status, and its body is dropped as it
+ *    arrives.  So an unauthenticated client makes the node hold at most
+ *    one header block (RPC_MAX_HEADERS + one read) per connection;
  *  - at most -rpcmaxconnections connections: past it the oldest one that
  *    has not authenticated (else the oldest idle one) is closed;
  *  - -rpcservertimeout: a connection that has not sent a complete
@@ -35,14 +36,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <strings.h>
-#include <sys/socket.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
