@@ -957,7 +957,7 @@ static void conn_process(struct rpc_conn *c, struct evbuffer *src,
 		if (!avail)
 			return;
 		if (c->closing) {
-			evbuffer_drain(src, avail);
+			(void)evbuffer_drain(src, avail); /* closing anyway */
 			return;
 		}
 		switch (c->st) {
@@ -967,7 +967,8 @@ static void conn_process(struct rpc_conn *c, struct evbuffer *src,
 			c->deadline_ms = node_mono_ms() + c->r->timeout_ms;
 			return;
 		case CS_DISCARD_ALL:
-			evbuffer_drain(src, avail);
+			if (evbuffer_drain(src, avail) != 0)
+				goto fail;
 			return;
 		case CS_PASS:
 			n = avail < c->left ? avail : (size_t)c->left;
@@ -980,7 +981,8 @@ static void conn_process(struct rpc_conn *c, struct evbuffer *src,
 			break;
 		case CS_DISCARD:
 			n = avail < c->left ? avail : (size_t)c->left;
-			evbuffer_drain(src, n);
+			if (evbuffer_drain(src, n) != 0)
+				goto fail;
 			c->left -= n;
 			if (!c->left)
 				c->st = CS_HEADERS;
@@ -991,7 +993,7 @@ static void conn_process(struct rpc_conn *c, struct evbuffer *src,
 				return; /* wait for the rest */
 			if (!bl || bl > RPC_MAX_HEADERS + 1024) {
 				/* no end of headers in 65 KiB */
-				evbuffer_drain(src, avail);
+				(void)evbuffer_drain(src, avail); /* closing */
 				conn_close(c);
 				return;
 			}
@@ -1001,9 +1003,9 @@ static void conn_process(struct rpc_conn *c, struct evbuffer *src,
 		}
 	}
 fail:
-	log_msg(LOG_WARN, "rpc: out of memory in the request filter");
-	evbuffer_drain(src, evbuffer_get_length(src));
+	log_msg(LOG_WARN, "rpc: buffer error in the request filter");
 	conn_close(c);
+	(void)evbuffer_drain(src, evbuffer_get_length(src)); /* closing */
 }
 
 /* Called by the bufferevent's input buffer each time bytes were read from
@@ -1039,8 +1041,8 @@ static void input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 	    evbuffer_remove_buffer(tmp, buf, old) != (int)old ||
 	    evbuffer_add_buffer(c->hold, tmp) != 0) {
 		log_msg(LOG_WARN, "rpc: out of memory in the request filter");
-		evbuffer_drain(buf, evbuffer_get_length(buf));
 		conn_close(c);
+		(void)evbuffer_drain(buf, evbuffer_get_length(buf)); /* closing */
 	} else {
 		conn_process(c, c->hold, buf);
 	}
@@ -1280,7 +1282,12 @@ static void http_cb(struct evhttp_request *req, void *arg)
 	if (c)
 		c->busy = true;
 	const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
-	handle_body(r, req, body ? body : "", body ? len : 0);
+	if (!body) {
+		c = conn_of(r, req);
+		send_empty(req, 500, "Internal Server Error");
+		return;
+	}
+	handle_body(r, req, body, len);
 }
 
 /* ---- lifecycle ---- */
