@@ -74,8 +74,8 @@
 #define RPC_MAX_DELAYED 1024       /* delayed 401 answers pending at once */
 #define RPC_ACCEPT_BACKOFF_MS 500  /* listeners paused after accept fails */
 #define RPC_SWEEP_MS 500           /* idle-timeout check period */
-/* The status decided from the headers, on a request the filter refused.
- * Set by the filter only (a client's own copy is removed). */
+/* The status decided from the headers, on a request input_cb refused.
+ * Set by input_cb only (a client's own copy is removed). */
 #define REJECT_HDR "X-Dexp2p-Reject"
 
 enum conn_state {
@@ -1233,9 +1233,10 @@ static void http_cb(struct evhttp_request *req, void *arg)
 
 	if (con)
 		evhttp_connection_get_peer(con, &peer, &port);
-	/* A request the filter refused from its headers (its body was never
+	/* A request input_cb refused from its headers (its body was never
 	 * read): answer the status it decided.  Otherwise the same checks
-	 * again, on what evhttp parsed. */
+	 * again, on what evhttp parsed (a connection not tracked by bev_cb,
+	 * after an allocation failure, gets only these). */
 	if (mark && c) {
 		int64_t v;
 		verdict = parse_int64(mark, &v) == E_OK && v >= 400 && v < 600
@@ -1283,7 +1284,6 @@ static void http_cb(struct evhttp_request *req, void *arg)
 		c->busy = true;
 	const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
 	if (!body) {
-		c = conn_of(r, req);
 		send_empty(req, 500, "Internal Server Error");
 		return;
 	}
