@@ -537,12 +537,15 @@ static void conn_list_remove(struct rpc *r, struct rpc_conn *c)
  * sees the end of the stream from the loop (never from inside one of its
  * callbacks) and frees the connection.  A connection whose descriptor is
  * not set yet (inside bev_cb) is shut down by reap_cb. */
-static void conn_close(struct rpc_conn *c)
+static void conn_close(struct rpc_conn *c, const char *why)
 {
 	evutil_socket_t fd;
 
 	if (c->closing)
 		return;
+	if (log_enabled(LOG_RPC))
+		log_msg(LOG_RPC, "rpc: closing a connection from %s: %s",
+		        c->peer_known ? c->peer : "?", why);
 	c->closing = true;
 	c->r->nclosing++;
 	fd = c->evcon ? bufferevent_getfd(c->bev) : -1;
@@ -568,7 +571,7 @@ static void listeners_set(struct rpc *r, bool on)
 
 /* Close the oldest connection that has not authenticated, else (when
  * any_idle) the oldest one not being answered.  False if none. */
-static bool evict_one(struct rpc *r, bool any_idle)
+static bool evict_one(struct rpc *r, bool any_idle, const char *why)
 {
 	struct rpc_conn *victim = NULL;
 
@@ -586,7 +589,7 @@ static bool evict_one(struct rpc *r, bool any_idle)
 	if (!victim)
 		return false;
 	r->refused++;
-	conn_close(victim);
+	conn_close(victim, why);
 	return true;
 }
 
@@ -994,7 +997,7 @@ static void conn_process(struct rpc_conn *c, struct evbuffer *src,
 			if (!bl || bl > RPC_MAX_HEADERS + 1024) {
 				/* no end of headers in 65 KiB */
 				(void)evbuffer_drain(src, avail); /* closing */
-				conn_close(c);
+				conn_close(c, "header block too long");
 				return;
 			}
 			if (take_block(c, src, dst, bl) != 0)
@@ -1004,7 +1007,7 @@ static void conn_process(struct rpc_conn *c, struct evbuffer *src,
 	}
 fail:
 	log_msg(LOG_WARN, "rpc: buffer error in the request filter");
-	conn_close(c);
+	conn_close(c, "buffer error");
 	(void)evbuffer_drain(src, evbuffer_get_length(src)); /* closing */
 }
 
@@ -1041,7 +1044,7 @@ static void input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 	    evbuffer_remove_buffer(tmp, buf, old) != (int)old ||
 	    evbuffer_add_buffer(c->hold, tmp) != 0) {
 		log_msg(LOG_WARN, "rpc: out of memory in the request filter");
-		conn_close(c);
+		conn_close(c, "out of memory");
 		(void)evbuffer_drain(buf, evbuffer_get_length(buf)); /* closing */
 	} else {
 		conn_process(c, c->hold, buf);
@@ -1088,8 +1091,9 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg)
 	/* Over the cap: close the oldest unauthenticated connection (this
 	 * new one when every other one has authenticated), else the oldest
 	 * idle one; if every one is being answered, the new one. */
-	if (conns_live(r) > r->maxconns && !evict_one(r, true))
-		conn_close(c);
+	if (conns_live(r) > r->maxconns &&
+	    !evict_one(r, true, "over -rpcmaxconnections"))
+		conn_close(c, "over -rpcmaxconnections, all busy");
 	return bev;
 }
 
@@ -1113,7 +1117,8 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
 	for (struct rpc_conn *c = r->conns; c; c = c->next)
 		if (c->evcon && !c->closing && !c->busy &&
 		    now >= c->deadline_ms)
-			conn_close(c);
+			conn_close(c, "no complete request within "
+			              "-rpcservertimeout");
 }
 
 static void backoff_cb(evutil_socket_t fd, short what, void *arg)
@@ -1137,7 +1142,7 @@ static void accept_error_cb(struct evconnlistener *lst, void *arg)
 	        "(%zu RPC connections open)", strerror(e),
 	        RPC_ACCEPT_BACKOFF_MS, r->nconns);
 	if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)
-		evict_one(r, false);
+		evict_one(r, false, "descriptors exhausted");
 	if (r->paused)
 		return;
 	r->paused = true;

@@ -247,9 +247,27 @@ def test_idle_connections_capped(make_node):
         resource.RLIMIT_NOFILE, (1024, hard)))
     n.wait_ready()
     pid = n.proc.pid
+    # an honest client's kept-alive connection, authenticated before the
+    # flood, is not the one evicted
+    keep = socket.create_connection((HOST, n.rpcport), timeout=10)
+    req = (b"POST / HTTP/1.1\r\nHost: x\r\nAuthorization: " +
+           basic(*n.auth()).encode() +
+           b"\r\nContent-Length: 17\r\n\r\n{\"method\":\"ping\"}")
+
+    def exchange():
+        keep.sendall(req)
+        data = b""
+        while not data.endswith(b"}\n"):
+            b = keep.recv(4096)
+            assert b, data
+            data += b
+        assert data.startswith(b"HTTP/1.1 200"), data
+
+    exchange()
     socks = idle_sockets(n.rpcport, 1100)
     try:
         assert len(socks) > 200
+        exchange()
         r, took = timed_rpc(n)
         assert r.status == 200, r
         assert took < 5.0 * TIMEOUT_SCALE, f"getinfo took {took:.1f}s"
@@ -261,6 +279,7 @@ def test_idle_connections_capped(make_node):
         assert n.running()
     finally:
         close_all(socks)
+        keep.close()
     assert "file descriptor limit" in n.log()
 
 
