@@ -80,6 +80,12 @@ static const struct opt opts[] = {
 	  "RPC user name" },
 	{ "rpcpassword", OPT_PASS, O(rpcpassword), 0, 0, "<pw>",
 	  "none (cookie file)", "RPC password" },
+	{ "rpcmaxconnections", OPT_INT, O(rpcmaxconnections), 1, 10000, "<n>",
+	  "64", "RPC connections held at once; past it the oldest "
+	  "unauthenticated one is closed" },
+	{ "rpcservertimeout", OPT_INT, O(rpcservertimeout), 1, 3600, "<s>",
+	  "30", "seconds an RPC connection may take to send a complete "
+	  "request" },
 	{ "dexp2p", OPT_INT, O(dexp2p), 1, 2, "<1|2>", "2",
 	  "1 = relay only, 2 = full node answering remote queries" },
 	{ "handle", OPT_STR, O(handle), 0, 0, "<text>", "\"\"",
@@ -343,6 +349,8 @@ static void defaults(struct config *c)
 	c->maxconnections = 125;
 	c->rpcport = 7771;
 	c->rpcuser = xstrdup("");
+	c->rpcmaxconnections = 64;
+	c->rpcservertimeout = 30;
 	c->dexp2p = 2;
 	c->handle = xstrdup("");
 	c->recvtaddr = xstrdup("");

@@ -32,6 +32,8 @@ struct config {
 	struct strlist rpcallowip;
 	char *rpcuser;        /* "" */
 	char *rpcpassword;    /* NULL when absent -> cookie */
+	int rpcmaxconnections; /* RPC connections held at once, 64 */
+	int rpcservertimeout; /* seconds to a complete request, 30 */
 	int dexp2p;           /* 1 or 2, default 2 */
 	char *handle, *recvtaddr, *recvzaddr;
 	int txpowbits;        /* 0..24, 12 */

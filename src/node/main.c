@@ -4,19 +4,23 @@
  *
  * Startup order (each step may end the process with a message on stderr
  * and exit status 1):
- *   config -> datadir (0700) -> flock(<datadir>/.lock) -> log -> -daemon
+ *   umask 077 -> config -> datadir (created or tightened to 0700) ->
+ *   flock(<datadir>/.lock) -> log -> RLIMIT_NOFILE raised -> -daemon
  *   fork -> crypto_init -> identity -> event base -> store, cancels ->
  *   workers -> net -> rpc -> "dexp2pd started" -> loop.
+ * SIGHUP reopens debug.log (log rotation).
  * With -daemon the parent waits on a pipe until the child has bound its
  * ports (exit 0) or failed (exit 1), so scripts can use the node at once.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -70,6 +74,74 @@ static int make_dirs(const char *path)
 out:
 	free(p);
 	return rc;
+}
+
+/* The data directory holds the cookie and the identity key: make it 0700
+ * when it is ours and wider, and say so; warn when it is not ours.  The
+ * note (if any) goes to the log once it is open. */
+static void tighten_datadir(const char *dir, char *note, size_t cap)
+{
+	struct stat st;
+
+	note[0] = '\0';
+	if (stat(dir, &st) != 0)
+		return;
+	if (st.st_uid != geteuid()) {
+		snprintf(note, cap, "data directory %s is owned by uid %u, not "
+		         "by this process (uid %u); its mode is %03o", dir,
+		         (unsigned)st.st_uid, (unsigned)geteuid(),
+		         (unsigned)(st.st_mode & 0777));
+		return;
+	}
+	if ((st.st_mode & 0077) == 0)
+		return;
+	if (chmod(dir, 0700) == 0)
+		snprintf(note, cap, "data directory %s had mode %03o; set to "
+		         "700", dir, (unsigned)(st.st_mode & 0777));
+	else
+		snprintf(note, cap, "data directory %s has mode %03o and "
+		         "cannot be set to 700: %s", dir,
+		         (unsigned)(st.st_mode & 0777), strerror(errno));
+}
+
+/* Raise the soft RLIMIT_NOFILE to the hard limit (at most 1 << 20), so
+ * that the RPC server's and the network's own caps, not the default 1024,
+ * decide how many connections are held.  Writes what it did into note. */
+static void raise_nofile(char *note, size_t cap)
+{
+	struct rlimit rl;
+	rlim_t want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		snprintf(note, cap, "cannot read the file descriptor limit: %s",
+		         strerror(errno));
+		return;
+	}
+	want = rl.rlim_max;
+	if (want == RLIM_INFINITY || want > ((rlim_t)1 << 20))
+		want = (rlim_t)1 << 20;
+	if (want > rl.rlim_cur) {
+		rlim_t old = rl.rlim_cur;
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+			snprintf(note, cap, "file descriptor limit: %llu (raised "
+			         "from %llu)", (unsigned long long)want,
+			         (unsigned long long)old);
+			return;
+		}
+		rl.rlim_cur = old;
+	}
+	snprintf(note, cap, "file descriptor limit: %llu",
+	         (unsigned long long)rl.rlim_cur);
+}
+
+/* libevent's own messages (warnings such as a failing accept) go to the
+ * log, rate-limited like every warning, instead of to stderr. */
+static void libevent_log_cb(int severity, const char *msg)
+{
+	if (severity < EVENT_LOG_WARN)
+		return;
+	log_msg(LOG_WARN, "libevent: %s", msg);
 }
 
 static char *join(const char *dir, const char *name)
@@ -134,6 +206,15 @@ static void daemon_ready(bool keep_stdout)
 	}
 }
 
+static void sighup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	if (log_reopen() != E_OK)
+		log_msg(LOG_WARN, "SIGHUP: cannot reopen the log file: %s",
+		        strerror(errno));
+	else
+		log_msg(LOG_INFO, "SIGHUP: log file reopened");
+}
+
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct node *n = arg;
@@ -147,8 +228,9 @@ int main(int argc, char **argv)
 	struct config cfg;
 	struct node node;
 	struct event_base *base = NULL;
-	struct event *sigint_ev = NULL, *sigterm_ev = NULL;
+	struct event *sigint_ev = NULL, *sigterm_ev = NULL, *sighup_ev = NULL;
 	char err[ERR_MAX], msg[ERR_MAX + 128];
+	char dir_note[PATH_MAX + 160], fd_note[128];
 	char *lock_path = NULL, *log_path = NULL;
 	uint8_t pk[PACKET_PUBKEY_LEN];
 	char pkhex[2 * PACKET_PUBKEY_LEN + 1];
@@ -156,6 +238,9 @@ int main(int argc, char **argv)
 	int lock_fd = -1;
 	int status = 1;
 
+	/* Every file this process creates (cookie, key, log, lock, and what
+	 * the store may write) is private, whatever the caller's umask. */
+	umask(077);
 	memset(&node, 0, sizeof(node));
 	signal(SIGPIPE, SIG_IGN);
 	if (config_parse(&cfg, argc, argv, &help, err, sizeof(err)) != E_OK) {
@@ -174,16 +259,29 @@ int main(int argc, char **argv)
 		        cfg.datadir, strerror(errno));
 		goto out;
 	}
+	tighten_datadir(cfg.datadir, dir_note, sizeof dir_note);
 	lock_path = join(cfg.datadir, ".lock");
 	lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-		fprintf(stderr, "Error: cannot lock data directory %s: another "
-		        "dexp2pd is probably running\n", cfg.datadir);
-		if (lock_fd >= 0)
-			close(lock_fd);
+	if (lock_fd < 0) {
+		/* EACCES, EROFS, ...: say what it is, not "running". */
+		fprintf(stderr, "Error: cannot create the lock file %s: %s "
+		        "(the data directory must be writable)\n", lock_path,
+		        strerror(errno));
+		goto out;
+	}
+	if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EWOULDBLOCK)
+			fprintf(stderr, "Error: cannot lock data directory %s: "
+			        "another dexp2pd is probably running\n",
+			        cfg.datadir);
+		else
+			fprintf(stderr, "Error: cannot lock data directory %s: "
+			        "%s\n", cfg.datadir, strerror(errno));
+		close(lock_fd);
 		lock_fd = -1;
 		goto out;
 	}
+	(void)fchmod(lock_fd, 0600);
 
 	if (!cfg.printtoconsole)
 		log_path = join(cfg.datadir, "debug.log");
@@ -192,6 +290,11 @@ int main(int argc, char **argv)
 		        log_path, strerror(errno));
 		goto out;
 	}
+	event_set_log_callback(libevent_log_cb);
+	if (dir_note[0])
+		log_msg(LOG_WARN, "%s", dir_note);
+	raise_nofile(fd_note, sizeof fd_note);
+	log_msg(LOG_INFO, "%s", fd_note);
 	if (cfg.daemon)
 		daemonize();
 
@@ -206,7 +309,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	evthread_use_pthreads();
+	if (evthread_use_pthreads() != 0) {
+		startup_error("Error: cannot set up libevent for threads");
+		goto out;
+	}
 	base = event_base_new();
 	if (!base) {
 		startup_error("Error: cannot create the event loop");
@@ -250,8 +356,11 @@ int main(int argc, char **argv)
 	}
 	sigint_ev = evsignal_new(base, SIGINT, signal_cb, &node);
 	sigterm_ev = evsignal_new(base, SIGTERM, signal_cb, &node);
-	if (!sigint_ev || !sigterm_ev || evsignal_add(sigint_ev, NULL) != 0 ||
-	    evsignal_add(sigterm_ev, NULL) != 0) {
+	sighup_ev = evsignal_new(base, SIGHUP, sighup_cb, &node);
+	if (!sigint_ev || !sigterm_ev || !sighup_ev ||
+	    evsignal_add(sigint_ev, NULL) != 0 ||
+	    evsignal_add(sigterm_ev, NULL) != 0 ||
+	    evsignal_add(sighup_ev, NULL) != 0) {
 		startup_error("Error: cannot install signal handlers");
 		goto out;
 	}
@@ -263,7 +372,8 @@ int main(int argc, char **argv)
 	        pkhex, cfg.txpowbits, cfg.purgetime, cfg.datadir);
 	daemon_ready(cfg.printtoconsole);
 
-	event_base_dispatch(base);
+	if (event_base_dispatch(base) < 0)
+		log_msg(LOG_WARN, "the event loop failed");
 	log_msg(LOG_INFO, "dexp2pd stopping");
 	status = 0;
 
@@ -293,6 +403,8 @@ out:
 		event_free(sigint_ev);
 	if (sigterm_ev)
 		event_free(sigterm_ev);
+	if (sighup_ev)
+		event_free(sighup_ev);
 	if (node_ok)
 		node_fini(&node);
 	if (node.ident)

@@ -97,6 +97,8 @@ static void test_defaults(void **state)
 	assert_false(c.printtoconsole);
 	assert_int_equal(c.debug, 0);
 	assert_int_equal(c.maxmem, 4096ULL << 20);
+	assert_int_equal(c.rpcmaxconnections, 64);
+	assert_int_equal(c.rpcservertimeout, 30);
 	config_fini(&c);
 }
 
@@ -233,6 +235,8 @@ static void test_errors(void **state)
 	expect_error("-dexp2p=0", "-dexp2p");
 	expect_error("-dexp2p=3", "-dexp2p");
 	expect_error("-maxmem=0", "-maxmem");
+	expect_error("-rpcmaxconnections=0", "-rpcmaxconnections");
+	expect_error("-rpcservertimeout=0", "-rpcservertimeout");
 	expect_error("-listen=2", "-listen");
 	expect_error("-listen=yes", "-listen");
 	expect_error("-noport", "-noport");
