@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/fhold.h"
 #include "core/store.h"
 #include "core/util.h"
 #include "node/crypto.h"
@@ -388,6 +389,21 @@ static void dex_stats(struct node *n, struct rpc_call *c,
 		json_object_set_new(dropped, drop_reason_name[i],
 		                    json_integer((json_int_t)k->dropped[i]));
 	json_object_set_new(o, "dropped", dropped);
+	if (n->fhold) {
+		/* packets from the near future waiting to be stored (node.h) */
+		struct fhold_stats hs;
+		json_t *fh = json_object();
+		fhold_get_stats(n->fhold, &hs);
+		json_object_set_new(fh, "held", json_integer((json_int_t)hs.count));
+		json_object_set_new(fh, "bytes", json_integer((json_int_t)hs.bytes));
+		json_object_set_new(fh, "released",
+		                    json_integer((json_int_t)hs.released));
+		json_object_set_new(fh, "evicted",
+		                    json_integer((json_int_t)hs.evicted));
+		json_object_set_new(fh, "refused",
+		                    json_integer((json_int_t)hs.refused));
+		json_object_set_new(o, "futurehold", fh);
+	}
 	json_object_set_new(o, "rate", json_real(rate));
 	rpc_reply(c, o);
 }
