@@ -973,8 +973,25 @@ void gossip_peer_del(struct gossip *g, int peer)
 	for (size_t i = 0; i < g->npeers; i++) {
 		if (g->peers[i]->id != peer)
 			continue;
-		peer_free(g->peers[i]);
+		struct gpeer *p = g->peers[i];
 		g->peers[i] = g->peers[--g->npeers];
+		/* its fetches go to an alternate now (or are forgotten), not
+		 * after their timeout; a peer added later under the same id
+		 * starts with none */
+		for (size_t k = 0; p->npend > 0 && k < PEND_SLOTS;) {
+			struct pend *e = &g->pend[k];
+			if (!e->sid || e->asked != peer) {
+				k++;
+				continue;
+			}
+			uint64_t sid = e->sid;
+			p->npend--;
+			e->asked = -1;
+			pend_retry(g, e, false);
+			if (g->pend[k].sid == sid)
+				k++;
+		}
+		peer_free(p);
 		return;
 	}
 }
@@ -1596,4 +1613,57 @@ size_t gossip_mem(const struct gossip *g)
 		                               4 * sizeof(struct fifo_ent));
 	}
 	return m;
+}
+
+/* Tests and fuzzing: every invariant, by a full walk (pending table and
+ * FIFO, per-peer counts, queues, bounds).  0 or the line of the first
+ * failed check. */
+#define DCHK(c) do { if (!(c)) return __LINE__; } while (0)
+#if defined(__clang__)
+/* a walk of the whole table: not worth the fuzzer's coverage hooks */
+__attribute__((no_sanitize("coverage")))
+#endif
+int gossip_debug_check(const struct gossip *g)
+{
+	size_t used = 0, asked[MAX_PEERS] = {0};
+	DCHK(g->npend <= GOSSIP_PENDING_MAX);
+	DCHK(g->fn <= FIFO_SLOTS);
+	DCHK(g->npeers <= MAX_PEERS);
+	for (size_t i = 0; i < PEND_SLOTS; i++) {
+		const struct pend *e = &g->pend[i];
+		if (!e->sid)
+			continue;
+		used++;
+		/* reachable from its home slot without a hole */
+		for (size_t j = pend_slot(e->sid); j != i;
+		     j = (j + 1) & (PEND_SLOTS - 1))
+			DCHK(g->pend[j].sid != 0);
+		DCHK(e->nalt <= GOSSIP_ALTS);
+		DCHK(e->tries >= 1 && e->tries <= GOSSIP_FETCH_TRIES);
+		for (size_t k = 0; k < g->npeers; k++)
+			if (g->peers[k]->id == e->asked)
+				asked[k]++;
+	}
+	DCHK(used == g->npend);
+	for (size_t i = 0; i < g->npeers; i++) {
+		const struct gpeer *p = g->peers[i];
+		size_t qn = 0, qb = 0;
+		for (size_t k = 0; k < i; k++)
+			DCHK(g->peers[k]->id != p->id);
+		DCHK(asked[i] == p->npend);
+		DCHK(p->pcap >= PEER_PENDING_MIN && p->pcap <= PEER_PENDING_MAX);
+		for (int c = 0; c < QCLASSES; c++) {
+			const struct qring *q = &p->q[c];
+			DCHK(q->n <= q->cap);
+			for (size_t k = 0; k < q->n; k++)
+				qb += q->v[(q->head + k) % q->cap].len;
+			qn += q->n;
+		}
+		DCHK(qn == p->qn && qb == p->qbytes);
+		DCHK(p->qn <= QENT_MAX);
+		DCHK(p->ann.n <= GOSSIP_ANN_MAX);
+		DCHK(p->cu_head <= p->cu.n && p->cu.n <= GOSSIP_CATCHUP_MAX);
+		DCHK(peer_mem(p) <= GOSSIP_PEER_MEM_MAX);
+	}
+	return 0;
 }

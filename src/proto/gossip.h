@@ -88,7 +88,9 @@ struct gossip_ops {
 	 * (0 = hold packets in the priority queue). */
 	size_t (*room)(void *ctx, int peer);
 	/* A packet received from peer: check and store it.  E_OK (*out new),
-	 * E_DUP (*out the held one) or E_PROTO (*reason the drop). */
+	 * E_DUP (*out the held one), E_AGAIN (valid but ahead of the clock:
+	 * kept by the caller and stored when due, then gossip_on_new) or
+	 * E_PROTO (*reason the drop). */
 	int (*ingest)(void *ctx, int peer, const uint8_t *pkt, size_t len,
 	              struct stored **out, enum drop_reason *reason);
 	/* Optional.  The wall clock in unix seconds, for the time windows of
@@ -204,5 +206,10 @@ size_t gossip_peer_mem(const struct gossip *g, int peer);
 /* Everything gossip holds: the pending table and its FIFO (fixed, about
  * 5 MiB) plus every peer's part. */
 size_t gossip_mem(const struct gossip *g);
+
+/* Tests and fuzzing: check every internal invariant by a full walk of the
+ * pending table (O(131,072 x peers)).  0, or the source line of the first
+ * check that failed. */
+int gossip_debug_check(const struct gossip *g);
 
 #endif

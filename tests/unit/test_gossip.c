@@ -236,6 +236,8 @@ static void setup_nodes(size_t queue_cap)
 
 static void teardown_nodes(void)
 {
+	for (int i = 0; i < NNODES; i++)
+		assert_int_equal(gossip_debug_check(nodes[i].g), 0);
 	for (int i = 0; i < NNODES; i++) {
 		gossip_free(nodes[i].g);
 		store_free(nodes[i].store);
