@@ -25,7 +25,8 @@
  * is halved when the table is under pressure and the peer holds more than
  * its fair share (GOSSIP_PENDING_MAX / peers): those entries are taken
  * back (asked of an alternate or forgotten: reconciliation finds real
- * ones). */
+ * ones), and the peer is reported to ops->misbehave if its limit was
+ * already under PEER_PENDING_START (it failed more than it delivered). */
 #define PEER_PENDING_MAX (GOSSIP_PENDING_MAX / 4)
 #define PEER_PENDING_START 8192u
 #define PEER_PENDING_MIN 64u
@@ -490,8 +491,11 @@ static void pend_reclaim(struct gossip *g)
 			c = fair / 2;
 		if (c < PEER_PENDING_MIN)
 			c = PEER_PENDING_MIN;
+		/* reported only if it fails more fetches than it serves (an
+		 * honest busy peer can be over its share too) */
+		if (p->pcap < PEER_PENDING_START)
+			misbehave(g, p->id, 2, "holds too many pending fetches");
 		p->pcap = c < p->pcap ? c : p->pcap;
-		misbehave(g, p->id, 2, "holds too many pending fetches");
 		any = true;
 	}
 	if (!any)
