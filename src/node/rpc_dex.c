@@ -389,8 +389,10 @@ static void dex_stats(struct node *n, struct rpc_call *c,
 		json_object_set_new(dropped, drop_reason_name[i],
 		                    json_integer((json_int_t)k->dropped[i]));
 	json_object_set_new(o, "dropped", dropped);
+	json_object_set_new(o, "rate", json_real(rate));
 	if (n->fhold) {
-		/* packets from the near future waiting to be stored (node.h) */
+		/* after API.md 4.4's keys: packets from the near future
+		 * waiting to be stored (node.h) */
 		struct fhold_stats hs;
 		json_t *fh = json_object();
 		fhold_get_stats(n->fhold, &hs);
@@ -404,7 +406,6 @@ static void dex_stats(struct node *n, struct rpc_call *c,
 		                    json_integer((json_int_t)hs.refused));
 		json_object_set_new(o, "futurehold", fh);
 	}
-	json_object_set_new(o, "rate", json_real(rate));
 	rpc_reply(c, o);
 }
 
