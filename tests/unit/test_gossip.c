@@ -46,6 +46,8 @@ struct tnode {
 	int skew;                    /* its wall clock is ahead by this (s) */
 	struct fhold *hold;          /* != NULL: future packets kept here */
 	unsigned misbehave;          /* scores reported against its peers */
+	unsigned drop_next;          /* drop this many received packets */
+	enum drop_reason drop_why;   /* ... as this (overload, expired) */
 	unsigned misbehave_by[16];   /* ... per peer id (< 16) */
 };
 
@@ -155,6 +157,11 @@ static int t_ingest(void *ctx, int peer, const uint8_t *pkt, size_t len,
 	struct pow_eval pe;
 	uint32_t now = wall_of(me);
 	*out = NULL;
+	if (me->drop_next) {
+		me->drop_next--;
+		*reason = me->drop_why;
+		return E_PROTO;
+	}
 	*reason = packet_check(pkt, len, now, 0, 3600, &pv, &pe);
 	if (*reason == DROP_FUTURE && me->hold && pv.timestamp <= now + 60 &&
 	    packet_check(pkt, len, pv.timestamp - 1, 0, 3600, &pv, &pe) ==
@@ -221,6 +228,7 @@ static void setup_nodes(size_t queue_cap)
 		nodes[i].skew = 0;
 		nodes[i].hold = NULL;
 		nodes[i].misbehave = 0;
+		nodes[i].drop_next = 0;
 		memset(nodes[i].misbehave_by, 0,
 		       sizeof(nodes[i].misbehave_by));
 		sink_bytes[i] = 0;
@@ -1028,6 +1036,31 @@ static void pull_all(int at, int peer, uint32_t t0, uint32_t t1)
 	wb_fini(&wb);
 }
 
+/* Packets the receiver drops for other reasons (its store full:
+ * overload; expired on arrival) are not taken as held either: its next
+ * reconciliation round gets them once it can take them.  (Before, the
+ * sender marked them held when it queued them: never sent again.) */
+static void test_dropped_resent(void **state)
+{
+	static const enum drop_reason why[] = {DROP_OVERLOAD, DROP_EXPIRED};
+	for (int w = 0; w < 2; w++) {
+		setup_nodes(0);
+		connect_nodes(0, 1);
+		pump(5);
+		nodes[1].drop_next = 60;
+		nodes[1].drop_why = why[w];
+		for (int k = 0; k < 100; k++)
+			make_packet(0, T0 - 30 + (uint32_t)(k % 20), 40, 0);
+		pump(5);
+		assert_true(count_of(1) <= 40);
+		pump(200);   /* 4 s: a few rounds */
+		assert_int_equal(count_of(1), 100);
+		assert_same(0, 1);
+		assert_int_equal(nodes[0].misbehave + nodes[1].misbehave, 0);
+		teardown_nodes();
+	}
+}
+
 /* Issue 7 #9: a SUMMARY and an empty IDLIST, repeated once a second, made
  * node 1 send its whole store every round (~1,500x the requester's
  * upload).  Now catch-up is paid from a per-peer budget (the store once,
@@ -1181,6 +1214,7 @@ int main(void)
 		cmocka_unit_test(test_catchup_backlog_cap),
 		cmocka_unit_test(test_skew_2s),
 		cmocka_unit_test(test_skew_30s),
+		cmocka_unit_test(test_dropped_resent),
 		cmocka_unit_test(test_catchup_amplification),
 		cmocka_unit_test(test_inv_flood),
 		cmocka_unit_test(test_rate_limits),
