@@ -21,6 +21,7 @@
 #include "node/cancel.h"
 #include "node/log.h"
 #include "node/net.h"
+#include "proto/gossip.h"
 
 #define RATE_SLOTS 10
 #define LAG_MIN 1   /* seconds: lag samples outside [1, 59] are ignored */
@@ -277,7 +278,7 @@ static void release_cb(void *arg, const uint8_t *pkt, size_t len, int peer)
 	if (n->cancels)
 		cancel_on_stored(n, sp);
 	if (n->net)
-		net_on_new_packet(n->net, sp, peer);
+		net_on_new_packet(n->net, sp, GOSSIP_FROM_HOLD);
 }
 
 /* Store (and gossip) the held future packets due at `now`. */

@@ -1005,7 +1005,8 @@ void gossip_on_new(struct gossip *g, struct stored *sp, int from_peer,
 {
 	uint64_t sid = wire_sid(sp->hash);
 	struct gpeer *from = from_peer >= 0 ? peer_get(g, from_peer) : NULL;
-	unsigned relay = from_peer < 0 ? g->cfg.max_relay : sp->relay;
+	unsigned relay = from_peer == GOSSIP_FROM_HOLD ? 0 :
+	                 from_peer < 0 ? g->cfg.max_relay : sp->relay;
 	unsigned pushed = 0;
 
 	g->now_ms = now_ms;
@@ -1230,6 +1231,11 @@ static void on_summary(struct gossip *g, struct gpeer *p,
                        const struct wire_summary *s)
 {
 	size_t nent = 0;
+	/* Seconds ahead of our own window (the initiator's clock is ahead)
+	 * are not answered: we hold nothing there that it could lack, and
+	 * what it holds there is future to us (the future hold has it, or
+	 * our own rounds fetch it once due). */
+	uint32_t w = wall(g), lim = w > 2 ? w - 2 : 0;
 
 	if (!bk_take(&p->rl_recon, RL_RECON_RATE, RL_RECON_BURST, g->now_ms,
 	             1)) {
@@ -1253,8 +1259,10 @@ static void on_summary(struct gossip *g, struct gpeer *p,
 		wire_minute_range(s->t0, s->t1, i, &a, &b);
 		wire_summary_at(s, i, &count, &fp);
 		store_range(g->store, a, b, &sb);
-		if (!fp_differs(&sb, count, fp) || a > b)
+		if (!fp_differs(&sb, count, fp) || a > b || a > lim)
 			continue;
+		if (b > lim)
+			b = lim;
 		if (wb_frame_payload_len(&g->wb) + ((size_t)b - a + 1) * 16 >
 		    WIRE_MAX_PAYLOAD)
 			break;

@@ -161,8 +161,11 @@ int gossip_on_msg(struct gossip *g, int peer, uint8_t type,
                   const uint8_t *p, size_t n, uint64_t now_ms,
                   enum drop_reason *reason);
 
-/* A packet was stored: created here (from_peer < 0) or received.  Pushes
- * it and queues announcements. */
+/* A packet was stored: created here (from_peer -1), received from
+ * from_peer, or released from a future hold (GOSSIP_FROM_HOLD: every peer
+ * that sent or announced it meanwhile may have been forgotten, so it is
+ * announced only, not pushed).  Pushes it and queues announcements. */
+#define GOSSIP_FROM_HOLD (-2)
 void gossip_on_new(struct gossip *g, struct stored *sp, int from_peer,
                    uint64_t now_ms);
 

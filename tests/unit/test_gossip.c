@@ -193,7 +193,7 @@ static void release_cb(void *arg, const uint8_t *pkt, size_t len, int peer)
 	assert_int_equal(packet_check(pkt, len, wall_of(me), 0, 3600, &pv,
 	                              &pe), DROP_NONE);
 	if (store_put(me->store, pkt, len, &pe, wall_of(me), &sp) == E_OK)
-		gossip_on_new(me->g, sp, -1, now_ms);
+		gossip_on_new(me->g, sp, GOSSIP_FROM_HOLD, now_ms);
 }
 
 /* node_tick's part: store the held packets now due. */

@@ -22,6 +22,7 @@
 #include "node/log.h"
 #include "node/net.h"
 #include "node/node.h"
+#include "proto/gossip.h"
 
 #define T0 1767225600u
 
@@ -169,7 +170,7 @@ static void test_future_hold(void **state)
 	node_tick(n, T0 + 1);  /* T0 + 2 is acceptable from T0 + 1 */
 	assert_int_equal(n->ctr.added, 1);
 	assert_int_equal(net_calls, 1);
-	assert_int_equal(net_from, -1);
+	assert_int_equal(net_from, GOSSIP_FROM_HOLD);
 	struct store_stats st;
 	store_get_stats(n->store, &st);
 	assert_int_equal(st.count, 1);

@@ -570,7 +570,7 @@ static void release_cb(void *arg, const uint8_t *pkt, size_t len, int peer)
 		return;
 	if (store_put(n->store, pkt, len, &pe, wall_s(n), &sp) == E_OK) {
 		count_arrival(n, sp);
-		gossip_on_new(n->g, sp, -1, now_ms);
+		gossip_on_new(n->g, sp, GOSSIP_FROM_HOLD, now_ms);
 	} else {
 		n->dups++;
 	}
