@@ -59,7 +59,8 @@
 #define RL_INV_BURST 500000u
 #define RL_REQ_RATE 100000u          /* GETDATA ids + GETBITS bits */
 #define RL_REQ_BURST 500000u
-#define RL_UNK_RATE 2000u            /* requested ids we do not hold */
+#define RL_UNK_RATE 2000u            /* requested ids we do not hold, or
+                                        sent it already */
 #define RL_UNK_BURST 20000u
 #define RL_NF_RATE 100000u           /* NOTFOUND ids */
 #define RL_NF_BURST 500000u
@@ -1103,6 +1104,21 @@ static void serve(struct gossip *g, struct gpeer *p, uint64_t sid,
 			(*unk)++;
 		return;
 	}
+	size_t k = kslot(sid);
+	if (p->known[k] == sid) {
+		/* In its queue already: once is enough.  Sent to it (or it
+		 * told us it has it): an honest peer asks again only when it
+		 * could not keep it, so such requests share the budget of the
+		 * requests for unknown ids (a peer asking for the same packet
+		 * over and over gets it at most RL_UNK_RATE times a second). */
+		if (p->kmeta[k] & KM_QUEUED)
+			return;
+		if (!bk_take(&p->rl_unk, RL_UNK_RATE, RL_UNK_BURST, g->now_ms,
+		             1)) {
+			(*unk)++;
+			return;
+		}
+	}
 	/* A pulled packet is not pushed on: relay 0.  (Sending the held
 	 * budget made the puller push it again to peers that were fetching
 	 * it anyway: 30-65 % duplicates on those.) */
@@ -1401,7 +1417,7 @@ static void on_idlist(struct gossip *g, struct gpeer *p,
 		/* budget spent: keep the backlog, do not walk the store again */
 		if (++p->cu_starved >= CU_STARVED_MAX) {
 			p->cu_starved = 0;
-			misbehave(g, p->id, 10, "catch-up beyond its budget");
+			misbehave(g, p->id, 5, "catch-up beyond its budget");
 		}
 		g->st.cu_refused++;
 		return;
