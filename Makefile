@@ -108,7 +108,8 @@ asan: deps
 		$(MAKE) --no-print-directory $(ASAN_VARS) unit integration
 
 # libFuzzer targets are built by clang against the core sources directly,
-# plus, per target, the sources listed as target:source in FUZZ_EXTRA.
+# plus, per target, the sources listed as target:source in FUZZ_EXTRA; a
+# target's seed inputs, if any, are in tests/fuzz/seeds/<target>/.
 FUZZ_BUILD := build-fuzz
 FUZZ_EXTRA := fuzz_rpc:src/node/rpcparse.c
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(PKG_CFLAGS) \
@@ -123,7 +124,9 @@ fuzz: deps
 		echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
 		if ! $(FUZZ_BUILD)/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 			-artifact_prefix=$(FUZZ_BUILD)/$$n- -print_final_stats=1 \
-			$(FUZZ_BUILD)/corpus-$$n > $(FUZZ_BUILD)/$$n.log 2>&1; then \
+			$(FUZZ_BUILD)/corpus-$$n \
+			$$(test -d tests/fuzz/seeds/$$n && echo tests/fuzz/seeds/$$n) \
+			> $(FUZZ_BUILD)/$$n.log 2>&1; then \
 			tail -n 40 $(FUZZ_BUILD)/$$n.log; echo "fuzz: $$n FAILED"; exit 1; \
 		fi; \
 		grep -E '^(stat::number_of_executed_units|Done)' $(FUZZ_BUILD)/$$n.log || true; \

@@ -291,14 +291,6 @@ static void conn_kill(struct conn *c, const char *why)
 
 /* ---- per-peer memory ---- */
 
-/* What the gossip engine holds for peer id (send queue, catch-up
- * backlog). */
-static size_t peer_gossip_mem(const struct net *net, int id)
-{
-	return gossip_queued_bytes(net->g, id) +
-	       gossip_catchup_backlog(net->g, id) * 8;
-}
-
 /* Everything c makes us hold: its output and input buffers and its gossip
  * structures. */
 static size_t conn_mem(const struct net *net, const struct conn *c)
@@ -310,7 +302,7 @@ static size_t conn_mem(const struct net *net, const struct conn *c)
 		m += evbuffer_get_length(bufferevent_get_input(c->bev));
 	}
 	if (c->ready)
-		m += peer_gossip_mem(net, c->id);
+		m += gossip_peer_mem(net->g, c->id);
 	return m;
 }
 

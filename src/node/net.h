@@ -41,7 +41,7 @@ size_t net_peer_count(const struct net *net);
 bool net_synced(const struct net *net);
 /* getpeerinfo array (API.md 5.2), a new reference.  Extension fields:
  * `membytes` (what the peer makes the node hold: output and input buffers,
- * its gossip send queue and catch-up backlog) and `recvpaused` (not read
+ * gossip_peer_mem) and `recvpaused` (not read
  * until its output drains). */
 json_t *net_peerinfo(const struct net *net);
 

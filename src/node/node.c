@@ -15,11 +15,13 @@
 #include <time.h>
 
 #include "core/err.h"
+#include "core/fhold.h"
 #include "core/txpow.h"
 #include "core/util.h"
 #include "node/cancel.h"
 #include "node/log.h"
 #include "node/net.h"
+#include "proto/gossip.h"
 
 #define RATE_SLOTS 10
 #define LAG_MIN 1   /* seconds: lag samples outside [1, 59] are ignored */
@@ -141,6 +143,21 @@ int node_ingest(struct node *n, const uint8_t *pkt, size_t len,
 	n->ctr.received++;
 	r = packet_check(pkt, len, now, n->cfg->txpowbits, n->cfg->purgetime,
 	                 &pv, &pe);
+	if (r == DROP_FUTURE && n->fhold &&
+	    (uint64_t)pv.timestamp <= (uint64_t)now + DEX_FUTURE_HOLD) {
+		/* Checked as it will be when due; kept if valid. */
+		r = packet_check(pkt, len, pv.timestamp - DEX_FUTURE_SLACK,
+		                 n->cfg->txpowbits, n->cfg->purgetime, &pv, &pe);
+		if (r != DROP_NONE)
+			goto drop;
+		rc = fhold_put(n->fhold, pkt, len, pv.timestamp, pe.priority,
+		               pe.hash, -1);
+		if (rc == E_OK || rc == E_DUP) {
+			*reason = DROP_FUTURE;
+			return E_AGAIN;
+		}
+		r = DROP_FUTURE;
+	}
 	if (r != DROP_NONE)
 		goto drop;
 	rc = store_put(n->store, pkt, len, &pe, now, &sp);
@@ -226,11 +243,59 @@ static void log_stats(struct node *n, uint32_t now)
 	        (unsigned long long)dropped, n->ctr.overloaded ? " LAG" : "");
 }
 
+struct release_ctx {
+	struct node *n;
+	uint32_t now;
+};
+
+/* A held future packet is due: store it and hand it to the network. */
+static void release_cb(void *arg, const uint8_t *pkt, size_t len, int peer)
+{
+	struct release_ctx *rc = arg;
+	struct node *n = rc->n;
+	struct packet_view pv;
+	struct pow_eval pe;
+	struct stored *sp = NULL;
+	enum drop_reason r;
+
+	r = packet_check(pkt, len, rc->now, n->cfg->txpowbits,
+	                 n->cfg->purgetime, &pv, &pe);
+	if (r != DROP_NONE) {
+		n->ctr.dropped[r]++;
+		return;
+	}
+	int e = store_put(n->store, pkt, len, &pe, rc->now, &sp);
+	if (e == E_DUP) {
+		n->ctr.duplicates++;
+		return;
+	}
+	if (e != E_OK) {
+		n->ctr.dropped[e == E_NOMEM ? DROP_OVERLOAD : DROP_EXPIRED]++;
+		return;
+	}
+	count_added(n, rc->now);
+	lag_sample(&n->ctr, rc->now, pv.timestamp);
+	if (n->cancels)
+		cancel_on_stored(n, sp);
+	if (n->net)
+		net_on_new_packet(n->net, sp, GOSSIP_FROM_HOLD);
+}
+
+/* Store (and gossip) the held future packets due at `now`. */
+static void release_due(struct node *n, uint32_t now)
+{
+	struct release_ctx rc = { n, now };
+
+	if (n->fhold && fhold_next(n->fhold) <= (uint64_t)now + DEX_FUTURE_SLACK)
+		fhold_release(n->fhold, now + DEX_FUTURE_SLACK, release_cb, &rc);
+}
+
 void node_tick(struct node *n, uint32_t now)
 {
 	uint64_t od = n->ctr.dropped[DROP_OVERLOAD];
 	size_t purged;
 
+	release_due(n, now);
 	purged = store_purge(n->store, now);
 	if (purged && log_enabled(LOG_DEX))
 		log_msg(LOG_DEX, "purged %zu expired packets", purged);
@@ -276,6 +341,11 @@ int node_init(struct node *n, struct event_base *base, struct config *cfg)
 		n->store = NULL;
 		return E_NOMEM;
 	}
+	{
+		uint64_t b = cfg->maxmem / DEX_FUTURE_HOLD_DIV;
+		n->fhold = fhold_new(b < (1u << 20) ? (1u << 20) : (size_t)b,
+		                     DEX_FUTURE_HOLD_COUNT);
+	}
 	return E_OK;
 }
 
@@ -299,6 +369,8 @@ void node_fini(struct node *n)
 		cancels_free(n->cancels);
 		n->cancels = NULL;
 	}
+	fhold_free(n->fhold);
+	n->fhold = NULL;
 	if (n->store) {
 		store_free(n->store);
 		n->store = NULL;

@@ -29,12 +29,22 @@
 #define DEX_VIP_PRIORITY 5
 #define DEX_CMD_PRIORITY 7
 #define DEX_FUTURE_SLACK 1 /* seconds a timestamp may be ahead (API.md A.2) */
+/* A received packet ahead by more than DEX_FUTURE_SLACK but at most
+ * DEX_FUTURE_HOLD seconds is kept in the future hold (core/fhold.h) and
+ * stored when due, not dropped: no packet is lost between nodes whose
+ * clocks differ by up to DEX_FUTURE_HOLD - 1 s (docs/daemon.md).  The hold
+ * takes at most -maxmem / DEX_FUTURE_HOLD_DIV bytes (at least 1 MiB) and
+ * DEX_FUTURE_HOLD_COUNT packets; the lowest priority gives way. */
+#define DEX_FUTURE_HOLD 60
+#define DEX_FUTURE_HOLD_DIV 16
+#define DEX_FUTURE_HOLD_COUNT 65536
 
 struct net;
 struct rpc;
 struct workers;
 struct identity;
 struct cancels;
+struct fhold;
 
 /* Counters of DEX_stats / perfstats (API.md 4.4). */
 struct node_counters {
@@ -60,6 +70,7 @@ struct node {
 	struct store *store;
 	struct identity *ident;     /* crypto.h */
 	struct cancels *cancels;    /* cancel.h: applied cancels, issue 4 */
+	struct fhold *fhold;        /* fhold.h: packets from the near future */
 	struct net *net;
 	struct rpc *rpc;
 	struct workers *workers;
@@ -90,8 +101,9 @@ int node_init(struct node *n, struct event_base *base, struct config *cfg);
 int node_start_tick(struct node *n);
 /* Free what node_init/node_start_tick made (not identity/net/rpc/workers). */
 void node_fini(struct node *n);
-/* One tick at time `now` (exposed for tests): purge expired packets and
- * cancels, roll the rate ring, update the LAG flag, log "stats:" every
+/* One tick at time `now` (exposed for tests): store the held future
+ * packets now due (and hand them to the network), purge expired packets
+ * and cancels, roll the rate ring, update the LAG flag, log "stats:" every
  * NODE_STATS_LOG_EVERY ticks (every tick with -debug=dex). */
 void node_tick(struct node *n, uint32_t now);
 
@@ -115,7 +127,10 @@ uint64_t node_mono_ms(void);
  * `duplicates`; stores a new packet (counts `added`, lag), applies it if it
  * is a cancel, and applies remembered cancels to it.  Does NOT gossip: the
  * caller (net) does.  Returns E_OK with *out set for a new packet, E_DUP
- * with *out = the held packet, or E_PROTO with *reason set for a drop. */
+ * with *out = the held packet, E_AGAIN (*out NULL, *reason DROP_FUTURE)
+ * for a valid packet from the near future kept in the future hold (stored
+ * and gossiped by node_tick when due), or E_PROTO with *reason set for a
+ * drop. */
 int node_ingest(struct node *n, const uint8_t *pkt, size_t len,
                 struct stored **out, enum drop_reason *reason);
 

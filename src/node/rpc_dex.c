@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/fhold.h"
 #include "core/store.h"
 #include "core/util.h"
 #include "node/crypto.h"
@@ -404,6 +405,22 @@ static void dex_stats(struct node *n, struct rpc_call *c,
 	json_object_set_new(pm, "disconnected",
 	                    json_integer((json_int_t)nm.kills));
 	json_object_set_new(o, "peermem", pm);
+	if (n->fhold) {
+		/* after API.md 4.4's keys: packets from the near future
+		 * waiting to be stored (node.h) */
+		struct fhold_stats hs;
+		json_t *fh = json_object();
+		fhold_get_stats(n->fhold, &hs);
+		json_object_set_new(fh, "held", json_integer((json_int_t)hs.count));
+		json_object_set_new(fh, "bytes", json_integer((json_int_t)hs.bytes));
+		json_object_set_new(fh, "released",
+		                    json_integer((json_int_t)hs.released));
+		json_object_set_new(fh, "evicted",
+		                    json_integer((json_int_t)hs.evicted));
+		json_object_set_new(fh, "refused",
+		                    json_integer((json_int_t)hs.refused));
+		json_object_set_new(o, "futurehold", fh);
+	}
 	rpc_reply(c, o);
 }
 

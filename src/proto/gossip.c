@@ -12,13 +12,60 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/txpow.h"
 #include "core/util.h"
 #include "proto/wire.h"
 
 #define MAX_PEERS 1024
 /* One peer may hold at most this many of the pending fetches: a peer
- * announcing ids it never delivers cannot fill the table for everyone. */
+ * announcing ids it never delivers cannot fill the table for everyone.
+ * Its own limit (gpeer.pcap) starts at PEER_PENDING_START, grows by one per
+ * packet it delivers up to PEER_PENDING_MAX, shrinks by one per fetch of it
+ * that times out or is answered NOTFOUND (down to PEER_PENDING_MIN), and
+ * is halved when the table is under pressure and the peer holds more than
+ * its fair share (GOSSIP_PENDING_MAX / peers): those entries are taken
+ * back (asked of an alternate or forgotten: reconciliation finds real
+ * ones), and the peer is reported to ops->misbehave if its limit was
+ * already under PEER_PENDING_START (it failed more than it delivered). */
 #define PEER_PENDING_MAX (GOSSIP_PENDING_MAX / 4)
+#define PEER_PENDING_START 8192u
+#define PEER_PENDING_MIN 64u
+/* Pressure: a request found the table full; reclaim at most this often. */
+#define RECLAIM_MIN_MS 50u
+/* Queued entries per peer at most (besides the queue's byte cap). */
+#define QENT_MAX 65536u
+/* Catch-up budget per peer (token bucket, bytes of packets queued by
+ * catch-up, each charged CU_PKT_COST more, about its cost in the store
+ * and in the peer's): the bucket holds the whole store so charged plus CU_BURST (a whole
+ * store at once, for a late joiner) and refills at store bytes /
+ * CU_PERIOD_S plus CU_RATE per second.  A peer whose IDLISTs keep finding
+ * the bucket empty (CU_STARVED_MAX rounds in a row) is reported to
+ * ops->misbehave. */
+#define CU_BURST (1u << 20)
+#define CU_PKT_COST 128u   /* charged per packet besides its bytes */
+#define CU_RATE (128u << 10)
+#define CU_PERIOD_S 600u
+#define CU_STARVED_MAX 10u
+/* A packet is re-sent by catch-up to a peer whose IDLIST still lacks it
+ * at most this many times while the known-set remembers it (after that it
+ * is refused there for good: full store, expired, or a lie). */
+#define CU_RESEND_MAX 3u
+/* Per-peer rate limits (token buckets: rate per second, burst).  Honest
+ * traffic stays far below: every id is announced once per link, requested
+ * once, and a link carries at most the network's packet rate (40,000/s
+ * among 10 nodes uses under half).  What exceeds is ignored and reported
+ * to ops->misbehave (score 1 per frame). */
+#define RL_INV_RATE 100000u          /* INV ids */
+#define RL_INV_BURST 500000u
+#define RL_REQ_RATE 100000u          /* GETDATA ids + GETBITS bits */
+#define RL_REQ_BURST 500000u
+#define RL_UNK_RATE 2000u            /* requested ids we do not hold, or
+                                        sent it already */
+#define RL_UNK_BURST 20000u
+#define RL_NF_RATE 100000u           /* NOTFOUND ids */
+#define RL_NF_BURST 500000u
+#define RL_RECON_RATE 4u             /* SUMMARY and IDLIST frames */
+#define RL_RECON_BURST 16u
 /* Responder side of reconciliation: a SUMMARY is answered at most once per
  * this interval (an honest initiator sends one a second), and an IDLIST
  * only once after each SUMMARY_SEC that listed differences. */
@@ -80,6 +127,12 @@ static struct qent q_pop(struct qring *q)
 	struct qent e = q->v[q->head];
 	q->head = (q->head + 1) % q->cap;
 	q->n--;
+	if (q->n == 0 && q->cap > 64) {
+		/* a burst's array is not kept for good */
+		free(q->v);
+		q->v = NULL;
+		q->head = q->cap = 0;
+	}
 	return e;
 }
 
@@ -89,6 +142,41 @@ struct invb {
 	uint32_t seq, count;         /* count 0 = empty */
 	uint64_t start;              /* index of entry 0 in the ring */
 };
+
+/* A token bucket (units per second, burst), refilled from a monotonic ms
+ * clock. */
+struct bucket {
+	double tokens;
+	uint64_t t;
+};
+
+static void bk_init(struct bucket *b, double burst, uint64_t now_ms)
+{
+	b->tokens = burst;
+	b->t = now_ms;
+}
+
+static void bk_fill(struct bucket *b, double rate, double burst,
+                    uint64_t now_ms)
+{
+	if (now_ms > b->t) {
+		b->tokens += rate * (double)(now_ms - b->t) / 1000.0;
+		if (b->tokens > burst)
+			b->tokens = burst;
+	}
+	b->t = now_ms;
+}
+
+/* Take n units if there are; false (and nothing taken) if not. */
+static bool bk_take(struct bucket *b, double rate, double burst,
+                    uint64_t now_ms, double n)
+{
+	bk_fill(b, rate, burst, now_ms);
+	if (b->tokens < n)
+		return false;
+	b->tokens -= n;
+	return true;
+}
 
 struct gpeer {
 	int id;
@@ -106,7 +194,17 @@ struct gpeer {
 	bool idlist_ok;              /* responder: an IDLIST may follow */
 	uint32_t ans_t0, ans_t1;     /* ... for seconds in this range */
 	size_t npend;                /* pending fetches asked of this peer */
+	size_t pcap;                 /* ... at most (adaptive, see top) */
+	bool pfloor;                 /* pcap hit PEER_PENDING_MIN (reported) */
 	uint64_t *known;             /* GOSSIP_KNOWN_SLOTS */
+	uint32_t *kmeta;             /* per slot: KM_* bits and epoch */
+	uint32_t epoch;              /* SUMMARY_SEC with differences sent */
+	uint32_t ans_epoch;          /* ... epoch the expected IDLIST answers */
+	uint32_t cu_epoch;           /* ... epoch of the backlog's IDLIST */
+	struct bucket cu_bk;         /* catch-up bytes */
+	unsigned cu_starved;         /* IDLISTs in a row with the bucket empty */
+	struct bucket rl_inv, rl_req, rl_unk, rl_nf, rl_recon;
+	size_t qn;                   /* entries in q[] */
 	struct u64vec ann;           /* ids to announce */
 	uint64_t ann_t;              /* ... the oldest queued at this time */
 	struct u64vec req;           /* ids to request (GETDATA batch) */
@@ -153,8 +251,26 @@ struct gossip {
 	size_t npend;
 	struct fifo_ent *fifo;       /* ring, PEND_SLOTS */
 	size_t fhead, fn;
+	uint64_t last_reclaim;
 	struct wbuf wb;
 };
+
+/* Wall clock seconds for reconciliation windows (ops.wall_now, else the
+ * entry point's clock). */
+static uint32_t wall(const struct gossip *g)
+{
+	if (g->ops.wall_now)
+		return g->ops.wall_now(g->ops.ctx);
+	return (uint32_t)(g->now_ms / 1000);
+}
+
+static void misbehave(struct gossip *g, int peer, unsigned score,
+                      const char *why)
+{
+	g->st.misbehaved++;
+	if (g->ops.misbehave)
+		g->ops.misbehave(g->ops.ctx, peer, score, why);
+}
 
 /* ---- peers ---- */
 
@@ -168,19 +284,86 @@ static struct gpeer *peer_get(const struct gossip *g, int id)
 
 /* A slot holds sid (p holds it, or it is queued for p) or sid ^ KNOWN_ANN
  * (only announced to p: it may never fetch it).  The tag flips a bit of the
- * slot index, so a tagged value never equals a sid that maps to its slot. */
+ * slot index, so a tagged value never equals a sid that maps to its slot.
+ *
+ * kmeta[slot] tells how the slot learnt it: KM_QUEUED (in p's send queue
+ * now), the count of catch-up sends (KM_CNT), and the epoch (p->epoch at
+ * the mark: the number of SUMMARY_SECs with differences sent to p before).
+ * An IDLIST from p answers the SUMMARY_SEC of epoch E; what it lacks is
+ * sent again unless queued now or marked at epoch >= E (sent, or learnt
+ * from p, after the SUMMARY_SEC left: the IDLIST could not show it).  So a
+ * packet p dropped (future, overload, expired) is never taken as held on
+ * the strength of having been sent. */
 #define KNOWN_ANN 1u
+#define KM_CNT 3u
+#define KM_QUEUED 4u
+#define KM_SHIFT 3
+#define KM_EMASK (UINT32_MAX >> KM_SHIFT)
 
+static inline size_t kslot(uint64_t sid)
+{
+	return (size_t)(sid & (GOSSIP_KNOWN_SLOTS - 1));
+}
+
+static inline uint32_t km_epoch(uint32_t m)
+{
+	return m >> KM_SHIFT;
+}
+
+/* Epoch a is at or after b (29-bit wrapping). */
+static inline bool ep_ge(uint32_t a, uint32_t b)
+{
+	return ((a - b) & KM_EMASK) < (KM_EMASK >> 1);
+}
+
+/* p holds sid (it said so, or sent it). */
 static inline void known_add(struct gpeer *p, uint64_t sid)
 {
-	p->known[sid & (GOSSIP_KNOWN_SLOTS - 1)] = sid;
+	size_t i = kslot(sid);
+	p->known[i] = sid;
+	p->kmeta[i] = (p->epoch & KM_EMASK) << KM_SHIFT;
+}
+
+/* sid is queued for p (catchup: by catch-up, counted). */
+static inline void known_queue(struct gpeer *p, uint64_t sid, bool catchup)
+{
+	size_t i = kslot(sid);
+	uint32_t cnt = p->known[i] == sid ? p->kmeta[i] & KM_CNT : 0;
+	if (catchup && cnt < KM_CNT)
+		cnt++;
+	p->known[i] = sid;
+	p->kmeta[i] = (p->epoch & KM_EMASK) << KM_SHIFT | KM_QUEUED | cnt;
+}
+
+/* sid left p's queue (sent, or purged meanwhile). */
+static inline void known_sent(struct gpeer *p, uint64_t sid)
+{
+	size_t i = kslot(sid);
+	if (p->known[i] == sid && (p->kmeta[i] & KM_QUEUED))
+		p->kmeta[i] = (p->epoch & KM_EMASK) << KM_SHIFT |
+		              (p->kmeta[i] & KM_CNT);
 }
 
 static inline void known_ann(struct gpeer *p, uint64_t sid)
 {
-	uint64_t *k = &p->known[sid & (GOSSIP_KNOWN_SLOTS - 1)];
-	if (*k != sid)
-		*k = sid ^ KNOWN_ANN;
+	size_t i = kslot(sid);
+	if (p->known[i] != sid) {
+		p->known[i] = sid ^ KNOWN_ANN;
+		p->kmeta[i] = (p->epoch & KM_EMASK) << KM_SHIFT;
+	}
+}
+
+/* Catch-up for an IDLIST of epoch e that lacks sid: skip it?  (Queued
+ * now, marked since the SUMMARY_SEC, or sent by catch-up too often.) */
+static inline bool known_skip_cu(const struct gpeer *p, uint64_t sid,
+                                 uint32_t e)
+{
+	size_t i = kslot(sid);
+	if (p->known[i] != sid)
+		return false;
+	uint32_t m = p->kmeta[i];
+	return (m & KM_QUEUED) || ep_ge(km_epoch(m), e & KM_EMASK) ||
+	       (m & KM_CNT) >= CU_RESEND_MAX;
 }
 
 /* p holds it, is getting it, or was announced it. */
@@ -263,13 +446,86 @@ static void request(struct gossip *g, struct gpeer *p, uint64_t sid)
 	g->st.fetch_sent++;
 }
 
+/* A fetch asked of p failed (timeout or NOTFOUND): p's share shrinks. */
+static void pend_failed(struct gossip *g, int peer)
+{
+	struct gpeer *p = peer_get(g, peer);
+	if (!p)
+		return;
+	if (p->pcap > PEER_PENDING_MIN)
+		p->pcap--;
+	if (p->pcap <= PEER_PENDING_MIN && !p->pfloor) {
+		p->pfloor = true;
+		misbehave(g, p->id, 5, "announced packets it did not deliver");
+	}
+}
+
+/* p delivered a packet it was asked for: its share grows. */
+static void pend_delivered(struct gpeer *p)
+{
+	if (p->pcap < PEER_PENDING_MAX)
+		p->pcap++;
+	if (p->pfloor && p->pcap >= 4 * PEER_PENDING_MIN)
+		p->pfloor = false;
+}
+
+static void pend_retry(struct gossip *g, struct pend *e, bool same_ok);
+
+/* The table is full: every peer holding more than its fair share
+ * (GOSSIP_PENDING_MAX / peers) has its limit halved (not under the fair
+ * share... nor under PEER_PENDING_MIN) and its entries over the new limit
+ * taken back (asked of an alternate, or forgotten).  At most every
+ * RECLAIM_MIN_MS; one pass over the table. */
+static void pend_reclaim(struct gossip *g)
+{
+	if (g->last_reclaim && g->now_ms < g->last_reclaim + RECLAIM_MIN_MS)
+		return;
+	g->last_reclaim = g->now_ms ? g->now_ms : 1;
+	size_t fair = GOSSIP_PENDING_MAX / (g->npeers ? g->npeers : 1);
+	bool any = false;
+	for (size_t i = 0; i < g->npeers; i++) {
+		struct gpeer *p = g->peers[i];
+		if (p->npend <= fair)
+			continue;
+		size_t c = p->pcap / 2;
+		if (c < fair / 2)
+			c = fair / 2;
+		if (c < PEER_PENDING_MIN)
+			c = PEER_PENDING_MIN;
+		/* reported only if it fails more fetches than it serves (an
+		 * honest busy peer can be over its share too) */
+		if (p->pcap < PEER_PENDING_START)
+			misbehave(g, p->id, 2, "holds too many pending fetches");
+		p->pcap = c < p->pcap ? c : p->pcap;
+		any = true;
+	}
+	if (!any)
+		return;
+	for (size_t i = 0; i < PEND_SLOTS;) {
+		struct pend *e = &g->pend[i];
+		struct gpeer *p = e->sid ? peer_get(g, e->asked) : NULL;
+		if (!p || p->npend <= p->pcap) {
+			i++;
+			continue;
+		}
+		uint64_t sid = e->sid;
+		pend_retry(g, e, false);
+		/* deleted (a later entry may have moved here) or re-asked */
+		if (g->pend[i].sid == sid)
+			i++;
+	}
+}
+
 /* Register a new pending fetch of sid from p.  by_ref: the caller asks
  * for it by GETBITS (not in p's GETDATA batch).  False when full. */
 static bool pend_new(struct gossip *g, struct gpeer *p, uint64_t sid,
                      bool by_ref)
 {
-	if (g->npend >= GOSSIP_PENDING_MAX || sid == 0 || g->fn >= FIFO_SLOTS ||
-	    p->npend >= PEER_PENDING_MAX)
+	if (sid == 0 || p->npend >= p->pcap)
+		return false;
+	if (g->npend >= GOSSIP_PENDING_MAX || g->fn >= FIFO_SLOTS)
+		pend_reclaim(g);
+	if (g->npend >= GOSSIP_PENDING_MAX || g->fn >= FIFO_SLOTS)
 		return false;
 	size_t i = pend_slot(sid);
 	while (g->pend[i].sid)
@@ -301,7 +557,7 @@ static void pend_retry(struct gossip *g, struct pend *e, bool same_ok)
 		memmove(e->alt, e->alt + 1, (size_t)(e->nalt - 1) * sizeof(int));
 		e->nalt--;
 		struct gpeer *p = peer_get(g, id);
-		if (!p || p->npend >= PEER_PENDING_MAX)
+		if (!p || p->npend >= p->pcap)
 			continue;
 		pend_unask(g, e);
 		e->asked = id;
@@ -432,9 +688,9 @@ static bool enqueue(struct gossip *g, struct gpeer *p, const struct stored *sp,
 	int cls = catchup ? QCATCHUP : prio_class(sp->priority);
 	size_t cap = g->cfg.queue_cap;
 
-	if (catchup && p->qbytes + sp->len > cap / 2)
+	if (catchup && (p->qbytes + sp->len > cap / 2 || p->qn >= QENT_MAX / 2))
 		return false;
-	while (p->qbytes + sp->len > cap && p->qbytes > 0) {
+	while ((p->qbytes + sp->len > cap || p->qn >= QENT_MAX) && p->qn > 0) {
 		int low = 0;
 		while (low < QCLASSES && p->q[low].n == 0)
 			low++;
@@ -444,11 +700,12 @@ static bool enqueue(struct gossip *g, struct gpeer *p, const struct stored *sp,
 		}
 		struct qent e = q_pop(&p->q[low]);
 		p->qbytes -= e.len;
-		/* not sent after all: no longer "known" (catch-up skips known
+		p->qn--;
+		/* not sent after all: no longer "known" (announce skips known
 		 * ids, so it could otherwise never be sent in this connection) */
 		uint64_t esid = wire_sid(e.hash);
 		if (known_holds(p, esid))
-			p->known[esid & (GOSSIP_KNOWN_SLOTS - 1)] = 0;
+			p->known[kslot(esid)] = 0;
 		if (low != QCATCHUP)
 			shed(g);  /* catch-up comes again in the next round */
 	}
@@ -458,7 +715,8 @@ static bool enqueue(struct gossip *g, struct gpeer *p, const struct stored *sp,
 	e.relay = relay;
 	q_push(&p->q[cls], &e);
 	p->qbytes += e.len;
-	known_add(p, wire_sid(sp->hash));
+	p->qn++;
+	known_queue(p, wire_sid(sp->hash), catchup);
 	return true;
 }
 
@@ -474,18 +732,42 @@ static void cu_clear(struct gpeer *p)
 	p->cu_head = 0;
 }
 
+/* The catch-up bucket's burst and rate (bytes, bytes/s) for the store's
+ * present size. */
+static void cu_params(const struct gossip *g, double *rate, double *burst)
+{
+	struct store_stats st;
+	store_get_stats(g->store, &st);
+	double whole = (double)st.bytes + (double)st.count * CU_PKT_COST;
+	*burst = whole + CU_BURST;
+	*rate = whole / CU_PERIOD_S + CU_RATE;
+}
+
+static void cu_fill(const struct gossip *g, struct gpeer *p)
+{
+	double rate, burst;
+	cu_params(g, &rate, &burst);
+	bk_fill(&p->cu_bk, rate, burst, g->now_ms);
+}
+
 /* Move catch-up backlog entries to p's send queue while it stays under
  * half its cap.  Entries whose packet was purged meanwhile, or that p is
  * known to hold or to be getting, are skipped.  Frees the backlog once
  * consumed. */
 static void cu_refill(struct gossip *g, struct gpeer *p)
 {
+	cu_fill(g, p);
 	while (cu_pending(p)) {
 		uint64_t sid = p->cu.v[p->cu_head];
 		struct stored *sp = sidx_get(g, sid);
-		if (sp && !known_holds(p, sid) &&
-		    !enqueue(g, p, sp, 0, true) && p->qbytes > 0)
-			break;  /* half the cap reached: more when it drains */
+		if (sp && !known_skip_cu(p, sid, p->cu_epoch)) {
+			double cost = (double)sp->len + CU_PKT_COST;
+			if (p->cu_bk.tokens < cost)
+				break;  /* budget spent: more as it refills */
+			if (!enqueue(g, p, sp, 0, true) && p->qn > 0)
+				break;  /* half the cap reached: more when it drains */
+			p->cu_bk.tokens -= cost;
+		}
 		/* queued, skipped, or too big for half the cap even alone */
 		p->cu_head++;
 	}
@@ -512,7 +794,7 @@ static void drain(struct gossip *g, struct gpeer *p)
 			cu_refill(g, p);
 			cls = QCLASSES - 1;
 		}
-		if (p->qbytes == 0 || g->ops.room(g->ops.ctx, p->id) == 0)
+		if (p->qn == 0 || g->ops.room(g->ops.ctx, p->id) == 0)
 			break;
 		while (cls >= 0 && p->q[cls].n == 0)
 			cls--;
@@ -520,6 +802,8 @@ static void drain(struct gossip *g, struct gpeer *p)
 			break;
 		struct qent e = q_pop(&p->q[cls]);
 		p->qbytes -= e.len;
+		p->qn--;
+		known_sent(p, wire_sid(e.hash));
 		struct stored *sp = store_get_hash(g->store, e.hash);
 		if (!sp)
 			continue; /* purged meanwhile */
@@ -559,7 +843,7 @@ static void flush(struct gossip *g)
 			send_inv(g, p);
 		if (p->req.n)
 			send_ids(g, p, WIRE_GETDATA, &p->req);
-		if (p->qbytes || cu_pending(p))
+		if (p->qn || cu_pending(p))
 			drain(g, p);
 	}
 }
@@ -604,6 +888,7 @@ void gossip_release(struct gossip *g)
 static void peer_free(struct gpeer *p)
 {
 	free(p->known);
+	free(p->kmeta);
 	free(p->ann.v);
 	free(p->req.v);
 	free(p->invr);
@@ -626,16 +911,9 @@ void gossip_free(struct gossip *g)
 	free(g);
 }
 
-/* Wall seconds for reconciliation windows (gossip_ops.wall_now). */
-static uint32_t wall_now(const struct gossip *g)
-{
-	return g->ops.wall_now ? g->ops.wall_now(g->ops.ctx)
-	                       : (uint32_t)(g->now_ms / 1000);
-}
-
 static void recon_start(struct gossip *g, struct gpeer *p)
 {
-	uint32_t now = wall_now(g);
+	uint32_t now = wall(g);
 	p->next_recon = g->now_ms + GOSSIP_RECON_INTERVAL_MS;
 	if (now < g->cfg.purgetime + 2)
 		return;
@@ -677,6 +955,18 @@ int gossip_peer_add(struct gossip *g, int peer, unsigned flags,
 	p->v2 = (flags & GOSSIP_PEER_V2) != 0;
 	p->synced = !full;
 	p->known = xcalloc(GOSSIP_KNOWN_SLOTS, sizeof(uint64_t));
+	p->kmeta = xcalloc(GOSSIP_KNOWN_SLOTS, sizeof(uint32_t));
+	p->pcap = PEER_PENDING_START;
+	{
+		double rate, burst;
+		cu_params(g, &rate, &burst);
+		bk_init(&p->cu_bk, burst, now_ms);
+	}
+	bk_init(&p->rl_inv, RL_INV_BURST, now_ms);
+	bk_init(&p->rl_req, RL_REQ_BURST, now_ms);
+	bk_init(&p->rl_unk, RL_UNK_BURST, now_ms);
+	bk_init(&p->rl_nf, RL_NF_BURST, now_ms);
+	bk_init(&p->rl_recon, RL_RECON_BURST, now_ms);
 	g->peers[g->npeers++] = p;
 	if (full)
 		recon_start(g, p);
@@ -688,8 +978,25 @@ void gossip_peer_del(struct gossip *g, int peer)
 	for (size_t i = 0; i < g->npeers; i++) {
 		if (g->peers[i]->id != peer)
 			continue;
-		peer_free(g->peers[i]);
+		struct gpeer *p = g->peers[i];
 		g->peers[i] = g->peers[--g->npeers];
+		/* its fetches go to an alternate now (or are forgotten), not
+		 * after their timeout; a peer added later under the same id
+		 * starts with none */
+		for (size_t k = 0; p->npend > 0 && k < PEND_SLOTS;) {
+			struct pend *e = &g->pend[k];
+			if (!e->sid || e->asked != peer) {
+				k++;
+				continue;
+			}
+			uint64_t sid = e->sid;
+			p->npend--;
+			e->asked = -1;
+			pend_retry(g, e, false);
+			if (g->pend[k].sid == sid)
+				k++;
+		}
+		peer_free(p);
 		return;
 	}
 }
@@ -699,13 +1006,17 @@ void gossip_on_new(struct gossip *g, struct stored *sp, int from_peer,
 {
 	uint64_t sid = wire_sid(sp->hash);
 	struct gpeer *from = from_peer >= 0 ? peer_get(g, from_peer) : NULL;
-	unsigned relay = from_peer < 0 ? g->cfg.max_relay : sp->relay;
+	unsigned relay = from_peer == GOSSIP_FROM_HOLD ? 0 :
+	                 from_peer < 0 ? g->cfg.max_relay : sp->relay;
 	unsigned pushed = 0;
 
 	g->now_ms = now_ms;
 	struct pend *pe = pend_get(g, sid);
-	if (pe)
+	if (pe) {
+		if (from && pe->asked == from->id)
+			pend_delivered(from);
 		pend_del(g, pe);
+	}
 	if (from)
 		known_add(from, sid);
 	if (relay > g->cfg.max_relay)
@@ -745,6 +1056,10 @@ static void on_inv(struct gossip *g, struct gpeer *p, const uint8_t *ids,
 	uint8_t bits[WIRE_MAX_BITMAP];
 	uint32_t seq = p->inv_in++, nbytes = 0;
 
+	if (!bk_take(&p->rl_inv, RL_INV_RATE, RL_INV_BURST, g->now_ms, c)) {
+		misbehave(g, p->id, 1, "INV rate");
+		return;
+	}
 	if (p->v2)
 		memset(bits, 0, (c + 7) / 8);
 	for (uint32_t i = 0; i < c; i++) {
@@ -775,14 +1090,34 @@ static void on_inv(struct gossip *g, struct gpeer *p, const uint8_t *ids,
 	}
 }
 
-/* p asked for sid: queue it, or note it for NOTFOUND. */
+/* p asked for sid: queue it, or note it for NOTFOUND (requests for ids
+ * we do not hold have their own, lower, rate limit: past it they are not
+ * answered; *unk counts them). */
 static void serve(struct gossip *g, struct gpeer *p, uint64_t sid,
-                  struct u64vec *nf)
+                  struct u64vec *nf, unsigned *unk)
 {
 	struct stored *sp = sidx_get(g, sid);
 	if (!sp) {
-		u64_push(nf, sid);
+		if (bk_take(&p->rl_unk, RL_UNK_RATE, RL_UNK_BURST, g->now_ms, 1))
+			u64_push(nf, sid);
+		else
+			(*unk)++;
 		return;
+	}
+	size_t k = kslot(sid);
+	if (p->known[k] == sid) {
+		/* In its queue already: once is enough.  Sent to it (or it
+		 * told us it has it): an honest peer asks again only when it
+		 * could not keep it, so such requests share the budget of the
+		 * requests for unknown ids (a peer asking for the same packet
+		 * over and over gets it at most RL_UNK_RATE times a second). */
+		if (p->kmeta[k] & KM_QUEUED)
+			return;
+		if (!bk_take(&p->rl_unk, RL_UNK_RATE, RL_UNK_BURST, g->now_ms,
+		             1)) {
+			(*unk)++;
+			return;
+		}
 	}
 	/* A pulled packet is not pushed on: relay 0.  (Sending the held
 	 * budget made the puller push it again to peers that were fetching
@@ -794,10 +1129,17 @@ static void on_getdata(struct gossip *g, struct gpeer *p, const uint8_t *ids,
                        uint32_t c)
 {
 	struct u64vec nf = {0};
+	unsigned unk = 0;
+	if (!bk_take(&p->rl_req, RL_REQ_RATE, RL_REQ_BURST, g->now_ms, c)) {
+		misbehave(g, p->id, 1, "GETDATA rate");
+		return;
+	}
 	for (uint32_t i = 0; i < c; i++)
-		serve(g, p, wire_ids_at(ids, i), &nf);
+		serve(g, p, wire_ids_at(ids, i), &nf, &unk);
 	if (nf.n)
 		send_ids(g, p, WIRE_NOTFOUND, &nf);
+	if (unk)
+		misbehave(g, p->id, 1, "requests for unknown ids");
 	free(nf.v);
 }
 
@@ -809,27 +1151,40 @@ static void on_getbits(struct gossip *g, struct gpeer *p, uint32_t seq,
 {
 	const struct invb *b = inv_find(p, seq);
 	struct u64vec nf = {0};
+	unsigned unk = 0;
 	if (!b) {
 		g->st.getbits_stale++;
 		return;
 	}
 	uint32_t lim = nbytes * 8 < b->count ? nbytes * 8 : b->count;
+	if (!bk_take(&p->rl_req, RL_REQ_RATE, RL_REQ_BURST, g->now_ms, lim)) {
+		misbehave(g, p->id, 1, "GETBITS rate");
+		return;
+	}
 	for (uint32_t i = 0; i < lim; i++)
 		if (bits[i / 8] >> (i % 8) & 1)
 			serve(g, p, p->invr[(b->start + i) % GOSSIP_INV_RING],
-			      &nf);
+			      &nf, &unk);
 	if (nf.n)
 		send_ids(g, p, WIRE_NOTFOUND, &nf);
+	if (unk)
+		misbehave(g, p->id, 1, "requests for unknown ids");
 	free(nf.v);
 }
 
 static void on_notfound(struct gossip *g, struct gpeer *p, const uint8_t *ids,
                         uint32_t c)
 {
+	if (!bk_take(&p->rl_nf, RL_NF_RATE, RL_NF_BURST, g->now_ms, c)) {
+		misbehave(g, p->id, 1, "NOTFOUND rate");
+		return;
+	}
 	for (uint32_t i = 0; i < c; i++) {
 		struct pend *e = pend_get(g, wire_ids_at(ids, i));
-		if (e && e->asked == p->id)
+		if (e && e->asked == p->id) {
+			pend_failed(g, p->id);
 			pend_retry(g, e, false);
+		}
 	}
 }
 
@@ -847,8 +1202,28 @@ static int on_packet(struct gossip *g, struct gpeer *p, const uint8_t *pkt,
 		uint64_t sid = wire_sid(sp->hash);
 		known_add(p, sid);
 		struct pend *e = pend_get(g, sid);
-		if (e)
+		if (e) {
+			if (e->asked == p->id)
+				pend_delivered(p);
 			pend_del(g, e);
+		}
+		return E_OK;
+	}
+	if (rc == E_AGAIN || (rc == E_PROTO && why == DROP_FUTURE)) {
+		/* Held by the node until its time comes (E_AGAIN), or too far
+		 * ahead: p has it, and fetching it again is no use (held: it
+		 * is stored when due and gossip_on_new() comes; dropped:
+		 * reconciliation fetches it once it is no longer future). */
+		uint8_t h[32];
+		txpow_hash(pkt, n, h);
+		uint64_t sid = wire_sid(h);
+		known_add(p, sid);
+		struct pend *e = pend_get(g, sid);
+		if (e) {
+			if (e->asked == p->id)
+				pend_delivered(p);
+			pend_del(g, e);
+		}
 		return E_OK;
 	}
 	if (rc == E_PROTO && (why == DROP_MALFORMED || why == DROP_OVERSIZE ||
@@ -872,7 +1247,17 @@ static void on_summary(struct gossip *g, struct gpeer *p,
                        const struct wire_summary *s)
 {
 	size_t nent = 0;
+	/* Seconds ahead of our own window (the initiator's clock is ahead)
+	 * are not answered: we hold nothing there that it could lack, and
+	 * what it holds there is future to us (the future hold has it, or
+	 * our own rounds fetch it once due). */
+	uint32_t w = wall(g), lim = w > 2 ? w - 2 : 0;
 
+	if (!bk_take(&p->rl_recon, RL_RECON_RATE, RL_RECON_BURST, g->now_ms,
+	             1)) {
+		misbehave(g, p->id, 1, "SUMMARY rate");
+		return;
+	}
 	if (p->last_answer_ms &&
 	    g->now_ms < p->last_answer_ms + RECON_ANSWER_MIN_MS)
 		return; /* faster than any honest initiator: ignored */
@@ -890,8 +1275,10 @@ static void on_summary(struct gossip *g, struct gpeer *p,
 		wire_minute_range(s->t0, s->t1, i, &a, &b);
 		wire_summary_at(s, i, &count, &fp);
 		store_range(g->store, a, b, &sb);
-		if (!fp_differs(&sb, count, fp) || a > b)
+		if (!fp_differs(&sb, count, fp) || a > b || a > lim)
 			continue;
+		if (b > lim)
+			b = lim;
 		if (wb_frame_payload_len(&g->wb) + ((size_t)b - a + 1) * 16 >
 		    WIRE_MAX_PAYLOAD)
 			break;
@@ -910,6 +1297,8 @@ static void on_summary(struct gossip *g, struct gpeer *p,
 		p->idlist_ok = true;
 		p->ans_t0 = s->t0;
 		p->ans_t1 = s->t1;
+		/* marks from now on are newer than what the IDLIST shows */
+		p->ans_epoch = ++p->epoch;
 	}
 }
 
@@ -990,8 +1379,10 @@ static bool idl_cb(struct stored *sp, void *arg)
 	uint64_t sid = wire_sid(sp->hash);
 	if (c->n && bsearch(&sid, c->sorted, c->n, sizeof(uint64_t), cmp_u64))
 		return true;
-	if (known_holds(c->p, sid))
-		return true;  /* queued or sent to it already */
+	/* The IDLIST is the peer's own word: having sent it does not count,
+	 * unless it is queued now or left after the SUMMARY_SEC. */
+	if (known_skip_cu(c->p, sid, c->p->ans_epoch))
+		return true;
 	if (c->p->cu.n >= GOSSIP_CATCHUP_MAX)
 		return false; /* backlog full: the rest in the next round */
 	/* the initiator lacks it: to the backlog, queued as it drains */
@@ -1011,12 +1402,29 @@ static void on_idlist(struct gossip *g, struct gpeer *p,
 	uint32_t t, c;
 	const uint8_t *ids;
 	struct u64vec v = {0};
-	uint32_t now = wall_now(g);
+	uint32_t now = wall(g);
 
 	if (!p->idlist_ok)
 		return; /* not the answer to our SUMMARY_SEC: ignored */
 	p->idlist_ok = false;
+	if (!bk_take(&p->rl_recon, RL_RECON_RATE, RL_RECON_BURST, g->now_ms,
+	             1)) {
+		misbehave(g, p->id, 1, "IDLIST rate");
+		return;
+	}
+	cu_fill(g, p);
+	if (p->cu_bk.tokens < CU_BURST / 2) {
+		/* budget spent: keep the backlog, do not walk the store again */
+		if (++p->cu_starved >= CU_STARVED_MAX) {
+			p->cu_starved = 0;
+			misbehave(g, p->id, 5, "catch-up beyond its budget");
+		}
+		g->st.cu_refused++;
+		return;
+	}
+	p->cu_starved = 0;
 	cu_clear(p);
+	p->cu_epoch = p->ans_epoch;
 	while (p->cu.n < GOSSIP_CATCHUP_MAX &&
 	       wire_idlist_next(l, &t, &c, &ids)) {
 		v.n = 0;
@@ -1126,8 +1534,10 @@ void gossip_tick(struct gossip *g, uint64_t now_ms)
 		g->fhead = (g->fhead + 1) % FIFO_SLOTS;
 		g->fn--;
 		struct pend *e = pend_get(g, f.sid);
-		if (e && e->deadline == f.deadline)
+		if (e && e->deadline == f.deadline) {
+			pend_failed(g, e->asked);
 			pend_retry(g, e, true);
+		}
 	}
 	for (size_t i = 0; i < g->npeers; i++) {
 		struct gpeer *p = g->peers[i];
@@ -1193,4 +1603,95 @@ const struct gossip_stats *gossip_get_stats(struct gossip *g,
 	g->st.fetch_pending = g->npend;
 	g->st.overloaded = now_ms < g->overload_until;
 	return &g->st;
+}
+
+static size_t vec_mem(const struct u64vec *v)
+{
+	return v->cap * sizeof(uint64_t);
+}
+
+static size_t peer_mem(const struct gpeer *p)
+{
+	size_t m = sizeof(*p) + GOSSIP_KNOWN_SLOTS * (sizeof(uint64_t) +
+	                                              sizeof(uint32_t));
+	m += vec_mem(&p->ann) + vec_mem(&p->req) + vec_mem(&p->cu);
+	if (p->invr)
+		m += GOSSIP_INV_RING * sizeof(*p->invr) +
+		     GOSSIP_INV_SEQS * sizeof(*p->invb);
+	for (int c = 0; c < QCLASSES; c++)
+		m += p->q[c].cap * sizeof(struct qent);
+	/* its share of the pending table and the timeout FIFO */
+	m += p->npend * (2 * sizeof(struct pend) + 4 * sizeof(struct fifo_ent));
+	return m;
+}
+
+size_t gossip_peer_mem(const struct gossip *g, int peer)
+{
+	const struct gpeer *p = peer_get(g, peer);
+	return p ? peer_mem(p) : 0;
+}
+
+size_t gossip_mem(const struct gossip *g)
+{
+	size_t m = sizeof(*g) + PEND_SLOTS * sizeof(struct pend) +
+	           FIFO_SLOTS * sizeof(struct fifo_ent) + g->wb.cap;
+	for (size_t i = 0; i < g->npeers; i++) {
+		const struct gpeer *p = g->peers[i];
+		m += peer_mem(p) - p->npend * (2 * sizeof(struct pend) +
+		                               4 * sizeof(struct fifo_ent));
+	}
+	return m;
+}
+
+/* Tests and fuzzing: every invariant, by a full walk (pending table and
+ * FIFO, per-peer counts, queues, bounds).  0 or the line of the first
+ * failed check. */
+#define DCHK(c) do { if (!(c)) return __LINE__; } while (0)
+#if defined(__clang__)
+/* a walk of the whole table: not worth the fuzzer's coverage hooks */
+__attribute__((no_sanitize("coverage")))
+#endif
+int gossip_debug_check(const struct gossip *g)
+{
+	size_t used = 0, asked[MAX_PEERS] = {0};
+	DCHK(g->npend <= GOSSIP_PENDING_MAX);
+	DCHK(g->fn <= FIFO_SLOTS);
+	DCHK(g->npeers <= MAX_PEERS);
+	for (size_t i = 0; i < PEND_SLOTS; i++) {
+		const struct pend *e = &g->pend[i];
+		if (!e->sid)
+			continue;
+		used++;
+		/* reachable from its home slot without a hole */
+		for (size_t j = pend_slot(e->sid); j != i;
+		     j = (j + 1) & (PEND_SLOTS - 1))
+			DCHK(g->pend[j].sid != 0);
+		DCHK(e->nalt <= GOSSIP_ALTS);
+		DCHK(e->tries >= 1 && e->tries <= GOSSIP_FETCH_TRIES);
+		for (size_t k = 0; k < g->npeers; k++)
+			if (g->peers[k]->id == e->asked)
+				asked[k]++;
+	}
+	DCHK(used == g->npend);
+	for (size_t i = 0; i < g->npeers; i++) {
+		const struct gpeer *p = g->peers[i];
+		size_t qn = 0, qb = 0;
+		for (size_t k = 0; k < i; k++)
+			DCHK(g->peers[k]->id != p->id);
+		DCHK(asked[i] == p->npend);
+		DCHK(p->pcap >= PEER_PENDING_MIN && p->pcap <= PEER_PENDING_MAX);
+		for (int c = 0; c < QCLASSES; c++) {
+			const struct qring *q = &p->q[c];
+			DCHK(q->n <= q->cap);
+			for (size_t k = 0; k < q->n; k++)
+				qb += q->v[(q->head + k) % q->cap].len;
+			qn += q->n;
+		}
+		DCHK(qn == p->qn && qb == p->qbytes);
+		DCHK(p->qn <= QENT_MAX);
+		DCHK(p->ann.n <= GOSSIP_ANN_MAX);
+		DCHK(p->cu_head <= p->cu.n && p->cu.n <= GOSSIP_CATCHUP_MAX);
+		DCHK(peer_mem(p) <= GOSSIP_PEER_MEM_MAX);
+	}
+	return 0;
 }

@@ -11,9 +11,12 @@
  * daemon).  Peers are named by the caller's int ids.
  *
  * Bounded: per-peer known-set 32,768 short ids (direct mapped), announce
- * queue 65,536 ids, send queue 16 MiB of packet bytes, catch-up backlog
- * 262,144 short ids (2 MiB, only while serving a catch-up); pending
- * fetches 65,536.  Nothing per held packet: short ids are looked up in the
+ * queue 65,536 ids, send queue 16 MiB of packet bytes and 65,536 entries,
+ * catch-up backlog 262,144 short ids (2 MiB, only while serving a
+ * catch-up); pending fetches 65,536, per peer an adaptive share of at most
+ * 16,384 (gossip_peer_mem() adds it up).  Per-peer rate limits on INV,
+ * GETDATA/GETBITS, NOTFOUND, SUMMARY/IDLIST and a catch-up byte budget
+ * (docs/PROTOCOL.md 5.7).  Nothing per held packet: short ids are looked up in the
  * store (store_get_short).
  */
 #ifndef DEX_GOSSIP_H
@@ -64,6 +67,12 @@
  * (a larger packet travels alone). */
 #define GOSSIP_PACKETS_BATCH 65536u
 
+/* About the most gossip_peer_mem() can report for one peer: known-set
+ * 384 KiB, announce queue 512 KiB, catch-up backlog 2 MiB, INV ring
+ * 272 KiB, send queue entries (<= 65,536 of 40 bytes, arrays up to twice
+ * that) 5 MiB, pending share (<= 16,384 fetches) 2.3 MiB. */
+#define GOSSIP_PEER_MEM_MAX (11u << 20)
+
 /* gossip_peer_add() flags */
 #define GOSSIP_PEER_FULL 1u          /* advertised WIRE_SVC_FULL */
 #define GOSSIP_PEER_V2 2u            /* VERSION >= 2: GETBITS, PACKETS */
@@ -79,7 +88,9 @@ struct gossip_ops {
 	 * (0 = hold packets in the priority queue). */
 	size_t (*room)(void *ctx, int peer);
 	/* A packet received from peer: check and store it.  E_OK (*out new),
-	 * E_DUP (*out the held one) or E_PROTO (*reason the drop). */
+	 * E_DUP (*out the held one), E_AGAIN (valid but ahead of the clock:
+	 * kept by the caller and stored when due, then gossip_on_new) or
+	 * E_PROTO (*reason the drop). */
 	int (*ingest)(void *ctx, int peer, const uint8_t *pkt, size_t len,
 	              struct stored **out, enum drop_reason *reason);
 	/* Optional.  The wall clock in unix seconds, for the time windows of
@@ -119,6 +130,8 @@ struct gossip_stats {
 	uint64_t recon_rounds;       /* SUMMARY sent */
 	uint64_t control_bytes;      /* INV/GETDATA/NOTFOUND/SUMMARY*/
 	uint64_t getbits_stale;      /* GETBITS naming an INV no longer held */
+	uint64_t misbehaved;         /* reports to ops->misbehave */
+	uint64_t cu_refused;         /* IDLISTs not served: catch-up budget */
 	bool overloaded;             /* shed something in the last second */
 };
 
@@ -148,8 +161,11 @@ int gossip_on_msg(struct gossip *g, int peer, uint8_t type,
                   const uint8_t *p, size_t n, uint64_t now_ms,
                   enum drop_reason *reason);
 
-/* A packet was stored: created here (from_peer < 0) or received.  Pushes
- * it and queues announcements. */
+/* A packet was stored: created here (from_peer -1), received from
+ * from_peer, or released from a future hold (GOSSIP_FROM_HOLD: every peer
+ * that sent or announced it meanwhile may have been forgotten, so it is
+ * announced only, not pushed).  Pushes it and queues announcements. */
+#define GOSSIP_FROM_HOLD (-2)
 void gossip_on_new(struct gossip *g, struct stored *sp, int from_peer,
                    uint64_t now_ms);
 
@@ -184,5 +200,19 @@ size_t gossip_queued_bytes(const struct gossip *g, int peer);
 size_t gossip_catchup_backlog(const struct gossip *g, int peer);
 const struct gossip_stats *gossip_get_stats(struct gossip *g,
                                             uint64_t now_ms);
+
+/* Bytes of memory gossip holds for peer: its known-set, announce queue,
+ * GETDATA batch, INV ring, send queue entries (the packets themselves are
+ * the store's), catch-up backlog and its share of the pending-fetch table.
+ * At most about GOSSIP_PEER_MEM_MAX.  0 for an unknown peer. */
+size_t gossip_peer_mem(const struct gossip *g, int peer);
+/* Everything gossip holds: the pending table and its FIFO (fixed, about
+ * 5 MiB) plus every peer's part. */
+size_t gossip_mem(const struct gossip *g);
+
+/* Tests and fuzzing: check every internal invariant by a full walk of the
+ * pending table (O(131,072 x peers)).  0, or the source line of the first
+ * check that failed. */
+int gossip_debug_check(const struct gossip *g);
 
 #endif

@@ -71,7 +71,8 @@ BAD_PACKETS = {
     "badpow": lambda: mine(packet_bytes(int(time.time()), b"x\x00",
                                         tag_a=b"bad"), 12,
                            want=lambda valid, prio: not valid),
-    "future": lambda: good_packet(t=int(time.time()) + 30),
+    # beyond the 60 s future hold (closer ones are kept until due)
+    "future": lambda: good_packet(t=int(time.time()) + 120),
     "expired": lambda: good_packet(t=int(time.time()) - 3600 - 5),
     # 1100 bytes: penalty 1, so a hash with no extra zero bit is priority -1
     "lowpriority": lambda: mine(packet_bytes(int(time.time()), b"y" * 1060

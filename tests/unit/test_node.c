@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "core/err.h"
+#include "core/fhold.h"
 #include "core/packet.h"
 #include "core/store.h"
 #include "node/config.h"
@@ -21,6 +22,7 @@
 #include "node/log.h"
 #include "node/net.h"
 #include "node/node.h"
+#include "proto/gossip.h"
 
 #define T0 1767225600u
 
@@ -124,7 +126,7 @@ static void test_ingest_counters(void **state)
 	assert_int_equal(node_ingest(n, pkt, 10, &sp, &r), E_PROTO);
 	assert_int_equal(r, DROP_MALFORMED);
 	assert_null(sp);
-	len = make_pkt(pkt, sizeof(pkt), T0 + 5, 2, 16);
+	len = make_pkt(pkt, sizeof(pkt), T0 + DEX_FUTURE_HOLD + 1, 2, 16);
 	assert_int_equal(node_ingest(n, pkt, len, &sp, &r), E_PROTO);
 	assert_int_equal(r, DROP_FUTURE);
 	len = make_pkt(pkt, sizeof(pkt), T0 - 3600, 3, 16);
@@ -135,6 +137,50 @@ static void test_ingest_counters(void **state)
 	assert_int_equal(n->ctr.dropped[DROP_EXPIRED], 1);
 	assert_int_equal(n->ctr.received, 5);
 	assert_int_equal(n->ctr.added, 1);
+}
+
+/* A packet 2 s (or up to DEX_FUTURE_HOLD s) ahead is not lost: it is
+ * held, not stored nor counted as dropped, and the tick at which it is
+ * due (timestamp - DEX_FUTURE_SLACK) stores it and hands it to the
+ * network.  (Before the hold, it was dropped as "future" for good.) */
+static void test_future_hold(void **state)
+{
+	struct fixture *f = *state;
+	struct node *n = &f->n;
+	uint8_t pkt[256], far[256];
+	struct stored *sp;
+	enum drop_reason r;
+	struct fhold_stats hs;
+	size_t len = make_pkt(pkt, sizeof(pkt), T0 + 2, 1, 16);
+	size_t flen = make_pkt(far, sizeof(far), T0 + 30, 2, 16);
+
+	assert_int_equal(node_ingest(n, pkt, len, &sp, &r), E_AGAIN);
+	assert_int_equal(r, DROP_FUTURE);
+	assert_null(sp);
+	assert_int_equal(node_ingest(n, pkt, len, &sp, &r), E_AGAIN);
+	assert_int_equal(node_ingest(n, far, flen, &sp, &r), E_AGAIN);
+	assert_int_equal(n->ctr.dropped[DROP_FUTURE], 0);
+	assert_int_equal(n->ctr.added, 0);
+	fhold_get_stats(n->fhold, &hs);
+	assert_int_equal(hs.count, 2); /* the duplicate is held once */
+	node_tick(n, T0);
+	assert_int_equal(n->ctr.added, 0);
+	assert_int_equal(net_calls, 0);
+	node_set_mocktime((uint64_t)(T0 + 1) * 1000);
+	node_tick(n, T0 + 1);  /* T0 + 2 is acceptable from T0 + 1 */
+	assert_int_equal(n->ctr.added, 1);
+	assert_int_equal(net_calls, 1);
+	assert_int_equal(net_from, GOSSIP_FROM_HOLD);
+	struct store_stats st;
+	store_get_stats(n->store, &st);
+	assert_int_equal(st.count, 1);
+	node_set_mocktime((uint64_t)(T0 + 29) * 1000);
+	node_tick(n, T0 + 29);
+	assert_int_equal(n->ctr.added, 2);
+	fhold_get_stats(n->fhold, &hs);
+	assert_int_equal(hs.count, 0);
+	assert_int_equal(hs.released, 2);
+	assert_int_equal(n->ctr.dropped[DROP_FUTURE], 0);
 }
 
 static void test_lag(void **state)
@@ -301,6 +347,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ingest_counters, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_lag, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_future_hold, setup,
+		                                teardown),
 		cmocka_unit_test_setup_teardown(test_rate_and_tick, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_add_local, setup, teardown),

@@ -10,13 +10,16 @@
  *   bench=sim nodes topology avg_degree rate seconds packet_bytes latency_ms
  *   jitter_ms bandwidth seed created lost_in_crash delivered_all missing
  *   dup_ratio control_ratio latency_p50_ms latency_p99_ms latency_max_ms
- *   converged_after_ms fingerprints_equal
+ *   converged_after_ms fingerprints_equal skew misbehaved
  * created: packets made (at random up nodes); lost_in_crash: held by no
  * node but one that crashed (-restart); delivered_all: packets that
  * reached every node; missing: sum over nodes of the packets (created -
  * lost) it lacks at the end; latency: creation to the last node, over
  * delivered_all; converged_after_ms: after the load, when every node held
- * the same created - lost packets (-1: not within -settle).
+ * the same created - lost packets (-1: not within -settle); skew: node 0's
+ * clock offset (-skew); misbehaved: reports to gossip_ops.misbehave (0 for
+ * honest traffic).  Each node keeps packets from the near future in a
+ * future hold (core/fhold.h, 60 s window) as the daemon does.
  * Exit status 0 when the run completed (whatever it measured), 2 on a bad
  * argument.
  *
@@ -32,6 +35,7 @@
 
 #include "core/check.h"
 #include "core/err.h"
+#include "core/fhold.h"
 #include "core/packet.h"
 #include "core/store.h"
 #include "core/txpow.h"
@@ -72,6 +76,8 @@ struct snode {
 	struct link *out[SIM_MAX_DEGREE];
 	int npeers;
 	uint64_t added, dups;
+	int skew;                    /* wall clock offset (s) */
+	struct fhold *hold;          /* packets from the near future */
 };
 
 struct pktrec {                  /* per created packet */
@@ -87,6 +93,7 @@ struct opts {
 	int64_t rate, seconds, settle, size, latency, jitter, bandwidth, seed;
 	int64_t part_t1, part_t2;           /* partition [t1, t2) s, -1 none */
 	int64_t restart_node, restart_t1, restart_t2;
+	int64_t skew;                       /* node 0's clock offset, s */
 };
 
 static struct opts o;
@@ -97,7 +104,7 @@ static struct pktrec *pk;
 static uint32_t ncreated, nlost;
 static uint64_t now_ms;
 static uint64_t rng_state;
-static uint64_t control_bytes, packet_bytes;
+static uint64_t control_bytes, packet_bytes, misbehaved;
 
 static uint64_t rng(void)
 {
@@ -111,6 +118,22 @@ static uint64_t rng(void)
 static uint32_t now_s(void)
 {
 	return (uint32_t)(now_ms / 1000u);
+}
+
+/* Node n's wall clock (s): the virtual clock plus its skew. */
+static uint32_t wall_s(const struct snode *n)
+{
+	return (uint32_t)((int64_t)now_s() + n->skew);
+}
+
+static uint32_t s_wall(void *ctx)
+{
+	return wall_s(ctx);
+}
+
+static void s_misbehave(void *ctx, int peer, unsigned score, const char *why)
+{
+	misbehaved++;
 }
 
 /* ---- links ------------------------------------------------------------ */
@@ -274,10 +297,18 @@ static int s_ingest(void *ctx, int peer, const uint8_t *pkt, size_t len,
 	int rc;
 
 	*out = NULL;
-	*reason = packet_check(pkt, len, now_s(), 0, SIM_PURGETIME, &pv, &pe);
+	*reason = packet_check(pkt, len, wall_s(n), 0, SIM_PURGETIME, &pv, &pe);
+	if (*reason == DROP_FUTURE && pv.timestamp <= wall_s(n) + 60 &&
+	    packet_check(pkt, len, pv.timestamp - 1, 0, SIM_PURGETIME, &pv,
+	                 &pe) == DROP_NONE) {
+		rc = fhold_put(n->hold, pkt, len, pv.timestamp, pe.priority,
+		               pe.hash, peer);
+		if (rc == E_OK || rc == E_DUP)
+			return E_AGAIN;
+	}
 	if (*reason != DROP_NONE)
 		return E_PROTO;
-	rc = store_put(n->store, pkt, len, &pe, now_s(), out);
+	rc = store_put(n->store, pkt, len, &pe, wall_s(n), out);
 	if (rc == E_OK)
 		count_arrival(n, *out);
 	else if (rc == E_DUP)
@@ -296,9 +327,12 @@ static void node_start(struct snode *n)
 	struct gossip_cfg gc = {.purgetime = SIM_PURGETIME, .full = true};
 	struct gossip_ops ops = {
 		.ctx = n, .send = s_send, .send_packet = s_send_packet,
-		.room = s_room, .ingest = s_ingest,
+		.room = s_room, .ingest = s_ingest, .wall_now = s_wall,
+		.misbehave = s_misbehave,
 	};
 
+	n->skew = n->idx == 0 ? (int)o.skew : 0;
+	n->hold = fhold_new(64u << 20, 65536);
 	n->store = store_new(&sc);
 	n->g = gossip_new(n->store, &gc, &ops);
 	if (!n->store || !n->g) {
@@ -313,6 +347,8 @@ static void node_stop(struct snode *n)
 {
 	gossip_free(n->g);
 	store_free(n->store);
+	fhold_free(n->hold);
+	n->hold = NULL;
 	n->g = NULL;
 	n->store = NULL;
 	n->up = false;
@@ -448,7 +484,7 @@ static void create_packet(void)
 	static uint8_t buf[65536 + 64]; /* -size is at most 65536 */
 	static char pl[65536];
 	struct packet_fields f = {
-		.relay = 1, .kind = PACKET_KIND_DATA, .timestamp = now_s(),
+		.relay = 1, .kind = PACKET_KIND_DATA, .timestamp = wall_s(n),
 		.tag_a = (const uint8_t *)"sim", .len_a = 3,
 		.payload = (const uint8_t *)pl, .nonce = ncreated,
 	};
@@ -478,7 +514,7 @@ static void create_packet(void)
 			break;
 		f.nonce += SIM_MAX_PACKETS; /* distinct from other packets' */
 	}
-	if (store_put(n->store, buf, len, &pe, now_s(), &sp) != E_OK)
+	if (store_put(n->store, buf, len, &pe, wall_s(n), &sp) != E_OK)
 		return;
 	pk[ncreated] = (struct pktrec){.created = now_ms, .last = now_ms,
 	                               .have = 0};
@@ -521,6 +557,25 @@ static void deliver(struct link *l)
 	}
 }
 
+/* A held future packet is due at its node (as node_tick does). */
+static void release_cb(void *arg, const uint8_t *pkt, size_t len, int peer)
+{
+	struct snode *n = arg;
+	struct packet_view pv;
+	struct pow_eval pe;
+	struct stored *sp;
+
+	if (packet_check(pkt, len, wall_s(n), 0, SIM_PURGETIME, &pv, &pe) !=
+	    DROP_NONE)
+		return;
+	if (store_put(n->store, pkt, len, &pe, wall_s(n), &sp) == E_OK) {
+		count_arrival(n, sp);
+		gossip_on_new(n->g, sp, GOSSIP_FROM_HOLD, now_ms);
+	} else {
+		n->dups++;
+	}
+}
+
 static void step(void)
 {
 	for (size_t i = 0; i < nlinks; i++)
@@ -530,6 +585,9 @@ static void step(void)
 
 		if (!n->up)
 			continue;
+		if ((now_ms - SIM_T0) % SIM_TICK_MS == 0 &&
+		    fhold_next(n->hold) <= (uint64_t)wall_s(n) + 1)
+			fhold_release(n->hold, wall_s(n) + 1, release_cb, n);
 		if ((now_ms - SIM_T0) % SIM_TICK_MS == 0 ||
 		    gossip_next_due(n->g) <= now_ms)
 			gossip_tick(n->g, now_ms);
@@ -594,6 +652,8 @@ static void usage(FILE *f)
 	"                    to T2 of the run\n"
 	"  -restart=K:T1:T2  node K down from second T1, back at T2 with an\n"
 	"                    empty store\n"
+	"  -skew=S           node 0's clock is S seconds ahead (negative:\n"
+	"                    behind), -3600..3600 (0)\n"
 	"  -seed=N           random seed (1)\n"
 	"  -help             this text\n");
 }
@@ -672,6 +732,9 @@ static int parse_args(int argc, char **argv)
 			bad = parse_range(eq + 1, 0, 10000, &o.jitter);
 		} else if (!strncmp(a, "bandwidth=", 10)) {
 			bad = parse_range(eq + 1, 0, INT64_MAX / 1000, &o.bandwidth);
+		} else if (!strncmp(a, "skew=", 5)) {
+			bad = parse_int64(eq + 1, &o.skew) != E_OK ||
+			      o.skew < -3600 || o.skew > 3600;
 		} else if (!strncmp(a, "seed=", 5)) {
 			bad = parse_range(eq + 1, 0, INT64_MAX, &o.seed);
 		} else if (!strncmp(a, "partition=", 10)) {
@@ -770,7 +833,7 @@ int main(int argc, char **argv)
 	       "missing=%llu "
 	       "dup_ratio=%.4f control_ratio=%.4f latency_p50_ms=%llu "
 	       "latency_p99_ms=%llu latency_max_ms=%llu converged_after_ms=%lld "
-	       "fingerprints_equal=%d\n",
+	       "fingerprints_equal=%d skew=%lld misbehaved=%llu\n",
 	       o.nodes, o.topology, (double)nlinks / o.nodes, (long long)o.rate,
 	       (long long)o.seconds, (long long)o.size, (long long)o.latency,
 	       (long long)o.jitter, (long long)o.bandwidth, (long long)o.seed,
@@ -780,7 +843,8 @@ int main(int argc, char **argv)
 	       (unsigned long long)(all ? lat[all / 2] : 0),
 	       (unsigned long long)(all ? lat[(uint64_t)all * 99 / 100] : 0),
 	       (unsigned long long)(all ? lat[all - 1] : 0),
-	       conv ? (long long)conv_ms : -1LL, conv ? 1 : 0);
+	       conv ? (long long)conv_ms : -1LL, conv ? 1 : 0,
+	       (long long)o.skew, (unsigned long long)misbehaved);
 	free(lat);
 	for (int i = 0; i < o.nodes; i++)
 		if (nodes[i].up)
