@@ -325,16 +325,30 @@ static void mem_kill(struct conn *c, size_t mem, const char *what)
 	conn_kill(c, why);
 }
 
+static void mem_check(struct net *net);
+
 /* True if c may be given len more bytes within its budget; otherwise c is
- * disconnected. */
+ * disconnected.  The total is kept between ticks by adding what is sent;
+ * when it passes the budget it is counted again at once (mem_check: the
+ * largest holders go, possibly c), so a burst of sends to many peers
+ * within one tick cannot overshoot it. */
 static bool conn_budget(struct conn *c, size_t len)
 {
-	size_t m = conn_mem(c->net, c);
+	struct net *net = c->net;
+	size_t m = conn_mem(net, c);
 
-	if (m + len <= NET_PEER_MEM_MAX)
-		return true;
-	mem_kill(c, m + len, "peer over 16 MiB");
-	return false;
+	if (m + len > NET_PEER_MEM_MAX) {
+		mem_kill(c, m + len, "peer over 16 MiB");
+		return false;
+	}
+	net->mem_total += len;
+	if (net->mem_total > mem_budget(net)) {
+		mem_check(net);
+		if (c->closing)
+			return false;
+		net->mem_total += len;
+	}
+	return true;
 }
 
 /* Every tick: each peer within its budget, all of them within the total

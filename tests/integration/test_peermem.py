@@ -125,33 +125,51 @@ def test_nonreading_peers_bounded(make_node):
     assert len(b.rpc("getpeerinfo")) == 1
 
 
+def getdata_ids(sids):
+    return frame(W_GETDATA, struct.pack(f"<I{len(sids)}Q", len(sids), *sids))
+
+
+def small_window_peer(port):
+    """A raw peer whose socket receive buffer is 4 KB (set before the
+    connection, so the window stays small): what it does not read stays in
+    the node's output buffer instead of the kernel's."""
+    p = RawPeer.__new__(RawPeer)
+    p.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    p.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    p.sock.settimeout(10.0)
+    p.sock.connect(("127.0.0.1", port))
+    p.buf = b""
+    return p.handshake(txpowbits=0)
+
+
 def test_total_budget_drops_largest(make_node):
-    """32 such peers (each paused at ~2.5 MiB) need more than the 64 MiB
-    for all peers: the largest holders are dropped, the total stays within
-    the budget, the node keeps serving."""
-    a = make_node("a", args=["-maxmem=256", "-connect=127.0.0.1:1"]).start()
-    n = 32
-    peers = [RawPeer(a.port).handshake() for _ in range(n)]
-    msgs = [getdata_unknown(100 + i) for i in range(n)]
-    offs = [0] * n
+    """40 peers that ask for every held packet (packets of ~1 MB) and never
+    read each make the node hold ~2 MiB of output (sent while under 1 MiB,
+    then one more packet; read paused at 2 MiB): together more than the
+    64 MiB for all peers.  The largest holders are dropped, the total stays
+    within the budget, the node keeps serving.  (Requests for unknown ids
+    no longer serve for this: their answers are rate limited per peer.)"""
+    a = make_node("a", txpowbits=0,
+                  args=["-maxmem=256", "-connect=127.0.0.1:1",
+                        "-maxinboundperip=64"]).start()
+    sids = []
+    for i in range(8):
+        payload = (b"%07d" % i) * 140000           # 980,000 bytes
+        r = a.rpc("DEX_broadcast", payload.hex(), "0", "big", "", "")
+        sids.append(struct.unpack("<Q", bytes.fromhex(r["hash"])[8:16])[0])
+    n = 40
+    peers = [small_window_peer(a.port) for _ in range(n)]
+    msg = getdata_ids(sids)
     for p in peers:
-        p.sock.setblocking(False)
+        p.sock.send(msg)
     worst = 0
     t0 = time.monotonic()
-    next_check = t0
-    while time.monotonic() - t0 < 8.0:
-        for i, p in enumerate(peers):
-            for _ in range(4):
-                try:
-                    k = p.sock.send(msgs[i][offs[i]:offs[i] + (1 << 18)])
-                except OSError:
-                    break
-                offs[i] = (offs[i] + k) % len(msgs[i])
-        if time.monotonic() >= next_check:
-            st = a.stats()["peermem"]
-            worst = max(worst, st["total"] - st["budget"])
-            next_check += 0.5
-        time.sleep(0.01)
+    while time.monotonic() - t0 < 10.0:
+        st = a.stats()["peermem"]
+        worst = max(worst, st["total"] - st["budget"])
+        if st["disconnected"] >= 1 and time.monotonic() - t0 > 3.0:
+            break
+        time.sleep(0.25)
     st = a.stats()["peermem"]
     print(f"peermem: {n} peers, total budget {st['budget'] >> 20} MiB, "
           f"peak {st['peak'] >> 20} MiB, {st['disconnected']} dropped")
