@@ -67,6 +67,7 @@ def settle_origin(f, traffic, nd, timeout=10.0):
 
 
 # ------------------------------------------------------------- (a) partition
+@pytest.mark.quick
 def test_partition_heals(fabric):
     """8 nodes split 4 | 4 for 30 s (nftables drops every frame between
     the halves; the TCP connections across stay open and stall) with
