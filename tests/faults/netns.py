@@ -94,10 +94,16 @@ def unavailable():
         r = sh("ip", "netns", "add", probe, check=False)
         if r.returncode != 0:
             return f"ip netns add failed: {r.stderr.strip()[:200]}"
-        r = sh("ip", "netns", "exec", probe, "nft", "list", "ruleset",
-               check=False)
-        if r.returncode != 0:
-            return f"nft in a namespace failed: {r.stderr.strip()[:200]}"
+        for argv in (("ip", "-n", probe, "link", "add", "b0", "type",
+                      "bridge"),
+                     ("ip", "-n", probe, "link", "add", "v0", "type", "veth",
+                      "peer", "name", "v1"),
+                     ("ip", "netns", "exec", probe, "nft", "list", "ruleset"),
+                     ("tc", "-n", probe, "qdisc", "show")):
+            r = sh(*argv, check=False)
+            if r.returncode != 0:
+                return (f"{' '.join(argv[:6])} failed: "
+                        f"{r.stderr.strip()[:200]}")
     finally:
         sh("ip", "netns", "del", probe, check=False)
     return None
@@ -225,6 +231,26 @@ class NsNode(dexnet.Node):
         self.env = {"LD_PRELOAD": lib, "FAKETIME": f"{seconds:+d}s",
                     "FAKETIME_DONT_FAKE_MONOTONIC": "1",
                     "FAKETIME_NO_CACHE": "1"}
+
+    def set_clock_file(self, path, offset=0):
+        """Run the daemon (from its next start) with its wall clock offset
+        by what `path` says; step() rewrites it while the daemon runs
+        (libfaketime re-reads it on every clock read)."""
+        lib = faketime_lib()
+        if lib is None:
+            raise RuntimeError("libfaketime not installed")
+        self.clock_file = path
+        self.step(offset)
+        self.env = {"LD_PRELOAD": lib, "FAKETIME_TIMESTAMP_FILE": path,
+                    "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+                    "FAKETIME_NO_CACHE": "1"}
+
+    def step(self, offset):
+        """Set the wall clock offset (seconds) of a set_clock_file() node."""
+        tmp = self.clock_file + ".tmp"
+        with open(tmp, "w") as fh:
+            fh.write(f"{int(offset):+d}s\n")
+        os.replace(tmp, self.clock_file)
 
     def _conn(self):
         c = getattr(self._local, "conn", None)

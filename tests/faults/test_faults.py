@@ -14,6 +14,7 @@ The bounds are what the product must meet (docs/faults.md); a failure
 message also says when (or whether) the nodes got there later.
 """
 
+import os
 import time
 
 import pytest
@@ -30,6 +31,7 @@ HEAL_BOUND = 10             # identical within 10 s of the heal
 LOSS_BOUND = {5: 20, 20: 60}    # after the traffic ends, loss still on
 SLOW_BOUND = 30             # after the traffic ends, the slow link still slow
 SKEW_BOUND = {5: 15, 30: 40}    # after the traffic ends
+STEP_BOUND = 15             # after the traffic ends
 KILL_BOUND = 20             # after the traffic ends
 
 
@@ -164,6 +166,52 @@ def test_clock_skew(fabric, skew):
     figure(f"faults: skew={skew:+d}s nodes=5 traffic_s=20 "
            f"packets={tr.count()} complete_after_s={took:.1f} "
            f"bound_s={bound} dropped={netns.drops(f)}")
+
+
+def test_clock_step(fabric, workdir):
+    """4 nodes (full mesh) under 30 s of traffic; node 0's wall clock steps
+    10 s back, 7 s later 10 s forward (back to right), 7 s later 60 s
+    forward and 5 s later back again (libfaketime, monotonic clock
+    untouched; node 0 broadcasts nothing while 60 s ahead, so no packet is
+    from the far future).  Timeouts run on the monotonic clock, so node 0
+    must keep every connection (no disconnect in its log, same peers) and
+    every node must hold every packet within STEP_BOUND s of the end of
+    the traffic."""
+    if netns.faketime_lib() is None:
+        pytest.skip("libfaketime not installed (scripts/deps.sh)")
+    f = fabric(4, mesh_edges(4, 2))
+    f[0].set_clock_file(os.path.join(workdir, "n0.faketime"), 0)
+    f.start()
+    f.wait_connected(SYNC_START)
+    peers0 = f[0].peer_pubkeys()
+    log0 = len(f[0].log())
+    tr = Traffic(f.nodes, rate=RATE).start()
+    try:
+        run_traffic(tr, 5)
+        f[0].step(-10)
+        run_traffic(tr, 7)
+        f[0].step(0)
+        run_traffic(tr, 7)
+        tr.pause(f[0])
+        f[0].step(60)
+        run_traffic(tr, 5)
+        f[0].step(0)
+        tr.resume(f[0])
+        run_traffic(tr, 6)
+    finally:
+        tr.stop()
+    lost = [ln for ln in f[0].log()[log0:].splitlines()
+            if "disconnect" in ln.lower()]
+    figure(f"faults: clock_step steps=-10,+10,+60,-60 nodes=4 "
+           f"packets={tr.count()} disconnects_n0={len(lost)} "
+           f"peers_n0={len(f[0].peers())}")
+    took = wait_complete(f.nodes, tr, STEP_BOUND, observe=60,
+                         what=f"clock steps: complete within {STEP_BOUND}s")
+    figure(f"faults: clock_step complete_after_s={took:.1f} "
+           f"bound_s={STEP_BOUND} dropped={netns.drops(f)}")
+    assert not lost, f"node 0 lost connections after its clock stepped: " \
+        f"{lost[:5]}"
+    assert f[0].peer_pubkeys() == peers0
 
 
 # ------------------------------------------------- (e) kill -9, rolling restart
