@@ -99,9 +99,10 @@ integration: $(DAEMON) $(CLI) $(TOOLS)
 # Fault scenarios (tests/faults): nodes in network namespaces split, lossy,
 # slow, with a wrong clock, killed and restarted.  Needs root, iproute2,
 # nftables and faketime; skipped with the reason otherwise.
+# FAULTS_ARGS go to pytest, e.g. FAULTS_ARGS="-k partition".
 faults: deps
 	@$(MAKE) --no-print-directory $(DAEMON) $(CLI)
-	@DEXP2P_BUILD=$(abspath $(BUILD)) scripts/run-faults.sh
+	@DEXP2P_BUILD=$(abspath $(BUILD)) scripts/run-faults.sh $(FAULTS_ARGS)
 
 faults-quick: $(DAEMON) $(CLI)
 	@DEXP2P_BUILD=$(abspath $(BUILD)) scripts/run-faults.sh -m quick
