@@ -2,10 +2,13 @@
 #
 #   make          daemon, client, unit tests, benchmarks
 #   make test     install missing packages, build, run unit + integration tests
+#                 and the quick fault scenarios
 #   make run      install, build, start a 3-node local network (scripts/run.sh)
 #   make bench    build and run the benchmarks (figures as key=value lines)
 #   make asan     unit + integration tests under ASan+UBSan (build-asan/)
 #   make fuzz     every libFuzzer target for FUZZ_SECONDS each (build-fuzz/)
+#   make faults   every fault scenario: real daemons in network namespaces
+#                 (root; tests/faults, docs/faults.md)
 #   make clean
 
 CC      ?= cc
@@ -44,7 +47,8 @@ UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 TOOLS   := $(foreach t,$(TOOL_SRC),$(BUILD)/tools/$(notdir $(basename $(t))))
 
-.PHONY: all deps test unit integration run bench asan fuzz clean
+.PHONY: all deps test unit integration faults faults-quick run bench asan fuzz \
+	clean
 
 all: $(DAEMON) $(CLI) $(UNITS) $(BENCHES) $(TOOLS)
 
@@ -84,12 +88,24 @@ $(BUILD)/tools/%: $(call obj,$(TOOL_SRC)) $(LIBNODE) $(LIBCORE)
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit integration
+	@$(MAKE) --no-print-directory faults-quick
 
 unit: $(UNITS)
 	@scripts/run-unit.sh $(UNITS)
 
 integration: $(DAEMON) $(CLI) $(TOOLS)
 	@DEXP2P_BUILD=$(abspath $(BUILD)) scripts/run-integration.sh
+
+# Fault scenarios (tests/faults): nodes in network namespaces split, lossy,
+# slow, with a wrong clock, killed and restarted.  Needs root, iproute2,
+# nftables and faketime; skipped with the reason otherwise.
+# FAULTS_ARGS go to pytest, e.g. FAULTS_ARGS="-k partition".
+faults: deps
+	@$(MAKE) --no-print-directory $(DAEMON) $(CLI)
+	@DEXP2P_BUILD=$(abspath $(BUILD)) scripts/run-faults.sh $(FAULTS_ARGS)
+
+faults-quick: $(DAEMON) $(CLI)
+	@DEXP2P_BUILD=$(abspath $(BUILD)) scripts/run-faults.sh -m quick
 
 run: deps
 	@$(MAKE) --no-print-directory $(DAEMON) $(CLI)

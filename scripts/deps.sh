@@ -5,7 +5,8 @@ set -euo pipefail
 
 pkgs=(build-essential pkg-config clang libclang-rt-14-dev
       libevent-dev libsodium-dev libssl-dev libjansson-dev libcmocka-dev
-      python3 python3-pytest)
+      python3 python3-pytest
+      iproute2 nftables faketime)   # fault tests (tests/faults)
 
 missing=()
 for p in "${pkgs[@]}"; do
