@@ -77,7 +77,7 @@
 /* Unacknowledged data on a socket for this long: the kernel ends the
  * connection (TCP_USER_TIMEOUT), so a dead link is not kept through TCP's
  * retransmission backoff. */
-#define NET_USER_TIMEOUT_MS 15000u
+#define NET_USER_TIMEOUT_MS 60000u
 #define NET_DEFAULT_PORT 7770
 #define NET_MAX_SELF 8
 #define NET_NAMES_MAX 256              /* host names being resolved */
@@ -972,6 +972,12 @@ static void on_ready(struct net *net, struct conn *c)
 		conn_kill(c, "peer table full");
 		return;
 	}
+	/* the connections of one address share one catch-up budget (the
+	 * host's own address excepted: a local network runs on it) */
+	if (!peers_is_localhost(cip))
+		gossip_peer_set_group(net->g, c->id,
+		                      peers_siphash(net->evict_k0, net->evict_k1,
+		                                    cip, 16) | 1);
 	/* remember where it listens; link the book entry */
 	uint8_t ip[16];
 	uint16_t p;
@@ -1425,6 +1431,25 @@ static void names_retry(struct net *net, uint64_t now_ms);
 
 /* Once a second: the peer epoch (wall clock), each session's timers
  * (monotonic), name retries and dialling. */
+/* When the kernel last heard from c's peer (an ACK or data), from
+ * TCP_INFO; 0 when unknown. */
+static uint64_t tcp_heard_ms(const struct conn *c, uint64_t now_ms)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	evutil_socket_t fd = c->bev ? bufferevent_getfd(c->bev) : -1;
+	uint32_t quiet;
+
+	if (fd < 0 || !c->connected ||
+	    getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+	    len < sizeof(ti))
+		return 0;
+	quiet = ti.tcpi_last_ack_recv < ti.tcpi_last_data_recv
+	            ? ti.tcpi_last_ack_recv
+	            : ti.tcpi_last_data_recv;
+	return now_ms > quiet ? now_ms - quiet : 0;
+}
+
 static void second_tick(struct net *net, uint64_t now_ms)
 {
 	uint32_t now = node_now();
@@ -1448,6 +1473,7 @@ static void second_tick(struct net *net, uint64_t now_ms)
 		io.out_pending = evbuffer_get_length(out);
 		io.out_written = c->bytessent - io.out_pending;
 		io.recv_paused = c->recv_paused;
+		io.tcp_heard_ms = tcp_heard_ms(c, now_ms);
 		if (!c->connected) /* connect() in progress: only its deadline */
 			io.out_pending = 0;
 		if (session_tick(&c->s, &io, now_ms, &net->wb) == SESSION_KILL)

@@ -46,6 +46,9 @@
 #define CU_RATE (128u << 10)
 #define CU_PERIOD_S 600u
 #define CU_STARVED_MAX 10u
+/* Address groups whose catch-up budget is remembered (gossip_peer_set_group);
+ * the one whose peers left longest ago gives way. */
+#define CU_GROUPS 1024u
 /* A packet is re-sent by catch-up to a peer whose IDLIST still lacks it
  * at most this many times while the known-set remembers it (after that it
  * is refused there for good: full store, expired, or a lie). */
@@ -180,6 +183,7 @@ static bool bk_take(struct bucket *b, double rate, double burst,
 
 struct gpeer {
 	int id;
+	uint64_t last_pkt_ms;        /* last packet received from it */
 	bool full;
 	bool v2;                     /* send GETBITS and PACKETS */
 	uint32_t inv_out, inv_in;    /* INV frames sent / received */
@@ -201,7 +205,9 @@ struct gpeer {
 	uint32_t epoch;              /* SUMMARY_SEC with differences sent */
 	uint32_t ans_epoch;          /* ... epoch the expected IDLIST answers */
 	uint32_t cu_epoch;           /* ... epoch of the backlog's IDLIST */
-	struct bucket cu_bk;         /* catch-up bytes */
+	struct bucket cu_bk;         /* catch-up bytes, its own ... */
+	struct bucket *cub;          /* ... or its group's (the one in use) */
+	int cug;                     /* its group (gossip.cug), -1 none */
 	unsigned cu_starved;         /* IDLISTs in a row with the bucket empty */
 	struct bucket rl_inv, rl_req, rl_unk, rl_nf, rl_recon;
 	size_t qn;                   /* entries in q[] */
@@ -219,6 +225,7 @@ struct gpeer {
 struct pend {
 	uint64_t sid;                /* 0 = empty slot */
 	uint64_t deadline;
+	uint64_t asked_ms;           /* asked of `asked` at this time */
 	int asked;
 	int alt[GOSSIP_ALTS];
 	uint8_t nalt, tries;
@@ -234,7 +241,18 @@ struct fifo_ent {
  * the pending cap; when full, new requests wait for the next INV/round. */
 #define FIFO_SLOTS (GOSSIP_PENDING_MAX * 4)
 
+/* A catch-up budget shared by the peers of one group (gossip_peer_set_group:
+ * one address), remembered after they leave so that reconnecting does not
+ * refill it. */
+struct cugroup {
+	uint64_t key;                /* 0 = unused */
+	unsigned refs;               /* peers in it now */
+	uint64_t left_ms;            /* when the last one left */
+	struct bucket bk;
+};
+
 struct gossip {
+	struct cugroup *cug;         /* CU_GROUPS, at the first group */
 	struct store *store;
 	struct gossip_cfg cfg;
 	struct gossip_ops ops;
@@ -536,6 +554,7 @@ static bool pend_new(struct gossip *g, struct gpeer *p, uint64_t sid,
 	e->asked = p->id;
 	e->tries = 1;
 	e->deadline = g->now_ms + GOSSIP_FETCH_TIMEOUT_MS;
+	e->asked_ms = g->now_ms;
 	g->npend++;
 	p->npend++;
 	fifo_push(g, sid, e->deadline);
@@ -564,6 +583,8 @@ static void pend_retry(struct gossip *g, struct pend *e, bool same_ok)
 		p->npend++;
 		e->tries++;
 		e->deadline = g->now_ms + GOSSIP_FETCH_TIMEOUT_MS;
+		e->asked_ms = g->now_ms;
+	e->asked_ms = g->now_ms;
 		fifo_push(g, e->sid, e->deadline);
 		request(g, p, e->sid);
 		g->st.fetch_retried++;
@@ -574,6 +595,8 @@ static void pend_retry(struct gossip *g, struct pend *e, bool same_ok)
 	    g->fn < FIFO_SLOTS) {
 		e->tries++;
 		e->deadline = g->now_ms + GOSSIP_FETCH_TIMEOUT_MS;
+		e->asked_ms = g->now_ms;
+	e->asked_ms = g->now_ms;
 		fifo_push(g, e->sid, e->deadline);
 		request(g, p, e->sid);
 		g->st.fetch_retried++;
@@ -747,7 +770,7 @@ static void cu_fill(const struct gossip *g, struct gpeer *p)
 {
 	double rate, burst;
 	cu_params(g, &rate, &burst);
-	bk_fill(&p->cu_bk, rate, burst, g->now_ms);
+	bk_fill(p->cub, rate, burst, g->now_ms);
 }
 
 /* Move catch-up backlog entries to p's send queue while it stays under
@@ -762,11 +785,11 @@ static void cu_refill(struct gossip *g, struct gpeer *p)
 		struct stored *sp = sidx_get(g, sid);
 		if (sp && !known_skip_cu(p, sid, p->cu_epoch)) {
 			double cost = (double)sp->len + CU_PKT_COST;
-			if (p->cu_bk.tokens < cost)
+			if (p->cub->tokens < cost)
 				break;  /* budget spent: more as it refills */
 			if (!enqueue(g, p, sp, 0, true) && p->qn > 0)
 				break;  /* half the cap reached: more when it drains */
-			p->cu_bk.tokens -= cost;
+			p->cub->tokens -= cost;
 		}
 		/* queued, skipped, or too big for half the cap even alone */
 		p->cu_head++;
@@ -907,6 +930,7 @@ void gossip_free(struct gossip *g)
 		peer_free(g->peers[i]);
 	free(g->pend);
 	free(g->fifo);
+	free(g->cug);
 	wb_fini(&g->wb);
 	free(g);
 }
@@ -962,6 +986,8 @@ int gossip_peer_add(struct gossip *g, int peer, unsigned flags,
 		cu_params(g, &rate, &burst);
 		bk_init(&p->cu_bk, burst, now_ms);
 	}
+	p->cub = &p->cu_bk;
+	p->cug = -1;
 	bk_init(&p->rl_inv, RL_INV_BURST, now_ms);
 	bk_init(&p->rl_req, RL_REQ_BURST, now_ms);
 	bk_init(&p->rl_unk, RL_UNK_BURST, now_ms);
@@ -973,6 +999,39 @@ int gossip_peer_add(struct gossip *g, int peer, unsigned flags,
 	return E_OK;
 }
 
+void gossip_peer_set_group(struct gossip *g, int peer, uint64_t key)
+{
+	struct gpeer *p = peer_get(g, peer);
+	int pick = -1;
+
+	if (!p || key == 0 || p->cug >= 0)
+		return;
+	if (!g->cug)
+		g->cug = xcalloc(CU_GROUPS, sizeof(*g->cug));
+	for (int i = 0; i < (int)CU_GROUPS; i++) {
+		struct cugroup *e = &g->cug[i];
+		if (e->key == key) {
+			pick = i;
+			break;
+		}
+		/* else the unused slot, or the one left longest ago */
+		if (e->refs == 0 &&
+		    (pick < 0 || e->key == 0 ||
+		     (g->cug[pick].key != 0 && e->left_ms < g->cug[pick].left_ms)))
+			pick = i;
+	}
+	if (pick < 0)
+		return; /* every group has peers now: its own budget */
+	struct cugroup *e = &g->cug[pick];
+	if (e->key != key) {
+		e->key = key;
+		e->bk = p->cu_bk; /* a new group starts full */
+	}
+	e->refs++;
+	p->cug = pick;
+	p->cub = &e->bk;
+}
+
 void gossip_peer_del(struct gossip *g, int peer)
 {
 	for (size_t i = 0; i < g->npeers; i++) {
@@ -980,6 +1039,10 @@ void gossip_peer_del(struct gossip *g, int peer)
 			continue;
 		struct gpeer *p = g->peers[i];
 		g->peers[i] = g->peers[--g->npeers];
+		if (p->cug >= 0) {
+			g->cug[p->cug].refs--;
+			g->cug[p->cug].left_ms = g->now_ms ? g->now_ms : 1;
+		}
 		/* its fetches go to an alternate now (or are forgotten), not
 		 * after their timeout; a peer added later under the same id
 		 * starts with none */
@@ -1193,6 +1256,7 @@ static int on_packet(struct gossip *g, struct gpeer *p, const uint8_t *pkt,
 {
 	struct stored *sp = NULL;
 	enum drop_reason why = DROP_NONE;
+	p->last_pkt_ms = g->now_ms;
 	int rc = g->ops.ingest(g->ops.ctx, p->id, pkt, n, &sp, &why);
 	if (rc == E_OK && sp) {
 		gossip_on_new(g, sp, p->id, g->now_ms);
@@ -1413,7 +1477,7 @@ static void on_idlist(struct gossip *g, struct gpeer *p,
 		return;
 	}
 	cu_fill(g, p);
-	if (p->cu_bk.tokens < CU_BURST / 2) {
+	if (p->cub->tokens < CU_BURST / 2) {
 		/* budget spent: keep the backlog, do not walk the store again */
 		if (++p->cu_starved >= CU_STARVED_MAX) {
 			p->cu_starved = 0;
@@ -1523,6 +1587,18 @@ int gossip_on_msg(struct gossip *g, int peer, uint8_t type,
 	return rc;
 }
 
+/* e's deadline passed: is its peer still delivering packets (since the
+ * request or the last extension), with the wait under its cap? */
+static bool fetch_busy(const struct gossip *g, const struct pend *e,
+                       uint64_t now_ms)
+{
+	const struct gpeer *p = peer_get(g, e->asked);
+
+	return p && g->fn < FIFO_SLOTS &&
+	       p->last_pkt_ms + GOSSIP_FETCH_TIMEOUT_MS >= e->deadline &&
+	       now_ms < e->asked_ms + GOSSIP_FETCH_WAIT_MAX_MS;
+}
+
 void gossip_tick(struct gossip *g, uint64_t now_ms)
 {
 	g->now_ms = now_ms;
@@ -1535,6 +1611,13 @@ void gossip_tick(struct gossip *g, uint64_t now_ms)
 		g->fn--;
 		struct pend *e = pend_get(g, f.sid);
 		if (e && e->deadline == f.deadline) {
+			if (fetch_busy(g, e, now_ms)) {
+				/* the link is carrying packets: wait */
+				e->deadline = now_ms + GOSSIP_FETCH_TIMEOUT_MS;
+				fifo_push(g, e->sid, e->deadline);
+				g->st.fetch_waited++;
+				continue;
+			}
 			pend_failed(g, e->asked);
 			pend_retry(g, e, true);
 		}

@@ -44,6 +44,12 @@
 #define GOSSIP_PENDING_MAX 65536u
 #define GOSSIP_FETCH_TIMEOUT_MS 2000u
 #define GOSSIP_FETCH_TRIES 4u
+/* A fetch whose deadline passes while the peer asked is still delivering
+ * packets (any, since the request or its last extension) waits another
+ * GOSSIP_FETCH_TIMEOUT_MS instead of going to an alternate: the answer is
+ * queued behind others on a slow or congested link, and asking elsewhere
+ * would only fetch it twice.  At most this long from the request. */
+#define GOSSIP_FETCH_WAIT_MAX_MS 30000u
 #define GOSSIP_ALTS 4u
 #define GOSSIP_RECON_INTERVAL_MS 1000u
 #define GOSSIP_RECON_TIMEOUT_MS 10000u
@@ -125,6 +131,7 @@ struct gossip_stats {
 	uint64_t ann_examined;       /* INV ids of packets not held */
 	uint64_t fetch_sent;         /* ids requested by GETDATA */
 	uint64_t fetch_retried;      /* ids re-requested after timeout/NOTFOUND */
+	uint64_t fetch_waited;       /* deadlines extended: peer delivering */
 	uint64_t fetch_pending;      /* outstanding requests */
 	uint64_t overload_drops;     /* packets shed from send queues */
 	uint64_t recon_rounds;       /* SUMMARY sent */
@@ -151,6 +158,12 @@ void gossip_set_send_packets(struct gossip *g, gossip_send_packets_fn fn);
 int gossip_peer_add(struct gossip *g, int peer, unsigned flags,
                     uint64_t now_ms);
 void gossip_peer_del(struct gossip *g, int peer);
+/* Put peer (just added) in group `key` (nonzero; net.c: its address):
+ * the peers of a group share one catch-up budget, remembered for a while
+ * after they leave, so that parallel or repeated connections from one
+ * address do not multiply what catch-up sends it.  Without a group a peer
+ * has a budget of its own. */
+void gossip_peer_set_group(struct gossip *g, int peer, uint64_t key);
 
 /* A dissemination/sync frame from peer (types PACKET, PACKETS, INV,
  * GETDATA, GETBITS, NOTFOUND, SUMMARY, SUMMARY_SEC, IDLIST).  Returns E_OK, or E_PROTO when

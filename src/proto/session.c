@@ -52,6 +52,7 @@ void session_init(struct session *s, const struct session_cfg *cfg,
 	s->cfg.pong_ms = or_default(cfg->pong_ms, SESSION_PONG_MS);
 	s->cfg.idle_ms = or_default(cfg->idle_ms, SESSION_IDLE_MS);
 	s->cfg.stall_ms = or_default(cfg->stall_ms, SESSION_STALL_MS);
+	s->cfg.frozen_ms = or_default(cfg->frozen_ms, SESSION_FROZEN_MS);
 	s->inbound = inbound;
 	s->rng = cfg->seed;
 	s->start_ms = s->last_recv_ms = s->out_progress_ms = now_ms;
@@ -236,8 +237,13 @@ enum session_ev session_tick(struct session *s, const struct session_io *io,
 			         s->cfg.idle_ms / 1000);
 			return sess_kill(s, why);
 		}
+		/* the kernel still hears from the peer: congested, not dead */
+		uint32_t dead_ms = io->tcp_heard_ms > t &&
+		                   since(now_ms, io->tcp_heard_ms) < s->cfg.pong_ms
+		                       ? s->cfg.frozen_ms
+		                       : s->cfg.pong_ms;
 		if (s->last_recv_ms <= s->ping_sent_ms &&
-		    since(now_ms, t) >= s->cfg.pong_ms) {
+		    since(now_ms, t) >= dead_ms) {
 			snprintf(why, sizeof(why),
 			         "ping timeout (nothing received in %.1f s)",
 			         (double)since(now_ms, s->last_recv_ms) / 1e3);

@@ -33,6 +33,13 @@
 /* Output waiting and not one byte of it taken by the peer this long: the
  * link (or the peer) is dead. */
 #define SESSION_STALL_MS 15000u
+/* The pong deadline passed but the peer's kernel still acknowledges our
+ * bytes or sends some (session_io.tcp_heard_ms within the deadline): the
+ * path is alive, only congested (a flow starved on a slow shared link
+ * answers late), so the link is kept up to this long without a byte
+ * received; a peer process frozen behind a live kernel, or a middlebox
+ * that acknowledges and forwards nothing, is dropped then. */
+#define SESSION_FROZEN_MS 18000u
 
 struct session_cfg {
 	/* ours: what VERSION says and what the peer's must match */
@@ -42,7 +49,7 @@ struct session_cfg {
 	uint64_t seed;               /* PING nonces (any value) */
 	/* timers, 0 = the defaults above */
 	uint32_t handshake_ms, quiet_ms, ping_every_ms, pong_ms, idle_ms,
-	         stall_ms;
+	         stall_ms, frozen_ms;
 };
 
 /* What the caller must do after a call. */
@@ -62,6 +69,9 @@ struct session_io {
 	size_t out_pending;          /* bytes queued, not yet written */
 	uint64_t out_written;        /* bytes written so far (monotone) */
 	bool recv_paused;            /* the caller stopped reading this peer */
+	/* The kernel heard from the peer at the TCP level (an ACK, or data not
+	 * read yet) at this time (now_ms's clock); 0 = unknown or never. */
+	uint64_t tcp_heard_ms;
 };
 
 struct session {

@@ -29,7 +29,13 @@ SYNC_START = 30             # nodes connected after start
 PARTITION_S = 30            # length of the split
 HEAL_BOUND = 10             # identical within 10 s of the heal
 LOSS_BOUND = {5: 20, 20: 60}    # after the traffic ends, loss still on
-SLOW_BOUND = 30             # after the traffic ends, the slow link still slow
+# After the traffic ends, the slow link still slow.  The data alone needs
+# about 27 s of this link's time beyond the traffic; what the bound leaves
+# on top covers the announcements of five peers and the duplicates a slow
+# link still gets (a packet pushed by its creator and fetched from an
+# announcer at once: about half of node 5's packets; docs/faults.md).
+# Before issue 7's fixes it took 63-67 s.
+SLOW_BOUND = 60
 SKEW_BOUND = {5: 15, 30: 40}    # after the traffic ends
 STEP_BOUND = 15             # after the traffic ends
 KILL_BOUND = 20             # after the traffic ends
@@ -134,8 +140,19 @@ def test_slow_link(fabric):
     finally:
         tr.stop()
     behind = tr.count() - f[5].stats()["ram"]
-    took = wait_complete(f.nodes, tr, SLOW_BOUND, observe=60,
-                         what=f"slow link: complete within {SLOW_BOUND}s")
+
+    def slow_node_figures():
+        st = f[5].stats()
+        pi = f[5].rpc("getpeerinfo")
+        return (f"slow_node_received={st['received']} "
+                f"slow_node_duplicates={st['duplicates']} "
+                f"slow_node_bytes_in={sum(p['bytesrecv'] for p in pi)} "
+                f"slow_node_bytes_out={sum(p['bytessent'] for p in pi)}")
+    try:
+        took = wait_complete(f.nodes, tr, SLOW_BOUND, observe=60,
+                             what=f"slow link: complete within {SLOW_BOUND}s")
+    finally:
+        figure(f"faults: slow_link {slow_node_figures()}")
     figure(f"faults: slow_link rate=64kbit nodes=6 traffic_s=30 "
            f"packets={tr.count()} slow_node_behind_at_end={behind} "
            f"complete_after_s={took:.1f} bound_s={SLOW_BOUND}")

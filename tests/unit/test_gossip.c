@@ -1092,6 +1092,58 @@ static void test_catchup_amplification(void **state)
 	teardown_nodes();
 }
 
+/* Parallel (or repeated) connections from one address share one catch-up
+ * budget: 8 connections asking for everything get about one budget's
+ * worth (under twice the store), not 8 times the store; a peer of another address still gets it whole. */
+static void test_catchup_group(void **state)
+{
+	const uint32_t n = 20000;
+	setup_nodes(0);
+	for (uint32_t k = 0; k < n; k++)
+		make_packet(1, T0 - 600 + k / 100, 100, 0);
+	uint64_t store_bytes = (uint64_t)(n + 1) *
+	                       make_packet(1, T0 - 1, 100, 0)->len;
+	for (int a = 10; a < 18; a++) {
+		assert_int_equal(gossip_peer_add(nodes[1].g, a, GOSSIP_PEER_FULL |
+		                                 GOSSIP_PEER_V2, now_ms), E_OK);
+		gossip_peer_set_group(nodes[1].g, a, 0xabcdef);
+	}
+	now_ms += 1000;
+	uint32_t t1 = (uint32_t)(now_ms / 1000) - 2;
+	for (int a = 10; a < 18; a++)
+		pull_all(1, a, t1 - 3000, t1);
+	gossip_tick(nodes[1].g, now_ms);
+	uint64_t group_bytes = sink_bytes[1];
+	print_message("8 connections of one address: %llu bytes for a store "
+	              "of %llu\n", (unsigned long long)group_bytes,
+	              (unsigned long long)store_bytes);
+	assert_true(group_bytes >= store_bytes);
+	/* one budget (the store and its per-packet charge), not 8 */
+	assert_true(group_bytes < 2 * store_bytes);
+	/* another address: its own budget, the whole store */
+	assert_int_equal(gossip_peer_add(nodes[1].g, 20, GOSSIP_PEER_FULL |
+	                                 GOSSIP_PEER_V2, now_ms), E_OK);
+	gossip_peer_set_group(nodes[1].g, 20, 0x12345);
+	now_ms += 1000;
+	t1 = (uint32_t)(now_ms / 1000) - 2;
+	pull_all(1, 20, t1 - 3000, t1);
+	gossip_tick(nodes[1].g, now_ms);
+	assert_true(sink_bytes[1] - group_bytes >= store_bytes);
+	/* the group's budget outlives its connections */
+	for (int a = 10; a < 18; a++)
+		gossip_peer_del(nodes[1].g, a);
+	assert_int_equal(gossip_peer_add(nodes[1].g, 30, GOSSIP_PEER_FULL |
+	                                 GOSSIP_PEER_V2, now_ms), E_OK);
+	gossip_peer_set_group(nodes[1].g, 30, 0xabcdef);
+	uint64_t before = sink_bytes[1];
+	now_ms += 1000;
+	t1 = (uint32_t)(now_ms / 1000) - 2;
+	pull_all(1, 30, t1 - 3000, t1);
+	gossip_tick(nodes[1].g, now_ms);
+	assert_true(sink_bytes[1] - before < store_bytes / 2);
+	teardown_nodes();
+}
+
 /* Issue 7 #11: peers announcing ids they never deliver filled the pending
  * table (65,536) and an honest announcement found no room.  Now the table
  * is shared: under pressure the peers over their fair share give back
@@ -1236,6 +1288,7 @@ int main(void)
 		cmocka_unit_test(test_skew_30s),
 		cmocka_unit_test(test_dropped_resent),
 		cmocka_unit_test(test_catchup_amplification),
+		cmocka_unit_test(test_catchup_group),
 		cmocka_unit_test(test_inv_flood),
 		cmocka_unit_test(test_rate_limits),
 	};

@@ -432,6 +432,40 @@ static void test_keepalive_busy_output(void **state)
 	assert_memory_equal(s.why, "ping timeout", 12);
 }
 
+/* The pong deadline passed but the kernel keeps hearing from the peer
+ * (ACKs of our bytes): a congested path, kept up to FROZEN ms without an
+ * application byte; once the kernel too is silent for PONG ms, dead. */
+static void test_keepalive_congested(void **state)
+{
+	struct session s;
+	struct session_io io = {0};
+	uint64_t now = T0 + 10; /* the activate PING */
+
+	handshake(&s, true);
+	for (uint64_t k = 1000; k < SESSION_FROZEN_MS; k += 1000) {
+		io.tcp_heard_ms = now + k - 500;
+		assert_int_equal(session_tick(&s, &io, now + k, &out),
+		                 SESSION_NONE);
+	}
+	io.tcp_heard_ms = now + SESSION_FROZEN_MS - 500;
+	assert_int_equal(session_tick(&s, &io, now + SESSION_FROZEN_MS, &out),
+	                 SESSION_KILL);
+	assert_memory_equal(s.why, "ping timeout", 12);
+
+	/* heard by the kernel only before the PING: no extension */
+	handshake(&s, true);
+	io.tcp_heard_ms = now - 5;
+	assert_int_equal(session_tick(&s, &io, now + SESSION_PONG_MS, &out),
+	                 SESSION_KILL);
+	/* heard after the PING but long ago: none either */
+	handshake(&s, true);
+	io.tcp_heard_ms = now + 100;
+	assert_int_equal(session_tick(&s, &io, now + SESSION_PONG_MS - 1, &out),
+	                 SESSION_NONE);
+	assert_int_equal(session_tick(&s, &io, now + SESSION_PONG_MS + 200,
+	                              &out), SESSION_KILL);
+}
+
 static void test_ping_every(void **state)
 {
 	struct session s;
@@ -577,6 +611,7 @@ int main(void)
 		cmocka_unit_test(test_keepalive_dead_link),
 		cmocka_unit_test(test_keepalive_receiving),
 		cmocka_unit_test(test_keepalive_busy_output),
+		cmocka_unit_test(test_keepalive_congested),
 		cmocka_unit_test(test_ping_every),
 		cmocka_unit_test(test_idle_timeout),
 		cmocka_unit_test(test_recv_paused),
