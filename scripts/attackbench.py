@@ -42,6 +42,7 @@ import random
 import resource
 import select
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -236,10 +237,12 @@ class RpcIdle(Attack):
 
     def run(self, stop):
         while not stop.is_set():
-            try:
-                r, _, _ = select.select(self.socks, [], [], 0.2)
-            except (OSError, ValueError):
-                r = []
+            pl = select.poll()      # select() stops at descriptor 1023
+            byfd = {}
+            for s in self.socks:
+                pl.register(s, select.POLLIN)
+                byfd[s.fileno()] = s
+            r = [byfd[fd] for fd, _ in pl.poll(200)]
             for s in r:
                 try:
                     b = s.recv(4096)
@@ -1020,6 +1023,8 @@ def run_main(argv):
     if not (1 <= o.seconds <= 120 and 1 <= o.rate <= 20000):
         sys.exit("attackbench: --seconds 1..120, --rate 1..20000")
     dexnet.DAEMON = os.path.join(o.build, "dexp2pd")
+    # a TERM (timeout, kill) unwinds through the finally below as ^C does
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     b = Bench(o)
     t0 = now()
     try:
