@@ -19,12 +19,17 @@ summed over the three nodes; latency: 1 packet in 100 is a sample (tagA
 nbs) whose send time is in its payload, n2 is polled with DEX_list every
 5 ms (arrival = midpoint of the poll interval, as scripts/netbench.sh);
 victim_cpu_pct: n1's user+system CPU over the generator's run / its wall
-time (100 = one core); RSS from /proc/<pid>/status, peak sampled every
-0.25 s; peermem from DEX_stats (the node's accounting of what peers make it
-hold), peak = the node's own high-water mark since start.
+time (100 = one core); victim_setup_cpu_s: n1's CPU seconds while the
+attacker set up, before the load (opening 1,100 connections, 124
+handshakes, ...), setup_s that time; RSS from /proc/<pid>/status at the end
+of the phase, peak sampled every 0.25 s; peermem from DEX_stats (the node's
+own accounting of what peers make it hold): total at the end, phase_max
+sampled every 0.25 s, peak = the node's high-water mark since start;
+victim_rpc_ms_max: slowest DEX_stats answer of n1 during the phase;
+att_*: what the attacker saw (connections refused, bytes received, ...).
 
-Attackers connect from 127.0.K.x (K = the phase's number, a /24 apart
-from 127.0.0.1 where the honest nodes are): what bans they earn never
+Attackers connect from 127.0.K.x (K = 10 x (phase number + 1), each kind
+/24s apart from 127.0.0.1 where the honest nodes are): what bans they earn never
 touches the honest links.  RPC attackers use 127.0.0.1 (the RPC allow-list
 default; bans are a P2P matter).  Every loop is bounded in count and time;
 every process started here is stopped in a finally block.
@@ -896,6 +901,7 @@ class Bench:
                 "max_run_s": o.seconds + o.settle + 30}
         af = os.path.join(self.tmp, "attack-%s.json" % kind)
         json.dump(args, open(af, "w"))
+        cs0, ts0 = benchrpc.cpu_s(self.vpid), now()
         ch = subprocess.Popen([sys.executable, os.path.abspath(__file__),
                                "attack", kind, af], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
@@ -903,6 +909,8 @@ class Bench:
         ready = ch.stdout.readline().strip()
         if ready != "ready":
             raise RuntimeError("attacker %s did not start: %r" % (kind, ready))
+        setup_s = now() - ts0
+        setup_cpu = benchrpc.cpu_s(self.vpid) - cs0
         stop = threading.Event()
         lat = []
         acc = {}
@@ -961,6 +969,8 @@ class Bench:
             ("latency_samples", len(lat)),
             ("all_delivered_after_ms", "%.0f" % settle_ms),
             ("victim_cpu_pct", "%.0f" % (100 * (c1 - c0) / (t1 - t0))),
+            ("victim_setup_cpu_s", "%.2f" % setup_cpu),
+            ("setup_s", "%.1f" % setup_s),
             ("victim_rss_mib", "%.1f" % rss_mib(self.vpid)),
             ("victim_rss_peak_mib", "%.1f" % acc.get("rss_peak", -1)),
             ("peermem_total_mib", "%.1f" % (pm["total"] / MiB)),
