@@ -14,7 +14,7 @@
 #   AB_KEEP=0       1 keeps the datadirs (debug.log of each node)
 # Everything runs on 127.0.0.0/8 with -txpowbits=0; attackers bind to
 # 127.0.K.x.  Each phase is bounded; every process started is stopped when
-# the script ends (also on error or ^C).  A full run (12 phases) takes about
+# the script ends (also on error or ^C).  A full run (13 phases) takes about
 # 2.5 minutes; make bench runs it with BENCH_ATTACK=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -70,7 +70,7 @@ from dexnet import (W_ADDR, W_GETDATA, W_IDLIST, W_INV, W_PACKET,  # noqa: E402
 
 KINDS = ["baseline", "rpc_idle", "rpc_body", "nonreader", "epoch", "slots",
          "catchup", "addr", "inv", "invalid", "rpc_guess",
-         "catchup_reconnect"]
+         "catchup_reconnect", "catchup_parallel"]
 MiB = 1 << 20
 PURGETIME = 3600
 
@@ -518,6 +518,29 @@ class CatchupReconnect(Catchup):
     ROUNDS_PER_CONN = 3
 
 
+class CatchupParallel(Attack):
+    """Catchup on 16 connections at once from one address (under the
+    per-address cap of 32), each with its own catch-up budget."""
+    N = 16
+
+    def run(self, stop):
+        subs = [Catchup(self.a) for _ in range(self.N)]
+        ths = [threading.Thread(target=c.run, args=(stop,), daemon=True)
+               for c in subs]
+        for t in ths:
+            t.start()
+        for t in ths:
+            t.join(self.a["max_run_s"] + 10)
+        for c in subs:
+            self.peers += c.peers
+            for k, v in c.st.items():
+                if k != "amplification":
+                    self.st[k] = self.st.get(k, 0) + v
+        self.st["amplification"] = round(
+            self.st.get("bytes_received", 0)
+            / max(1, self.st.get("bytes_sent", 1)), 1)
+
+
 def addr_frame(first, count, ts):
     body = struct.pack("<H", count)
     for i in range(first, first + count):
@@ -718,6 +741,7 @@ class RpcGuess(Attack):
 ATTACKS = {"baseline": Baseline, "rpc_idle": RpcIdle, "rpc_body": RpcBody,
            "nonreader": NonReader, "epoch": Epoch, "slots": Slots,
            "catchup": Catchup, "catchup_reconnect": CatchupReconnect,
+           "catchup_parallel": CatchupParallel,
            "addr": Addr, "inv": Inv, "invalid": Invalid,
            "rpc_guess": RpcGuess}
 
