@@ -26,6 +26,9 @@ of the phase, peak sampled every 0.25 s; peermem from DEX_stats (the node's
 own accounting of what peers make it hold): total at the end, phase_max
 sampled every 0.25 s, peak = the node's high-water mark since start;
 victim_rpc_ms_max: slowest DEX_stats answer of n1 during the phase;
+victim_peers: n1's peers at the end (the two honest ones plus attackers
+still connected); victim_ram: packets n1 holds at the end (8 of ~1 MB
+preloaded, the rest 256 B: the store the catch-up attacks ask for);
 att_*: what the attacker saw (connections refused, bytes received, ...).
 
 Attackers connect from 127.0.K.x (K = 10 x (phase number + 1), each kind
@@ -1007,6 +1010,7 @@ class Bench:
             ("victim_rpc_ms_max", "%.0f" % acc.get("rpc_ms_max", -1)),
             ("victim_rpc_errors", acc.get("rpc_errors", 0)),
             ("victim_peers", len(peers)),
+            ("victim_ram", s["ram"]),
             ("banned", banned),
         ]
         fields += sorted(("att_" + k, v) for k, v in res.items())
