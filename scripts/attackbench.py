@@ -148,14 +148,15 @@ def pump(peers, st, timeout=0.05, on_frame=None):
             continue
         st["bytes_received"] = st.get("bytes_received", 0) + len(b)
         p.buf += b
+        off = 0                 # one slice at the end: no quadratic copying
         for _ in range(100000):
-            if len(p.buf) < 9:
+            if len(p.buf) - off < 9:
                 break
-            n = struct.unpack("<I", p.buf[5:9])[0]
-            if len(p.buf) < 9 + n:
+            n = struct.unpack_from("<I", p.buf, off + 5)[0]
+            if len(p.buf) - off < 9 + n:
                 break
-            t, pl = p.buf[4], p.buf[9:9 + n]
-            p.buf = p.buf[9 + n:]
+            t, pl = p.buf[off + 4], p.buf[off + 9:off + 9 + n]
+            off += 9 + n
             st["frames_received"] = st.get("frames_received", 0) + 1
             if t == W_PING:
                 try:
@@ -164,6 +165,7 @@ def pump(peers, st, timeout=0.05, on_frame=None):
                     pass
             elif on_frame:
                 on_frame(p, t, pl)
+        p.buf = p.buf[off:]
 
 
 def close_all(peers):
