@@ -1061,6 +1061,25 @@ static void test_dropped_resent(void **state)
 	}
 }
 
+/* Node `at` holds n + 1 packets of 100 payload bytes over the last ten
+ * minutes; their bytes. */
+static uint64_t fill_store(int at, uint32_t n)
+{
+	for (uint32_t k = 0; k < n; k++)
+		make_packet(at, T0 - 600 + k / 100, 100, 0);
+	return (uint64_t)(n + 1) * make_packet(at, T0 - 1, 100, 0)->len;
+}
+
+/* A second later, scripted peer `peer` asks node `at` for everything
+ * (pull_all) and node `at` ticks. */
+static void pull_round(int at, int peer)
+{
+	now_ms += 1000;
+	uint32_t t1 = (uint32_t)(now_ms / 1000) - 2;
+	pull_all(at, peer, t1 - 3000, t1);
+	gossip_tick(nodes[at].g, now_ms);
+}
+
 /* Issue 7 #9: a SUMMARY and an empty IDLIST, repeated once a second, made
  * node 1 send its whole store every round (~1,500x the requester's
  * upload).  Now catch-up is paid from a per-peer budget (the store once,
@@ -1069,18 +1088,11 @@ static void test_catchup_amplification(void **state)
 {
 	const uint32_t n = 60000;
 	setup_nodes(0);
-	for (uint32_t k = 0; k < n; k++)
-		make_packet(1, T0 - 600 + k / 100, 100, 0);
-	uint64_t store_bytes = (uint64_t)(n + 1) *
-	                       make_packet(1, T0 - 1, 100, 0)->len;
+	uint64_t store_bytes = fill_store(1, n);
 	assert_int_equal(gossip_peer_add(nodes[1].g, 10, GOSSIP_PEER_FULL |
 	                                 GOSSIP_PEER_V2, now_ms), E_OK);
-	for (int round = 0; round < 40; round++) {
-		now_ms += 1000;
-		uint32_t t1 = (uint32_t)(now_ms / 1000) - 2;
-		pull_all(1, 10, t1 - 3000, t1);
-		gossip_tick(nodes[1].g, now_ms);
-	}
+	for (int round = 0; round < 40; round++)
+		pull_round(1, 10);
 	print_message("catch-up sent %llu bytes for a store of %llu\n",
 	              (unsigned long long)sink_bytes[1],
 	              (unsigned long long)store_bytes);
@@ -1094,25 +1106,20 @@ static void test_catchup_amplification(void **state)
 
 /* Parallel (or repeated) connections from one address share one catch-up
  * budget: 8 connections asking for everything get about one budget's
- * worth (under twice the store), not 8 times the store; a peer of another address still gets it whole. */
+ * worth (under twice the store), not 8 times the store; a peer of another
+ * address still gets it whole. */
 static void test_catchup_group(void **state)
 {
 	const uint32_t n = 20000;
 	setup_nodes(0);
-	for (uint32_t k = 0; k < n; k++)
-		make_packet(1, T0 - 600 + k / 100, 100, 0);
-	uint64_t store_bytes = (uint64_t)(n + 1) *
-	                       make_packet(1, T0 - 1, 100, 0)->len;
+	uint64_t store_bytes = fill_store(1, n);
 	for (int a = 10; a < 18; a++) {
 		assert_int_equal(gossip_peer_add(nodes[1].g, a, GOSSIP_PEER_FULL |
 		                                 GOSSIP_PEER_V2, now_ms), E_OK);
 		gossip_peer_set_group(nodes[1].g, a, 0xabcdef);
 	}
-	now_ms += 1000;
-	uint32_t t1 = (uint32_t)(now_ms / 1000) - 2;
 	for (int a = 10; a < 18; a++)
-		pull_all(1, a, t1 - 3000, t1);
-	gossip_tick(nodes[1].g, now_ms);
+		pull_round(1, a);
 	uint64_t group_bytes = sink_bytes[1];
 	print_message("8 connections of one address: %llu bytes for a store "
 	              "of %llu\n", (unsigned long long)group_bytes,
@@ -1124,10 +1131,7 @@ static void test_catchup_group(void **state)
 	assert_int_equal(gossip_peer_add(nodes[1].g, 20, GOSSIP_PEER_FULL |
 	                                 GOSSIP_PEER_V2, now_ms), E_OK);
 	gossip_peer_set_group(nodes[1].g, 20, 0x12345);
-	now_ms += 1000;
-	t1 = (uint32_t)(now_ms / 1000) - 2;
-	pull_all(1, 20, t1 - 3000, t1);
-	gossip_tick(nodes[1].g, now_ms);
+	pull_round(1, 20);
 	assert_true(sink_bytes[1] - group_bytes >= store_bytes);
 	/* the group's budget outlives its connections */
 	for (int a = 10; a < 18; a++)
@@ -1136,10 +1140,7 @@ static void test_catchup_group(void **state)
 	                                 GOSSIP_PEER_V2, now_ms), E_OK);
 	gossip_peer_set_group(nodes[1].g, 30, 0xabcdef);
 	uint64_t before = sink_bytes[1];
-	now_ms += 1000;
-	t1 = (uint32_t)(now_ms / 1000) - 2;
-	pull_all(1, 30, t1 - 3000, t1);
-	gossip_tick(nodes[1].g, now_ms);
+	pull_round(1, 30);
 	assert_true(sink_bytes[1] - before < store_bytes / 2);
 	teardown_nodes();
 }
