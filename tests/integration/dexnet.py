@@ -14,6 +14,7 @@ import base64
 import http.client
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -70,20 +71,37 @@ _port_lock = threading.Lock()
 _ports_given = set()
 
 
+def _ephemeral_low():
+    """The lowest port the kernel hands out as a connection's source port."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on now and that this
-    process has not handed out before (the daemon binds it later)."""
+    process has not handed out before (the daemon binds it later).  It is
+    taken below the kernel's ephemeral range: a port from that range could
+    meanwhile become the source port of some connection (the daemons' own
+    dials, a test's client), and the daemon would then fail to bind it."""
+    hi = min(_ephemeral_low(), 65536) - 1
+    lo = 10000 if hi > 12000 else 1024
     with _port_lock:
-        for _ in range(200):
+        for _ in range(500):
+            port = random.randint(lo, hi)
+            if port in _ports_given:
+                continue
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             try:
-                s.bind((HOST, 0))
-                port = s.getsockname()[1]
+                s.bind((HOST, port))
+            except OSError:
+                continue
             finally:
                 s.close()
-            if port not in _ports_given:
-                _ports_given.add(port)
-                return port
+            _ports_given.add(port)
+            return port
     raise RuntimeError("no free port")
 
 
