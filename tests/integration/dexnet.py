@@ -71,6 +71,13 @@ _port_lock = threading.Lock()
 _ports_given = set()
 
 
+def sanitized():
+    """True when the daemon under test is built with AddressSanitizer
+    (make asan)."""
+    with open(DAEMON, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def _ephemeral_low():
     """The lowest port the kernel hands out as a connection's source port."""
     try:

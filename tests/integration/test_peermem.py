@@ -18,7 +18,9 @@ import socket
 import struct
 import time
 
-from dexnet import DAEMON, RawPeer, frame, wait_for
+# ASan keeps freed memory in quarantine: RSS says nothing there (the
+# peermem accounting is still checked).
+from dexnet import RawPeer, frame, sanitized, wait_for
 
 W_GETDATA = 0x09
 N_PEERS = 6
@@ -26,12 +28,6 @@ ATTACK_SECONDS = 12.0
 RSS_BUDGET = 64 << 20     # -maxmem=256: a quarter of it for peers
 RSS_SLACK = 40 << 20      # allocator slack, buffers in flight
 
-
-def sanitized():
-    """ASan keeps freed memory in quarantine: RSS says nothing there (the
-    peermem accounting is still checked)."""
-    with open(DAEMON, "rb") as f:
-        return b"__asan_init" in f.read()
 
 
 def rss(node):
