@@ -35,26 +35,27 @@ void node_set_mocktime(uint64_t ms)
 	__atomic_store_n(&mock_ms, ms, __ATOMIC_RELAXED);
 }
 
-uint64_t node_now_ms(void)
+/* ms on clock `id`, or the mock time when set (both clocks then read
+ * it: the tests move them together). */
+static uint64_t clock_ms(clockid_t id)
 {
 	uint64_t m = __atomic_load_n(&mock_ms, __ATOMIC_RELAXED);
 	struct timespec ts;
 
 	if (m)
 		return m;
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(id, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t node_now_ms(void)
+{
+	return clock_ms(CLOCK_REALTIME);
 }
 
 uint64_t node_mono_ms(void)
 {
-	uint64_t m = __atomic_load_n(&mock_ms, __ATOMIC_RELAXED);
-	struct timespec ts;
-
-	if (m)
-		return m;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return clock_ms(CLOCK_MONOTONIC);
 }
 
 uint32_t node_now(void)
