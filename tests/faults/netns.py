@@ -265,7 +265,7 @@ class NsNode(dexnet.Node):
 _run_counter = [0]
 
 
-class Fabric:
+class Fabric(dexnet.NodeList):
     """n nodes in namespaces on one bridge.  edges (i, j): node i starts
     with -connect=<node j>, so the topology is exactly the one given (a
     node that dials no one gets -connect to a closed address)."""
@@ -434,14 +434,6 @@ class Fabric:
                check=False)
         self._slow.discard(i)
 
-    def __iter__(self):
-        return iter(self.nodes)
-
-    def __getitem__(self, i):
-        return self.nodes[i]
-
-    def __len__(self):
-        return len(self.nodes)
 
 
 def mesh_edges(n, k=2):

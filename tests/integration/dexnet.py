@@ -537,7 +537,20 @@ def xor_fingerprint(hashes):
     return acc.hex()
 
 
-class Network:
+class NodeList:
+    """A group of nodes held in self.nodes: iterate, index and count it."""
+
+    def __iter__(self):
+        return iter(self.nodes)
+
+    def __getitem__(self, i):
+        return self.nodes[i]
+
+    def __len__(self):
+        return len(self.nodes)
+
+
+class Network(NodeList):
     """Nodes started in a topology.  edges are (i, j) pairs: node i is
     started with -connect to node j, so node i dials j and no one else
     (-connect stops connections to learned addresses).  A node that dials
@@ -591,14 +604,6 @@ class Network:
                                  f"{self.edges}") from None
         return self
 
-    def __iter__(self):
-        return iter(self.nodes)
-
-    def __getitem__(self, i):
-        return self.nodes[i]
-
-    def __len__(self):
-        return len(self.nodes)
 
 
 def line_edges(n):
@@ -615,7 +620,6 @@ def ring_edges(n):
 # for tests that talk to a node as a raw TCP peer.
 
 import hashlib  # noqa: E402
-import random  # noqa: E402
 import struct  # noqa: E402
 
 PACKET_MAX_LEN = 1048576
