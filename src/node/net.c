@@ -864,7 +864,7 @@ static void session_cfg_init(struct net *net)
 	struct wire_version *v = &sc->local;
 
 	memset(sc, 0, sizeof(*sc));
-	v->version = WIRE_PROTOCOL_VERSION; /* 2: GETBITS, PACKETS */
+	v->version = WIRE_PROTOCOL_VERSION; /* see wire.h */
 	v->services = WIRE_SVC_DEXP2P |
 	              (n->cfg->dexp2p == 2 ? WIRE_SVC_FULL : 0);
 	v->txpowbits = (uint8_t)n->cfg->txpowbits;

@@ -25,7 +25,7 @@
 #define DEX_VERSION_PATCH 0
 #define DEX_VERSION 10000 /* 1000000*major + 10000*minor + 100*patch */
 #define DEX_SUBVERSION "/dexp2p:0.1.0/"
-#define DEX_PROTOCOL_VERSION 2 /* = WIRE_PROTOCOL_VERSION, checked in net.c */
+#define DEX_PROTOCOL_VERSION 3 /* = WIRE_PROTOCOL_VERSION, checked in net.c */
 #define DEX_VIP_PRIORITY 5
 #define DEX_CMD_PRIORITY 7
 #define DEX_FUTURE_SLACK 1 /* seconds a timestamp may be ahead (API.md A.2) */

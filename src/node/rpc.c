@@ -206,6 +206,30 @@ static void send_empty(struct evhttp_request *req, int code,
 	evhttp_send_reply(req, code, reason, NULL);
 }
 
+void rpc_http_reply(struct evhttp_request *req, int code, const char *reason,
+                    const char *ctype, const void *body, size_t len)
+{
+	struct evbuffer *buf;
+
+	if (!ctype) {
+		send_empty(req, code, reason);
+		return;
+	}
+	buf = evbuffer_new();
+	if (!buf || evbuffer_add(buf, body, len) != 0 ||
+	    evhttp_add_header(evhttp_request_get_output_headers(req),
+	                      "Content-Type", ctype) != 0)
+		abort(); /* out of memory, as xmalloc */
+	replied(req);
+	evhttp_send_reply(req, code, reason, buf);
+	evbuffer_free(buf);
+}
+
+void rpc_http_begin(struct evhttp_request *req)
+{
+	replied(req);
+}
+
 /* Send s (n bytes, compact JSON) and a newline. */
 static void send_text(struct evhttp_request *req, int code, const char *s,
                       size_t n)
@@ -684,19 +708,65 @@ static bool auth_ok_hdr(const struct rpc *r, const char *h)
 	return CRYPTO_memcmp(got, r->cred, n) == 0;
 }
 
-static bool path_is_root(const char *uri)
+/* The GET endpoints of the RPC port (API.md 2.1 applies to them too:
+ * allow-list, then path, then method, then credentials).  "/" answers
+ * JSON-RPC to POST and the web view to GET. */
+const struct rpc_get_route rpc_get_routes[] = {
+	{ "/", webui_http },
+	{ "/events", events_http },
+	{ "/metrics", metrics_http },
+	{ NULL, NULL },
+};
+
+static const struct rpc_get_route *get_route(const char *path)
+{
+	if (!path)
+		return NULL;
+	for (const struct rpc_get_route *g = rpc_get_routes; g->path; g++)
+		if (!strcmp(g->path, path))
+			return g;
+	return NULL;
+}
+
+/* The route of a request line's URI (NULL: no such path). */
+static const struct rpc_get_route *uri_route(const char *uri)
 {
 	struct evhttp_uri *u = evhttp_uri_parse_with_flags(
 		uri, EVHTTP_URI_NONCONFORMANT);
-	const char *path;
-	bool ok;
+	const struct rpc_get_route *g;
 
 	if (!u)
-		return false;
-	path = evhttp_uri_get_path(u);
-	ok = path && !strcmp(path, "/");
+		return NULL;
+	g = get_route(evhttp_uri_get_path(u));
 	evhttp_uri_free(u);
-	return ok;
+	return g;
+}
+
+/* Whether an Accept header value (n bytes) names text/html. */
+static bool accepts_html(const char *v, size_t n)
+{
+	static const char want[] = "text/html";
+
+	for (size_t i = 0; i + sizeof want - 1 <= n; i++)
+		if (!strncasecmp(v + i, want, sizeof want - 1))
+			return true;
+	return false;
+}
+
+/* Status for a known path and a method: 0 when the pair is served.  "/"
+ * is JSON-RPC (POST); a GET of "/" is the web view only for a client that
+ * accepts HTML (a browser), otherwise 405 as API.md 2.1 says
+ * (docs/decisions.md). */
+static int method_verdict(const struct rpc_get_route *g, const char *method,
+                          bool html)
+{
+	bool root = !strcmp(g->path, "/");
+
+	if (!strcmp(method, "POST") && root)
+		return 0;
+	if (!strcmp(method, "GET") && (!root || html))
+		return 0;
+	return 405;
 }
 
 /* The parts of one header block the checks need (NUL-terminated copies;
@@ -706,6 +776,7 @@ struct head {
 	char auth[1024];
 	char clen[32], te[32];
 	bool has_line, has_auth, has_clen, has_te;
+	bool html;          /* an Accept header names text/html */
 };
 
 static bool hname_is(const char *line, size_t nlen, const char *name)
@@ -739,6 +810,8 @@ static bool may_have_body(const char *m)
 static int decide(struct rpc *r, struct rpc_conn *c, const struct head *h,
                   uint64_t *body, bool *chunked)
 {
+	const struct rpc_get_route *route;
+
 	*body = 0;
 	*chunked = false;
 	if (!h->has_line)
@@ -758,9 +831,10 @@ static int decide(struct rpc *r, struct rpc_conn *c, const struct head *h,
 	}
 	if (!conn_peer(c) || !rpc_allow_match(r->allow, r->nallow, c->peer))
 		return 403;
-	if (!path_is_root(h->uri))
+	route = uri_route(h->uri);
+	if (!route)
 		return 404;
-	if (strcmp(h->method, "POST") != 0)
+	if (method_verdict(route, h->method, h->html))
 		return 405;
 	if (!h->has_auth || !auth_ok_hdr(r, h->auth))
 		return 401;
@@ -860,6 +934,8 @@ static void parse_head(const char *blk, size_t len, struct head *h)
 		           hname_is(s, nl, "Transfer-Encoding")) {
 			copy_val(h->te, sizeof h->te, v, (size_t)(e - v));
 			h->has_te = true;
+		} else if (hname_is(s, nl, "Accept")) {
+			h->html = h->html || accepts_html(v, (size_t)(e - v));
 		}
 	}
 }
@@ -1221,6 +1297,26 @@ static void delay_flush(struct rpc *r)
 	}
 }
 
+static const char *http_method(struct evhttp_request *req)
+{
+	switch (evhttp_request_get_command(req)) {
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_GET:
+		return "GET";
+	default:
+		return "";
+	}
+}
+
+static bool req_html(struct evhttp_request *req)
+{
+	const char *a = evhttp_find_header(
+		evhttp_request_get_input_headers(req), "Accept");
+
+	return a && accepts_html(a, strlen(a));
+}
+
 static void http_cb(struct evhttp_request *req, void *arg)
 {
 	struct rpc *r = arg;
@@ -1249,9 +1345,10 @@ static void http_cb(struct evhttp_request *req, void *arg)
 		                  : 400;
 	} else if (!rpc_allow_match(r->allow, r->nallow, peer)) {
 		verdict = 403;
-	} else if (!path || strcmp(path, "/") != 0) {
+	} else if (!get_route(path)) {
 		verdict = 404;
-	} else if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+	} else if (method_verdict(get_route(path), http_method(req),
+	                          req_html(req))) {
 		verdict = 405;
 	} else if (!auth_ok_hdr(r, evhttp_find_header(
 			evhttp_request_get_input_headers(req),
@@ -1287,6 +1384,10 @@ static void http_cb(struct evhttp_request *req, void *arg)
 	}
 	if (c)
 		c->busy = true;
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_GET) {
+		get_route(path)->handler(r->n, req);
+		return;
+	}
 	const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
 	if (!body) {
 		send_empty(req, 500, "Internal Server Error");

@@ -67,4 +67,29 @@ const struct rpc_method *rpc_lookup(const char *name, size_t len);
  * (const char *key, json_t *value) terminated by NULL, values stolen. */
 json_t *rpc_errobj(const char *msg, ...) __attribute__((sentinel));
 
+/* ---- GET endpoints of the RPC port ----
+ * A request reaches its handler only after API.md 2.1's checks (allow-list,
+ * path, method GET, credentials).  The handler answers req at once
+ * (rpc_http_reply) or streams (evhttp_send_reply_start ... after calling
+ * rpc_http_begin, which tells the server the request is being answered). */
+struct evhttp_request;
+typedef void (*rpc_get_handler)(struct node *n, struct evhttp_request *req);
+struct rpc_get_route {
+	const char *path;
+	rpc_get_handler handler;
+};
+extern const struct rpc_get_route rpc_get_routes[]; /* NULL-terminated */
+
+/* Answer req: status, reason, Content-Type (NULL: no body) and body. */
+void rpc_http_reply(struct evhttp_request *req, int code, const char *reason,
+                    const char *ctype, const void *body, size_t len);
+/* Mark req as answered by a stream from now on (idle deadline restarts). */
+void rpc_http_begin(struct evhttp_request *req);
+
+/* The handlers: webui.c (GET /, the web view), events.c (GET /events,
+ * Server-Sent Events), metrics.c (GET /metrics, Prometheus text). */
+void webui_http(struct node *n, struct evhttp_request *req);
+void events_http(struct node *n, struct evhttp_request *req);
+void metrics_http(struct node *n, struct evhttp_request *req);
+
 #endif

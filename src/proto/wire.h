@@ -18,12 +18,17 @@
 #define WIRE_MAGIC 0x32505844u        /* "DXP2" on the wire */
 #define WIRE_HDR_LEN 9u
 #define WIRE_MAX_PAYLOAD (PACKET_MAX_LEN + 4096u)
-#define WIRE_PROTOCOL_VERSION 2u      /* what we send */
+#define WIRE_PROTOCOL_VERSION 3u      /* what we send */
 #define WIRE_MIN_VERSION 1u           /* oldest peer accepted */
 /* Version 2 adds GETBITS and PACKETS (PROTOCOL.md 3): they are sent only
  * to peers whose VERSION says 2 or more; version 1 peers get GETDATA and
  * PACKET, and every node accepts all of them. */
 #define WIRE_V2 2u
+/* Version 3 adds the message types 0x10 and up (PROTOCOL.md): packets by
+ * (timestamp, id) for files, the light-client requests, and the eager-push
+ * tree control.  They are sent only to peers whose VERSION says 3 or more;
+ * a type a node does not know is a protocol error, as before. */
+#define WIRE_V3 3u
 #define WIRE_SVC_DEXP2P 1u            /* service bit 0 */
 #define WIRE_SVC_FULL 2u              /* service bit 1: -dexp2p=2 */
 #define WIRE_UA_MAX 64u
@@ -52,6 +57,9 @@ enum wire_type {
 	WIRE_IDLIST = 0x0d,
 	WIRE_GETBITS = 0x0e,         /* v2: GETDATA by INV number + bitmap */
 	WIRE_PACKETS = 0x0f,         /* v2: several packets in one frame */
+	/* v3.  0x10-0x13: packets by (timestamp, id), for files (PROTOCOL.md).
+	 * 0x14-0x1b: light clients through full nodes.  0x1c-0x1f:
+	 * dissemination control (eager-push tree / mesh). */
 	WIRE_TYPE_MAX
 };
 

@@ -263,7 +263,7 @@ def test_ping_measures_rtt(pair):
                     what="pingtime")
     assert 0 <= info[0]["pingtime"] < 1.0
     # a dexp2pd peer speaks the version this node reports
-    assert info[0]["version"] == a.rpc("getinfo")["protocolversion"] == 2
+    assert info[0]["version"] == a.rpc("getinfo")["protocolversion"] == 3
     keys = list(info[0])
     assert keys == ["id", "addr", "inbound", "dexp2p", "pubkey", "version",
                     "subver", "conntime", "lastsend", "lastrecv", "bytessent",
