@@ -58,6 +58,12 @@ extern const struct rpc_method rpc_dex_methods[];
 extern const struct rpc_method rpc_ctl_methods[];
 extern const struct rpc_method rpc_trade_methods[];
 const struct rpc_method *rpc_lookup(const char *name, size_t len);
+/* The text `help` answers (API.md 5.6): with name NULL or len 0 the list
+ * of every method's usage line; else that method's usage line and
+ * description, or "help: unknown command: <name>".  Returns a malloc'd,
+ * NUL-terminated string of *outlen bytes (name may hold NUL bytes, so the
+ * text may too).  Also used by tools/rpchelp (man page, completion). */
+char *rpc_help_text(const char *name, size_t len, size_t *outlen);
 
 #define RPC_MAX_BODY (16u * 1024 * 1024) /* API.md 2.1: 413 above this */
 #define RPC_MAX_PARAMS 64                /* more is an arity error anyway */

@@ -223,20 +223,17 @@ static size_t all_methods(const struct rpc_method **out, size_t cap)
 	return n;
 }
 
-static void help(struct node *n, struct rpc_call *c, const char *const *p,
-                 size_t np)
+char *rpc_help_text(const char *name, size_t len, size_t *outlen)
 {
 	const struct rpc_method *all[HELP_MAX_METHODS];
 	size_t count = all_methods(all, HELP_MAX_METHODS);
-	size_t len = rpc_param_len(c, 0);
-	json_t *s;
 	char *buf;
 	size_t cap = 4096, used = 0;
 
-	if (len) {
+	if (name && len) {
 		for (size_t i = 0; i < count; i++) {
 			const struct rpc_method *m = all[i];
-			if (strlen(m->name) != len || memcmp(m->name, p[0], len))
+			if (strlen(m->name) != len || memcmp(m->name, name, len))
 				continue;
 			const char *desc = m->help ? m->help
 			                           : "Not available in this build.";
@@ -245,17 +242,16 @@ static void help(struct node *n, struct rpc_call *c, const char *const *p,
 			memcpy(buf, m->usage, ul);
 			memcpy(buf + ul, "\n\n", 2);
 			memcpy(buf + ul + 2, desc, dl + 1);
-			rpc_reply(c, json_string(buf));
-			free(buf);
-			return;
+			*outlen = ul + 2 + dl;
+			return buf;
 		}
 		static const char pre[] = "help: unknown command: ";
 		buf = xmalloc(sizeof pre + len);
 		memcpy(buf, pre, sizeof pre - 1);
-		memcpy(buf + sizeof pre - 1, p[0], len);
-		rpc_reply(c, json_bytes(buf, sizeof pre - 1 + len));
-		free(buf);
-		return;
+		memcpy(buf + sizeof pre - 1, name, len);
+		buf[sizeof pre - 1 + len] = '\0';
+		*outlen = sizeof pre - 1 + len;
+		return buf;
 	}
 
 	buf = xmalloc(cap);
@@ -285,9 +281,18 @@ static void help(struct node *n, struct rpc_call *c, const char *const *p,
 			used += ll - 1;
 		}
 	}
-	s = json_string(buf);
-	free(buf);
-	rpc_reply(c, s);
+	*outlen = used;
+	return buf;
+}
+
+static void help(struct node *n, struct rpc_call *c, const char *const *p,
+                 size_t np)
+{
+	size_t len = rpc_param_len(c, 0), outlen;
+	char *text = rpc_help_text(p[0], len, &outlen);
+
+	rpc_reply(c, json_bytes(text, outlen));
+	free(text);
 }
 
 const struct rpc_method rpc_ctl_methods[] = {
