@@ -1,4 +1,5 @@
 # benchlib.sh - shared by the network benchmark scripts (sourced, not run).
+# shellcheck shell=bash
 #
 #   bench_tmp NAME        make $TMP (/tmp/NAME.XXXXXX), install the EXIT/INT/TERM
 #                         trap that stops every pid in the `pids` array (TERM,
@@ -11,11 +12,11 @@
 pids=()
 
 bench_cleanup() {
-	local pid i
+	local pid _
 	trap - EXIT INT TERM
 	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
 	for pid in "${pids[@]}"; do
-		for i in $(seq 1 50); do              # up to 5 s each
+		for _ in $(seq 1 50); do              # up to 5 s each
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
 		done

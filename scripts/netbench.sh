@@ -76,7 +76,7 @@ targets() {
 edges=""
 for i in $(seq 0 $((N - 1))); do
 	args=(-datadir="$TMP/n$i" -port=$((base + 2 * i)) -rpcport=$((base + 2 * i + 1))
-	      -rpcuser=nb -rpcpassword=nb -txpowbits=$TXPOWBITS -listen=1)
+	      -rpcuser=nb -rpcpassword=nb -txpowbits="$TXPOWBITS" -listen=1)
 	# shellcheck disable=SC2206  # word splitting of the extra flags intended
 	args+=(${NB_DAEMON_ARGS:-})
 	for t in $(targets "$i"); do

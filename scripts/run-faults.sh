@@ -5,7 +5,7 @@
 # Extra arguments go to pytest, e.g. -m quick or -k partition.
 # Prints the scenarios' figures, each test's duration and the total.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 export DEXP2P_BUILD=${DEXP2P_BUILD:-$PWD/build}
 rc=0
 /usr/bin/python3 -m pytest -q -p no:cacheprovider -rfEs --durations=0 \
