@@ -6,7 +6,12 @@ set -euo pipefail
 pkgs=(build-essential pkg-config clang libclang-rt-14-dev
       libevent-dev libsodium-dev libssl-dev libjansson-dev libcmocka-dev
       python3 python3-pytest
-      iproute2 nftables faketime)   # fault tests (tests/faults)
+      iproute2 nftables faketime    # fault tests (tests/faults)
+      help2man man-db               # man pages (make man), read in tests
+      bash-completion               # completion test (test_install.py)
+      systemd                       # systemd-analyze verify of the unit
+      shellcheck clang-format       # make lint
+      debhelper dpkg-dev git)       # make test-package (debian/)
 
 missing=()
 for p in "${pkgs[@]}"; do
