@@ -257,6 +257,27 @@ def test_completion_daemon_options(tmp_path):
     assert complete("dexp2pd -port=7") == []
 
 
+def test_completion_installed_loads_on_demand(tmp_path):
+    # bash-completion loads completions/<command> the first time the
+    # command is completed; both names must find the file make install put.
+    if not os.path.exists(BASH_COMPLETION):
+        pytest.skip("bash-completion not installed (scripts/deps.sh)")
+    prefix = tmp_path / "p"
+    make("install", f"PREFIX={prefix}")
+    script = f"""
+export XDG_DATA_DIRS={prefix}/share
+source {BASH_COMPLETION}
+for c in dexp2pd dexp2p-cli; do
+    __load_completion "$c" && complete -p "$c"
+done
+"""
+    r = run(["bash", "--norc", "--noprofile", "-c", script])
+    assert r.stdout.splitlines() == ["complete -F _dexp2pd dexp2pd",
+                                     "complete -F _dexp2p_cli dexp2p-cli"], \
+        r.stdout + r.stderr
+    make("uninstall", f"PREFIX={prefix}")
+
+
 # ---- sample configuration ----
 
 def test_sample_conf_has_every_option():

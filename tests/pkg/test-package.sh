@@ -75,7 +75,12 @@ if command -v systemd-analyze >/dev/null; then
 		fail "systemd-analyze verify: $out"
 	[ -z "$out" ] || fail "systemd-analyze verify: $out"
 fi
-say "installed; -help, man, unit checked"
+if [ -f /usr/share/bash-completion/bash_completion ]; then
+	bash --norc --noprofile -c '. /usr/share/bash-completion/bash_completion
+		__load_completion dexp2p-cli && complete -p dexp2p-cli' |
+		grep -q _dexp2p_cli || fail "bash completion for dexp2p-cli not loaded"
+fi
+say "installed; -help, man, completion, unit checked"
 
 # 4. A short start/stop of the installed daemon.
 wait_for() { # seconds, command...: run the command until it succeeds
