@@ -6,7 +6,10 @@ set -euo pipefail
 pkgs=(build-essential pkg-config clang libclang-rt-14-dev
       libevent-dev libsodium-dev libssl-dev libjansson-dev libcmocka-dev
       python3 python3-pytest
-      iproute2 nftables faketime)   # fault tests (tests/faults)
+      iproute2 nftables faketime    # fault tests (tests/faults)
+      prometheus                    # promtool: tests/integration/test_metrics.py
+      chromium chromium-driver python3-selenium  # test_webui.py
+      gnuplot-nox)                  # bench plots (scripts/*bench.sh)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -9,6 +9,7 @@
 #define DEX_RPC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -66,6 +67,25 @@ const struct rpc_method *rpc_lookup(const char *name, size_t len);
  * {"result":"error","error":msg, k1:v1, ...}; the varargs are pairs of
  * (const char *key, json_t *value) terminated by NULL, values stolen. */
 json_t *rpc_errobj(const char *msg, ...) __attribute__((sentinel));
+
+/* ---- counters for GET /metrics ---- */
+#define RPC_STAT_METHODS 96   /* methods counted (the tables hold fewer) */
+#define RPC_HTTP_CODES 6      /* 400 401 403 404 405 413 */
+/* One counter group: a method (method set: calls dispatched to it, errors
+ * among their answers, JSON-RPC errors and API.md 3.3 error objects), an
+ * HTTP status refused before any call (http_code set, count in calls), or
+ * calls that named no known method or were not valid request objects
+ * (neither set, count in calls). */
+struct rpc_counts {
+	const char *method;
+	int http_code;
+	uint64_t calls, errors;
+};
+typedef void (*rpc_count_cb)(void *ctx, const struct rpc_counts *k);
+/* cb for every method of the tables (table order, zero counts
+ * included), then every refused status, then the bad calls.  r may be
+ * NULL (all zero). */
+void rpc_get_counts(const struct rpc *r, rpc_count_cb cb, void *ctx);
 
 /* ---- GET endpoints of the RPC port ----
  * A request reaches its handler only after API.md 2.1's checks (allow-list,
