@@ -855,7 +855,8 @@ struct head {
 	char method[16], uri[2048];
 	char auth[1024];
 	char clen[32], te[32];
-	bool has_line, has_auth, has_clen, has_te;
+	char origin[256], host[256]; /* webui_origin_ok */
+	bool has_line, has_auth, has_clen, has_te, has_origin, has_host;
 	bool html;          /* an Accept header names text/html */
 };
 
@@ -911,6 +912,8 @@ static int decide(struct rpc *r, struct rpc_conn *c, const struct head *h,
 	}
 	if (!conn_peer(c) || !rpc_allow_match(r->allow, r->nallow, c->peer))
 		return 403;
+	if (h->has_origin && !webui_origin_ok(h->origin, h->host))
+		return 403; /* a browser, sent by another site's page */
 	route = uri_route(h->uri);
 	if (!route)
 		return 404;
@@ -1016,6 +1019,12 @@ static void parse_head(const char *blk, size_t len, struct head *h)
 			h->has_te = true;
 		} else if (hname_is(s, nl, "Accept")) {
 			h->html = h->html || accepts_html(v, (size_t)(e - v));
+		} else if (!h->has_origin && hname_is(s, nl, "Origin")) {
+			copy_val(h->origin, sizeof h->origin, v, (size_t)(e - v));
+			h->has_origin = true;
+		} else if (!h->has_host && hname_is(s, nl, "Host")) {
+			copy_val(h->host, sizeof h->host, v, (size_t)(e - v));
+			h->has_host = true;
 		}
 	}
 }
@@ -1424,6 +1433,14 @@ static void http_cb(struct evhttp_request *req, void *arg)
 		                  ? (int)v
 		                  : 400;
 	} else if (!rpc_allow_match(r->allow, r->nallow, peer)) {
+		verdict = 403;
+	} else if (evhttp_find_header(evhttp_request_get_input_headers(req),
+	                              "Origin") &&
+	           !webui_origin_ok(
+			   evhttp_find_header(evhttp_request_get_input_headers(req),
+	                                      "Origin"),
+			   evhttp_find_header(evhttp_request_get_input_headers(req),
+	                                      "Host"))) {
 		verdict = 403;
 	} else if (!get_route(path)) {
 		verdict = 404;

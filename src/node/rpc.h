@@ -8,6 +8,7 @@
 #ifndef DEX_RPC_H
 #define DEX_RPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -111,5 +112,11 @@ void rpc_http_begin(struct evhttp_request *req);
 void webui_http(struct node *n, struct evhttp_request *req);
 void events_http(struct node *n, struct evhttp_request *req);
 void metrics_http(struct node *n, struct evhttp_request *req);
+/* A request that carries an Origin header (browsers do, on every POST and
+ * on cross-origin requests) is refused with 403, as an address outside
+ * -rpcallowip is, unless the origin is this server's, http://<Host>: a
+ * page of another site cannot use the credentials the browser holds for
+ * the web view (webui.c).  host may be NULL (then false). */
+bool webui_origin_ok(const char *origin, const char *host);
 
 #endif

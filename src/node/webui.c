@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -85,6 +86,16 @@ static const char *policy(void)
 	         "form-action 'none'; frame-ancestors 'none'",
 	         js, css);
 	return csp;
+}
+
+bool webui_origin_ok(const char *origin, const char *host)
+{
+	static const char scheme[] = "http://";
+	size_t sl = sizeof scheme - 1;
+
+	return origin && host && host[0] &&
+	       !strncasecmp(origin, scheme, sl) &&
+	       !strcasecmp(origin + sl, host);
 }
 
 void webui_http(struct node *n, struct evhttp_request *req)

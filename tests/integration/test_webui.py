@@ -66,6 +66,35 @@ def test_page_served_with_checks_and_headers(node):
     assert b"https://" not in r.body and b"http://" not in r.body
 
 
+def test_other_sites_cannot_use_the_browsers_credentials(node):
+    """Once a browser holds the credentials of the web view, a page of
+    another site could make it POST to the node (a form, fetch no-cors).
+    Browsers name the page's origin in an Origin header: a request whose
+    Origin is not http://<Host> is refused with 403 (with or without
+    credentials, whatever the path), same-origin ones and clients that send
+    no Origin (dexp2p-cli, curl) are served."""
+    stop = b'{"method":"stop","params":[]}'
+    host = f"127.0.0.1:{node.rpcport}"
+    for origin in ("http://evil.example", "null", f"https://{host}",
+                   f"http://{host}.evil.example", "http://127.0.0.1"):
+        for auth in ("cookie", None):
+            r = node.http(body=stop, auth=auth,
+                          headers={"Origin": origin, "Host": host})
+            assert (r.status, r.body) == (403, b""), origin
+        r = node.http(method="GET", path="/metrics",
+                      headers={"Origin": origin, "Host": host})
+        assert r.status == 403, origin
+    body = b'{"method":"ping","params":[]}'
+    r = node.http(body=body, headers={"Origin": f"http://{host}",
+                                      "Host": host})
+    assert r.status == 200 and r.json()["result"] is None
+    r = node.http(body=body, headers={"Origin": f"HTTP://{host.upper()}",
+                                      "Host": host})
+    assert r.status == 200
+    assert node.rpc("ping") is None     # no Origin: served
+    assert node.running()
+
+
 # ---------------------------------------------------------------- browser
 
 def _browser(tmpdir):
