@@ -65,6 +65,20 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
+# The web view (src/node/webui/index.html) is compiled into the daemon:
+# this rule writes its bytes as a C array into a generated header that
+# webui.c includes (od is in coreutils: no tool beyond make and cc).
+WEBUI_PAGE := $(BUILD)/gen/webui_page.h
+$(WEBUI_PAGE): src/node/webui/index.html
+	@mkdir -p $(dir $@)
+	{ echo '/* generated from $< by the Makefile: do not edit */'; \
+	  echo 'static const unsigned char webui_page[] = {'; \
+	  od -An -v -tx1 $< | sed -e 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '};'; } > $@.tmp
+	mv $@.tmp $@
+$(BUILD)/obj/src/node/webui.o: $(WEBUI_PAGE)
+$(BUILD)/obj/src/node/webui.o: ALL_CFLAGS += -I$(BUILD)/gen
+
 $(LIBCORE): $(call obj,$(CORE_SRC) $(PROTO_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^

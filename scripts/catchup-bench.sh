@@ -36,6 +36,9 @@
 #   CU_KEEP=0        1 keeps the datadirs (debug.log of each node)
 #   CU_DEBUG=0       1 starts the nodes with -debug=net
 #   CU_COMMIT        commit id printed in the detail lines (default: HEAD)
+#   CU_SWEEP=        "m1 m2 ...": one run per CU_MISSING, then a plot of the
+#                    catch-up time against it (gnuplot; CU_DATA, CU_PLOT:
+#                    see "Sweep and plot" below)
 # Everything runs on 127.0.0.1 with -txpowbits=0.  Every wait is bounded; an
 # EXIT trap stops every daemon this script started.
 set -euo pipefail
@@ -65,6 +68,58 @@ done
 [ "$RATE" -ge 100 ] && [ "$RATE" -le 1000000 ] || { echo "catchup: CU_RATE 100..1000000" >&2; exit 1; }
 [ $(( (HELD + RATE - 1) / RATE )) -le 600 ] || { echo "catchup: CU_HELD/CU_RATE > 600 s" >&2; exit 1; }
 [ "$GAP" -le 60 ] && [ "$POLL_MS" -ge 1 ] && [ "$POLL_MS" -le 1000 ] || { echo "catchup: CU_GAP <= 60, CU_POLL_MS 1..1000" >&2; exit 1; }
+
+# Sweep and plot.  With CU_SWEEP="m1 m2 ..." the script runs itself once
+# per backlog size (CU_MISSING=m, CU_FULL=0, other settings as given),
+# appends missing, seconds_to_identical and bytes_transferred to CU_DATA
+# (default $BUILD/catchup-sweep.dat) and, when gnuplot is installed, plots
+# the catch-up time against the backlog into CU_PLOT (default
+# $BUILD/catchup.png; docs/img/catchup.png is the figure of docs/bench.md).
+# Without gnuplot the plot is skipped, the data kept.
+catchup_plot() {   # data png
+	if ! command -v gnuplot >/dev/null; then
+		echo "# catchup: gnuplot not installed, plot skipped (data in $1)" >&2
+		return 0
+	fi
+	mkdir -p "$(dirname "$2")"
+	gnuplot <<GPEOF
+set terminal pngcairo size 820,460 font "sans,10"
+set output "$2"
+set title "catch-up after a cut: $(sed -n '1s/.*(\(.*\))$/\1/p' "$1"), 256 B, txpowbits 0" noenhanced
+set xlabel "packets missed during the cut (backlog)"
+set ylabel "seconds to identical"
+set y2label "bytes transferred (MB)"
+set logscale x
+set ytics nomirror
+set y2tics
+set yrange [0:*]
+set y2range [0:*]
+set grid
+set key left top
+plot "$1" using 1:2 with linespoints pt 7 lw 2 title "time to identical", \
+     "" using 1:(\$3/1e6) axes x1y2 with linespoints pt 5 lw 1 title "bytes transferred"
+GPEOF
+	echo "# catchup: plot written to $2" >&2
+}
+if [ "${CU_REPLOT:-0}" = 1 ]; then   # plot CU_DATA again, no run
+	catchup_plot "${CU_DATA:-$BUILD/catchup-sweep.dat}" "${CU_PLOT:-$BUILD/catchup.png}"
+	exit 0
+fi
+if [ -n "${CU_SWEEP:-}" ]; then
+	data=${CU_DATA:-$BUILD/catchup-sweep.dat}
+	plot=${CU_PLOT:-$BUILD/catchup.png}
+	echo "# missing seconds_to_identical bytes_transferred (held=$HELD gap=$GAP poll_ms=$POLL_MS)" >"$data"
+	for m in $CU_SWEEP; do
+		[[ $m =~ ^[0-9]+$ ]] || { echo "catchup: CU_SWEEP: $m is not a number" >&2; exit 1; }
+		out=$(CU_SWEEP='' CU_MISSING=$m CU_FULL=0 scripts/catchup-bench.sh "$BUILD")
+		echo "$out"
+		echo "$out" | awk '/^bench=catchup / {
+			for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+			print v["missing"], v["seconds_to_identical"], v["bytes_transferred"] }' >>"$data"
+	done
+	catchup_plot "$data" "$plot"
+	exit 0
+fi
 
 . scripts/benchlib.sh
 bench_tmp catchup

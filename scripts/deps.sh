@@ -11,7 +11,10 @@ pkgs=(build-essential pkg-config clang libclang-rt-14-dev
       bash-completion               # completion test (test_install.py)
       systemd                       # systemd-analyze verify of the unit
       shellcheck clang-format       # make lint
-      debhelper dpkg-dev git)       # make test-package (debian/)
+      debhelper dpkg-dev git         # make test-package (debian/)
+      prometheus                    # promtool: tests/integration/test_metrics.py
+      chromium chromium-driver python3-selenium  # test_webui.py
+      gnuplot-nox)                  # bench plots (scripts/*bench.sh)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -25,6 +25,9 @@
 #   NB_KEEP=0         1 keeps the temporary datadirs (debug.log of each node,
 #                     poll.json with every latency sample)
 #   NB_DAEMON_ARGS=   extra dexp2pd flags for every node (e.g. -debug=net)
+#   NB_RATES=         "r1 r2 ...": one run per offered rate, then a plot of
+#                     delivered/s and latency against it (gnuplot; NB_DATA,
+#                     NB_PLOT: see "Sweep and plot" below)
 # Everything runs on 127.0.0.1 with -txpowbits=0 (no mining cost).  Every
 # wait is bounded; an EXIT trap stops every daemon this script started.
 set -euo pipefail
@@ -53,6 +56,59 @@ done
 [ "$N" -ge 2 ] && [ "$N" -le 32 ] || { echo "netbench: NB_NODES 2..32" >&2; exit 1; }
 [ "$SECONDS_" -ge 1 ] && [ "$SECONDS_" -le 600 ] || { echo "netbench: NB_SECONDS 1..600" >&2; exit 1; }
 case $TOPO in ring|ring3|line) ;; *) echo "netbench: NB_TOPOLOGY ring|ring3|line" >&2; exit 1;; esac
+
+# Sweep and plot.  With NB_RATES="r1 r2 ..." the script runs itself once
+# per offered rate (other settings as given), appends each run's offered
+# rate, delivered/s, p50 and p99 latency and missing to NB_DATA (default
+# $BUILD/netbench-sweep.dat) and, when gnuplot is installed, plots
+# delivered/s and latency against the offered rate into NB_PLOT (default
+# $BUILD/netbench.png; docs/img/netbench.png is the figure of
+# docs/bench.md).  Without gnuplot the plot is skipped, the data kept.
+netbench_plot() {   # data png
+	if ! command -v gnuplot >/dev/null; then
+		echo "# netbench: gnuplot not installed, plot skipped (data in $1)" >&2
+		return 0
+	fi
+	mkdir -p "$(dirname "$2")"
+	gnuplot <<GPEOF
+set terminal pngcairo size 820,460 font "sans,10"
+set output "$2"
+set title "netbench: $(sed -n '1s/.*(\(.*\))$/\1/p' "$1"), 256 B packets, txpowbits 0" noenhanced
+set xlabel "offered rate (packets/s)"
+set ylabel "delivered to every node (packets/s)"
+set y2label "latency to the farthest node (ms)"
+set ytics nomirror
+set y2tics
+set yrange [0:*]
+set y2range [0:*]
+set grid
+set key left top
+plot "$1" using 1:2 with linespoints pt 7 lw 2 title "delivered/s", \
+     "" using 1:1 with lines dt 2 lc rgb "gray50" title "offered", \
+     "" using 1:4 axes x1y2 with linespoints pt 5 lw 2 title "p99 latency", \
+     "" using 1:3 axes x1y2 with linespoints pt 4 lw 1 title "p50 latency"
+GPEOF
+	echo "# netbench: plot written to $2" >&2
+}
+if [ "${NB_REPLOT:-0}" = 1 ]; then   # plot NB_DATA again, no run
+	netbench_plot "${NB_DATA:-$BUILD/netbench-sweep.dat}" "${NB_PLOT:-$BUILD/netbench.png}"
+	exit 0
+fi
+if [ -n "${NB_RATES:-}" ]; then
+	data=${NB_DATA:-$BUILD/netbench-sweep.dat}
+	plot=${NB_PLOT:-$BUILD/netbench.png}
+	echo "# offered_per_sec delivered_per_sec latency_p50_ms latency_p99_ms missing (nodes=$N topology=$TOPO seconds=$SECONDS_)" >"$data"
+	for r in $NB_RATES; do
+		[[ $r =~ ^[0-9]+$ ]] || { echo "netbench: NB_RATES: $r is not a number" >&2; exit 1; }
+		out=$(NB_RATES='' NB_RATE=$r scripts/netbench.sh "$BUILD")
+		echo "$out"
+		echo "$out" | awk -v r="$r" '/^bench=network/ {
+			for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+			print r, v["delivered_per_sec"], v["latency_p50_ms"], v["latency_p99_ms"], v["missing"] }' >>"$data"
+	done
+	netbench_plot "$data" "$plot"
+	exit 0
+fi
 
 . scripts/benchlib.sh
 bench_tmp netbench

@@ -2084,6 +2084,44 @@ void net_mem_stats(const struct net *net, struct net_mem *m)
 	m->kills = net->mem_kills;
 }
 
+void net_peer_stats(const struct net *net,
+                    void (*cb)(void *ctx, const struct net_peer_stat *p),
+                    void *ctx)
+{
+	if (!net)
+		return;
+	for (const struct conn *c = net->conns; c; c = c->next) {
+		struct net_peer_stat p;
+		if (!c->ready || c->closing)
+			continue;
+		memset(&p, 0, sizeof p);
+		p.id = c->id;
+		p.addr = c->addr;
+		p.inbound = c->inbound;
+		p.synced = gossip_peer_synced(net->g, c->id);
+		p.recv_paused = c->recv_paused;
+		p.has_ping = c->has_ping;
+		p.pingtime = c->pingtime;
+		p.bytessent = c->bytessent;
+		p.bytesrecv = c->bytesrecv;
+		p.packetssent = c->packetssent;
+		p.packetsrecv = c->packetsrecv;
+		if (c->bev) {
+			p.outbuf = evbuffer_get_length(bufferevent_get_output(c->bev));
+			p.inbuf = evbuffer_get_length(bufferevent_get_input(c->bev));
+		}
+		p.queued = gossip_queued_bytes(net->g, c->id);
+		p.backlog = gossip_catchup_backlog(net->g, c->id);
+		p.mem = conn_mem(net, c);
+		cb(ctx, &p);
+	}
+}
+
+const struct gossip_stats *net_gossip_stats(struct net *net)
+{
+	return net && net->g ? gossip_get_stats(net->g, node_mono_ms()) : NULL;
+}
+
 /* ---- bans (RPC) ---- */
 
 int net_setban(struct net *net, const char *subnet, bool add,

@@ -54,6 +54,27 @@ struct net_mem {
 	size_t paused;
 };
 void net_mem_stats(const struct net *net, struct net_mem *m);
+
+/* GET /metrics: one connected peer's traffic and queues. */
+struct net_peer_stat {
+	int id;
+	const char *addr;            /* valid during the callback only */
+	bool inbound, synced, recv_paused, has_ping;
+	uint64_t bytessent, bytesrecv, packetssent, packetsrecv;
+	size_t outbuf, inbuf;        /* socket buffer bytes */
+	size_t queued;               /* bytes in its priority send queue */
+	size_t backlog;              /* catch-up entries waiting for it */
+	size_t mem;                  /* getpeerinfo membytes */
+	double pingtime;             /* s, when has_ping */
+};
+/* cb for every connected peer (as getpeerinfo lists them). */
+void net_peer_stats(const struct net *net,
+                    void (*cb)(void *ctx, const struct net_peer_stat *p),
+                    void *ctx);
+/* The dissemination counters (proto/gossip.h struct gossip_stats), NULL
+ * without a network. */
+struct gossip_stats;
+const struct gossip_stats *net_gossip_stats(struct net *net);
 /* setban (bitcoind's): ban or unban "ip[/len|/mask]".  bantime <= 0 means
  * -bantime; absolute: bantime is the unix time the ban ends.  Adding
  * disconnects the peers inside; every change rewrites banlist.json.

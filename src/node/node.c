@@ -109,6 +109,21 @@ double node_rate(const struct node *n, uint32_t now)
 	return (double)sum / 10.0;
 }
 
+const double node_lag_bounds[] = { 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30,
+                                   60, 120, 300 };
+const size_t node_lag_nbounds = sizeof node_lag_bounds /
+                                sizeof node_lag_bounds[0];
+
+/* The lag histogram of GET /metrics: every stored received packet, at ms
+ * resolution (its timestamp is whole seconds, so a packet is seen up to
+ * 1 s "late" on top of mining and travel). */
+static void lag_observe(struct node_counters *c, uint64_t now_ms,
+                        uint32_t timestamp)
+{
+	hist_observe(&c->lag_hist,
+	             ((double)now_ms - (double)timestamp * 1000.0) / 1000.0);
+}
+
 /* API.md 4.4: three moving averages of recvtime - timestamp over samples
  * between 1 and 59 s, all starting at the first sample. */
 static void lag_sample(struct node_counters *c, uint32_t recvtime,
@@ -132,7 +147,8 @@ static void lag_sample(struct node_counters *c, uint32_t recvtime,
 int node_ingest(struct node *n, const uint8_t *pkt, size_t len,
                 struct stored **out, enum drop_reason *reason)
 {
-	uint32_t now = node_now();
+	uint64_t now_ms = node_now_ms();
+	uint32_t now = (uint32_t)(now_ms / 1000);
 	struct packet_view pv;
 	struct pow_eval pe;
 	struct stored *sp = NULL;
@@ -180,6 +196,7 @@ int node_ingest(struct node *n, const uint8_t *pkt, size_t len,
 	}
 	count_added(n, now);
 	lag_sample(&n->ctr, now, pv.timestamp);
+	lag_observe(&n->ctr, now_ms, pv.timestamp);
 	if (n->cancels)
 		cancel_on_stored(n, sp);
 	*out = sp;
@@ -276,6 +293,7 @@ static void release_cb(void *arg, const uint8_t *pkt, size_t len, int peer)
 	}
 	count_added(n, rc->now);
 	lag_sample(&n->ctr, rc->now, pv.timestamp);
+	lag_observe(&n->ctr, node_now_ms(), pv.timestamp);
 	if (n->cancels)
 		cancel_on_stored(n, sp);
 	if (n->net)
@@ -331,6 +349,7 @@ int node_init(struct node *n, struct event_base *base, struct config *cfg)
 	n->base = base;
 	n->cfg = cfg;
 	n->start_time = node_now();
+	(void)hist_init(&n->ctr.lag_hist, node_lag_bounds, node_lag_nbounds);
 	sc.purgetime = cfg->purgetime;
 	sc.maxmem = cfg->maxmem;
 	n->store = store_new(&sc);

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 
 #include "core/check.h"
+#include "core/hist.h"
 #include "core/store.h"
 #include "node/config.h"
 
@@ -62,7 +63,14 @@ struct node_counters {
 	bool overloaded;            /* LAG flag */
 	uint32_t rate_ring[10];     /* packets added per second, last 10 s */
 	uint32_t rate_sec;          /* second that rate_ring[rate_sec % 10] is */
+	/* GET /metrics: recvtime - timestamp (s, ms resolution) of every
+	 * packet received and stored, bounds node_lag_bounds */
+	struct hist lag_hist;
 };
+
+/* Upper bounds (s) of ctr.lag_hist's buckets. */
+extern const double node_lag_bounds[];
+extern const size_t node_lag_nbounds;
 
 struct node {
 	struct event_base *base;

@@ -125,6 +125,7 @@ struct rpc_call {
 	size_t *lens;
 	size_t nparams;
 	char (*numbuf)[64];     /* text of numbers the pre-scan missed */
+	const struct rpc_method *m; /* the method, once looked up */
 };
 
 struct rpc_req {
@@ -162,6 +163,10 @@ struct rpc {
 	struct delayed dq[RPC_MAX_DELAYED]; /* ring, due times ascending */
 	size_t dq_head, dq_n;
 	uint64_t refused, delayed_total;
+	/* GET /metrics (rpc_get_counts) */
+	uint64_t m_calls[RPC_STAT_METHODS], m_errors[RPC_STAT_METHODS];
+	uint64_t bad_calls;
+	uint64_t http_refused[RPC_HTTP_CODES];
 };
 
 /* ---- method tables ---- */
@@ -178,6 +183,60 @@ const struct rpc_method *rpc_lookup(const char *name, size_t len)
 			if (!strcmp(m->name, name))
 				return m;
 	return NULL;
+}
+
+/* Position of m in the three tables together (rpc_get_counts order), or
+ * -1. */
+static int method_index(const struct rpc_method *m)
+{
+	const struct rpc_method *tables[] = { rpc_dex_methods, rpc_ctl_methods,
+	                                      rpc_trade_methods };
+	int k = 0;
+
+	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
+		for (const struct rpc_method *e = tables[t]; e->name; e++, k++)
+			if (e == m)
+				return k < RPC_STAT_METHODS ? k : -1;
+	return -1;
+}
+
+/* The HTTP statuses refused before a call (rpc_get_counts). */
+static const int http_codes[RPC_HTTP_CODES] = { 400, 401, 403, 404, 405,
+                                                413 };
+
+static void count_refused(struct rpc *r, int code)
+{
+	for (size_t i = 0; i < RPC_HTTP_CODES; i++)
+		if (http_codes[i] == code)
+			r->http_refused[i]++;
+}
+
+void rpc_get_counts(const struct rpc *r, rpc_count_cb cb, void *ctx)
+{
+	const struct rpc_method *tables[] = { rpc_dex_methods, rpc_ctl_methods,
+	                                      rpc_trade_methods };
+	struct rpc_counts k;
+	int i = 0;
+
+	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
+		for (const struct rpc_method *e = tables[t]; e->name; e++, i++) {
+			memset(&k, 0, sizeof k);
+			k.method = e->name;
+			if (r && i < RPC_STAT_METHODS) {
+				k.calls = r->m_calls[i];
+				k.errors = r->m_errors[i];
+			}
+			cb(ctx, &k);
+		}
+	for (size_t h = 0; h < RPC_HTTP_CODES; h++) {
+		memset(&k, 0, sizeof k);
+		k.http_code = http_codes[h];
+		k.calls = r ? r->http_refused[h] : 0;
+		cb(ctx, &k);
+	}
+	memset(&k, 0, sizeof k);
+	k.calls = r ? r->bad_calls : 0;
+	cb(ctx, &k);
 }
 
 /* ---- replies ---- */
@@ -391,12 +450,27 @@ static void answer(struct rpc_call *c, json_t *resp, bool is_error)
 	}
 	c->resp = resp;
 	c->is_error = is_error;
+	{
+		int k = c->m ? method_index(c->m) : -1;
+		if (k < 0)
+			rq->r->bad_calls += is_error;
+		else
+			rq->r->m_errors[k] += is_error;
+	}
 	if (--rq->nleft == 0 && !rq->dispatching)
 		finish(rq);
 }
 
 void rpc_reply(struct rpc_call *c, json_t *result)
 {
+	/* an error object (API.md 3.3) counts as an error of its method */
+	const char *rs = json_is_object(result)
+		? json_string_value(json_object_get(result, "result"))
+		: NULL;
+	int k = c->m && rs && !strcmp(rs, "error") ? method_index(c->m) : -1;
+
+	if (k >= 0)
+		c->rq->r->m_errors[k]++;
 	answer(c, response(result, NULL, c->id), false);
 }
 
@@ -439,6 +513,12 @@ static void dispatch(struct rpc *r, struct rpc_call *c, json_t *obj)
 	if (!m) {
 		rpc_reply_error(c, -32601, "Method not found");
 		return;
+	}
+	c->m = m;
+	{
+		int k = method_index(m);
+		if (k >= 0)
+			r->m_calls[k]++;
 	}
 	np = params ? json_array_size(params) : 0;
 	cap = np > (size_t)m->max_params ? np : (size_t)m->max_params;
@@ -775,7 +855,8 @@ struct head {
 	char method[16], uri[2048];
 	char auth[1024];
 	char clen[32], te[32];
-	bool has_line, has_auth, has_clen, has_te;
+	char origin[256], host[256]; /* webui_origin_ok */
+	bool has_line, has_auth, has_clen, has_te, has_origin, has_host;
 	bool html;          /* an Accept header names text/html */
 };
 
@@ -831,6 +912,8 @@ static int decide(struct rpc *r, struct rpc_conn *c, const struct head *h,
 	}
 	if (!conn_peer(c) || !rpc_allow_match(r->allow, r->nallow, c->peer))
 		return 403;
+	if (h->has_origin && !webui_origin_ok(h->origin, h->host))
+		return 403; /* a browser, sent by another site's page */
 	route = uri_route(h->uri);
 	if (!route)
 		return 404;
@@ -936,6 +1019,12 @@ static void parse_head(const char *blk, size_t len, struct head *h)
 			h->has_te = true;
 		} else if (hname_is(s, nl, "Accept")) {
 			h->html = h->html || accepts_html(v, (size_t)(e - v));
+		} else if (!h->has_origin && hname_is(s, nl, "Origin")) {
+			copy_val(h->origin, sizeof h->origin, v, (size_t)(e - v));
+			h->has_origin = true;
+		} else if (!h->has_host && hname_is(s, nl, "Host")) {
+			copy_val(h->host, sizeof h->host, v, (size_t)(e - v));
+			h->has_host = true;
 		}
 	}
 }
@@ -1345,6 +1434,14 @@ static void http_cb(struct evhttp_request *req, void *arg)
 		                  : 400;
 	} else if (!rpc_allow_match(r->allow, r->nallow, peer)) {
 		verdict = 403;
+	} else if (evhttp_find_header(evhttp_request_get_input_headers(req),
+	                              "Origin") &&
+	           !webui_origin_ok(
+			   evhttp_find_header(evhttp_request_get_input_headers(req),
+	                                      "Origin"),
+			   evhttp_find_header(evhttp_request_get_input_headers(req),
+	                                      "Host"))) {
+		verdict = 403;
 	} else if (!get_route(path)) {
 		verdict = 404;
 	} else if (method_verdict(get_route(path), http_method(req),
@@ -1357,6 +1454,8 @@ static void http_cb(struct evhttp_request *req, void *arg)
 	} else if (len > RPC_MAX_BODY) {
 		verdict = 413;
 	}
+	if (verdict)
+		count_refused(r, verdict);
 	switch (verdict) {
 	case 0:
 		break;

@@ -8,7 +8,9 @@
 #ifndef DEX_RPC_H
 #define DEX_RPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -73,6 +75,25 @@ char *rpc_help_text(const char *name, size_t len, size_t *outlen);
  * (const char *key, json_t *value) terminated by NULL, values stolen. */
 json_t *rpc_errobj(const char *msg, ...) __attribute__((sentinel));
 
+/* ---- counters for GET /metrics ---- */
+#define RPC_STAT_METHODS 96   /* methods counted (the tables hold fewer) */
+#define RPC_HTTP_CODES 6      /* 400 401 403 404 405 413 */
+/* One counter group: a method (method set: calls dispatched to it, errors
+ * among their answers, JSON-RPC errors and API.md 3.3 error objects), an
+ * HTTP status refused before any call (http_code set, count in calls), or
+ * calls that named no known method or were not valid request objects
+ * (neither set, count in calls). */
+struct rpc_counts {
+	const char *method;
+	int http_code;
+	uint64_t calls, errors;
+};
+typedef void (*rpc_count_cb)(void *ctx, const struct rpc_counts *k);
+/* cb for every method of the tables (table order, zero counts
+ * included), then every refused status, then the bad calls.  r may be
+ * NULL (all zero). */
+void rpc_get_counts(const struct rpc *r, rpc_count_cb cb, void *ctx);
+
 /* ---- GET endpoints of the RPC port ----
  * A request reaches its handler only after API.md 2.1's checks (allow-list,
  * path, method GET, credentials).  The handler answers req at once
@@ -97,5 +118,11 @@ void rpc_http_begin(struct evhttp_request *req);
 void webui_http(struct node *n, struct evhttp_request *req);
 void events_http(struct node *n, struct evhttp_request *req);
 void metrics_http(struct node *n, struct evhttp_request *req);
+/* A request that carries an Origin header (browsers do, on every POST and
+ * on cross-origin requests) is refused with 403, as an address outside
+ * -rpcallowip is, unless the origin is this server's, http://<Host>: a
+ * page of another site cannot use the credentials the browser holds for
+ * the web view (webui.c).  host may be NULL (then false). */
+bool webui_origin_ok(const char *origin, const char *host);
 
 #endif
