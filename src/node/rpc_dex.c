@@ -14,6 +14,7 @@
 #include "core/store.h"
 #include "core/util.h"
 #include "node/crypto.h"
+#include "node/events.h"
 #include "node/mine.h"
 #include "node/net.h"
 #include "node/node.h"
@@ -405,6 +406,8 @@ static void dex_stats(struct node *n, struct rpc_call *c,
 	json_object_set_new(pm, "disconnected",
 	                    json_integer((json_int_t)nm.kills));
 	json_object_set_new(o, "peermem", pm);
+	/* extension: live subscriptions (events.h) */
+	json_object_set_new(o, "subscriptions", events_stats_json(n));
 	if (n->fhold) {
 		/* after API.md 4.4's keys: packets from the near future
 		 * waiting to be stored (node.h) */
