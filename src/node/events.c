@@ -6,9 +6,10 @@
  * as the socket drains, at most EVENTS_REPLAY_MAX of them), then an `eose`
  * event, then every match as it is stored, cancelled or purged.  Events
  * that arrive during the replay wait in a small queue (EVENTS_QUEUE_MAX).
- * A subscriber whose unread output passes -rpcsubscriptionbuffer, or
- * whose queue fills, gets an `overflow` event and is dropped: its
- * connection is closed after EVENTS_CLOSE_GRACE_MS.  Nothing here ever
+ * A subscriber whose unread output is above -rpcsubscriptionbuffer when
+ * an event comes for it (so memory is bounded by the buffer plus one
+ * event), or whose replay queue fills, gets an `overflow` event and is
+ * dropped: its connection is closed after EVENTS_CLOSE_GRACE_MS.  Nothing here ever
  * waits for a subscriber; relaying does not wait for the delivery either
  * (stored packets are queued by hash and delivered from an event callback).
  *
@@ -461,8 +462,6 @@ static void pump(struct sse *s)
 	s->qn = 0;
 	s->replaying = false;
 	send_buf(s, buf, NULL);
-	if (out_len(s) > e->outmax)
-		overflow(s, "subscriber not reading");
 }
 
 static void replay_cont(struct evhttp_connection *con, void *arg)
@@ -500,14 +499,18 @@ static void sse_event(struct node *n, struct ev_sink *k, enum ev_kind kind,
 		r->timestamp = sp->timestamp;
 		return;
 	}
+	/* The unread backlog, not the new event, decides: an event larger
+	 * than the buffer still goes to a subscriber that keeps up. */
+	if (out_len(s) > e->outmax) {
+		overflow(s, "subscriber not reading");
+		return;
+	}
 	struct evbuffer *buf = new_buf();
 	if (kind == EV_PURGED)
 		put_purge(buf, sp->hash, sp->id, sp->timestamp);
 	else
 		put_packet(e, buf, kind == EV_STORED ? "packet" : "cancel", sp);
 	send_buf(s, buf, NULL);
-	if (out_len(s) > e->outmax)
-		overflow(s, "subscriber not reading");
 }
 
 /* evhttp frees the stream's connection. */
@@ -557,11 +560,14 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 			continue;
 		}
 		if (ping && !s->replaying) {
-			struct evbuffer *buf = new_buf();
+			struct evbuffer *buf;
+			if (out_len(s) > e->outmax) {
+				overflow(s, "subscriber not reading");
+				continue;
+			}
+			buf = new_buf();
 			add_or_die(evbuffer_add(buf, ": ping\n\n", 8));
 			send_buf(s, buf, NULL);
-			if (out_len(s) > e->outmax)
-				overflow(s, "subscriber not reading");
 		}
 	}
 }
