@@ -637,3 +637,33 @@ def test_cli_events_prints_lines(solo):
     assert c.returncode == 1 and "400" in c.stderr and "tagA" in c.stderr
     c = n.cli("events", "tagA=X", opts=["-rpcpassword=wrong"])
     assert c.returncode == 1 and "incorrect" in c.stderr
+
+
+# ------------------------------------------------------------- shutdown
+
+def test_stop_with_open_subscriptions(solo):
+    """`stop` while streams (one mid-replay, one not reading) and a
+    DEX_wait are open: the daemon exits cleanly (the fixture checks its
+    exit; under ASan, without leaks or errors)."""
+    n = solo
+    for i in range(30):
+        n.rpc("DEX_broadcast", "x" * 3000, "0", "ST")
+    live = SSE(n, {"tagA": "ST"})
+    live.wait(SSE.eose)
+    stalled = SSE(n, {"tagA": "ST"}, rcvbuf=4096)   # never read
+    out = {}
+
+    def waiter():
+        try:
+            out["r"] = n.rpc("DEX_wait", "", "60", "0", "NEVER")
+        except Exception as e:  # noqa: BLE001 - the node is stopping
+            out["e"] = e
+    th = threading.Thread(target=waiter)
+    th.start()
+    wait_for(lambda: subs_stats(n)["active"] == 3, what="3 subscriptions")
+    n.stop()
+    th.join(30)
+    assert not th.is_alive()
+    assert out.get("r", {}).get("error", "shutting down") == "shutting down"
+    live.wait(lambda x: x.closed, what="stream closed at stop")
+    stalled.close()
