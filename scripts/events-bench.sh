@@ -4,9 +4,11 @@
 # 256 B, -txpowbits=0), with 0, 1, 100 and 1,000 GET /events subscribers
 # on the latency samples (tagA nbs, 1 packet in EB_SAMPLE).  Per run one
 # line: latency from the generator's send() to the event read from the
-# subscriber's socket (p50/p99; an upper bound of store-to-socket: it adds
-# the P2P hop into the node and the reader's own delay), the daemon's CPU,
-# and its cost per subscriber and per delivered event over the baseline.
+# subscriber's socket by tools/evread (p50/p99 over every event, and per
+# sample the first subscriber to read it; an upper bound of store-to-socket:
+# it adds the P2P hop into the node and the reader's own delay), the
+# daemon's CPU, and its cost per subscriber and per delivered event over the
+# baseline.
 #
 # Usage: scripts/events-bench.sh [build-dir]   (default $DEXP2P_BUILD or build)
 # Environment (defaults):
@@ -24,6 +26,7 @@ cd "$(dirname "$0")/.."
 BUILD=${1:-${DEXP2P_BUILD:-build}}
 DAEMON=$BUILD/dexp2pd
 GEN=$BUILD/tools/netbench
+READER=$BUILD/tools/evread
 PY=/usr/bin/python3
 if [ "${EB_QUICK:-0}" = 1 ]; then
 	SECONDS_=${EB_SECONDS:-3}
@@ -36,7 +39,7 @@ RATE=${EB_RATE:-20000}
 COUNTS=${EB_COUNTS:-0,1,100,1000}
 KEEP=${EB_KEEP:-0}
 
-for b in "$DAEMON" "$GEN"; do
+for b in "$DAEMON" "$GEN" "$READER"; do
 	[ -x "$b" ] || { echo "events-bench: $b not built" >&2; exit 1; }
 done
 for v in RATE SECONDS_ SAMPLE; do
@@ -61,6 +64,6 @@ for _ in $(seq 1 200); do        # up to 20 s for the RPC port
 	kill -0 "$pid" 2>/dev/null || { echo "events-bench: daemon died" >&2; cat "$TMP/n0.out" >&2; exit 1; }
 	sleep 0.1
 done
-"$PY" scripts/eventsbench.py $((base + 1)) eb eb "$pid" "$GEN" "$base" \
+"$PY" scripts/eventsbench.py $((base + 1)) eb eb "$pid" "$GEN" "$READER" "$base" \
 	"$RATE" "$SECONDS_" "$SAMPLE" "$COUNTS"
 echo "# events detail: host $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg)"
