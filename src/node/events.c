@@ -72,24 +72,37 @@ struct sse {
 
 /* ---- SSE output ---- */
 
-/* The packet object of sp as compact JSON (API.md 3.4), shared by every
- * subscriber the packet goes to. */
-static const char *packet_json(struct events *e, struct stored *sp,
-                               size_t *len)
+/* The `packet` event of sp, "event: packet\nid: <hash>\ndata: <packet
+ * object as compact JSON (API.md 3.4)>\n\n", rendered once and shared by
+ * every subscriber it goes to; *joff and *jlen locate the JSON in it. */
+static const char *packet_event(struct events *e, struct stored *sp,
+                                size_t *len, size_t *joff, size_t *jlen)
 {
-	if (e->c_text && e->c_sp == sp && e->c_cancelled == sp->cancelled &&
-	    !memcmp(e->c_hash, sp->hash, 32)) {
-		*len = e->c_len;
-		return e->c_text;
+	static const char head[] = "event: packet\nid: ";
+	const size_t hl = sizeof head - 1, off = hl + 64 + 7; /* "\ndata: " */
+
+	if (!e->c_text || e->c_sp != sp || e->c_cancelled != sp->cancelled ||
+	    memcmp(e->c_hash, sp->hash, 32) != 0) {
+		json_t *o = render_packet(e->n, sp);
+		size_t n;
+		char *js = rpc_dump(o, &n);
+		json_decref(o);
+		free(e->c_text);
+		e->c_text = xmalloc(off + n + 2);
+		memcpy(e->c_text, head, hl);
+		hex_encode(e->c_text + hl, sp->hash, 32);
+		memcpy(e->c_text + hl + 64, "\ndata: ", 7);
+		memcpy(e->c_text + off, js, n);
+		memcpy(e->c_text + off + n, "\n\n", 2);
+		free(js);
+		e->c_len = off + n + 2;
+		e->c_sp = sp;
+		e->c_cancelled = sp->cancelled;
+		memcpy(e->c_hash, sp->hash, 32);
 	}
-	json_t *o = render_packet(e->n, sp);
-	free(e->c_text);
-	e->c_text = rpc_dump(o, &e->c_len);
-	json_decref(o);
-	e->c_sp = sp;
-	e->c_cancelled = sp->cancelled;
-	memcpy(e->c_hash, sp->hash, 32);
 	*len = e->c_len;
+	*joff = off;
+	*jlen = e->c_len - off - 2;
 	return e->c_text;
 }
 
@@ -118,11 +131,13 @@ static void put_event(struct evbuffer *buf, const char *name,
 static void put_packet(struct events *e, struct evbuffer *buf,
                        const char *name, struct stored *sp)
 {
-	size_t len;
-	const char *js = packet_json(e, sp, &len);
+	size_t len, joff, jlen;
+	const char *ev = packet_event(e, sp, &len, &joff, &jlen);
 
-	put_event(buf, name, strcmp(name, "packet") ? NULL : sp->hash, js,
-	          len);
+	if (!strcmp(name, "packet"))
+		add_or_die(evbuffer_add(buf, ev, len));
+	else
+		put_event(buf, name, NULL, ev + joff, jlen);
 }
 
 static void put_purge(struct evbuffer *buf, const uint8_t *hash, uint32_t id,
