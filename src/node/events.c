@@ -66,7 +66,7 @@ struct sse {
 	size_t nreplay, ireplay;
 	bool truncated;
 	struct qrec *q;
-	size_t qn;
+	size_t qn, qcap;
 	struct sse *prev, *next;
 };
 
@@ -258,7 +258,7 @@ static void pump(struct sse *s)
 	s->replay = NULL;
 	free(s->q);
 	s->q = NULL;
-	s->qn = 0;
+	s->qn = s->qcap = 0;
 	s->replaying = false;
 	send_buf(s, buf, NULL);
 }
@@ -289,8 +289,10 @@ static void sse_event(struct node *n, struct ev_sink *k, enum ev_kind kind,
 			overflow(s, "subscriber not reading");
 			return;
 		}
-		if (!s->q)
-			s->q = xmalloc(EVENTS_QUEUE_MAX * sizeof *s->q);
+		if (s->qn == s->qcap) {
+			s->qcap = s->qcap ? 2 * s->qcap : 16;
+			s->q = xrealloc(s->q, s->qcap * sizeof *s->q);
+		}
 		struct qrec *r = &s->q[s->qn++];
 		r->kind = (uint8_t)kind;
 		memcpy(r->hash, sp->hash, 32);
