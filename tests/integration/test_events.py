@@ -667,3 +667,24 @@ def test_stop_with_open_subscriptions(solo):
     assert out.get("r", {}).get("error", "shutting down") == "shutting down"
     live.wait(lambda x: x.closed, what="stream closed at stop")
     stalled.close()
+
+
+def test_live_events_during_a_long_replay(solo):
+    """Packets stored while the replay is still being written (the client
+    reads slowly) come after `eose`, once each, in order."""
+    n = solo
+    big = "cd" * 100000                      # 400 kB of hex per event
+    held = [n.rpc("DEX_broadcast", big, "0", "RP")["hash"]
+            for _ in range(30)]              # 12 MB of replay
+    s = SSE(n, {"tagA": "RP"}, rcvbuf=4096)
+    wait_for(lambda: subs_stats(n)["active"] == 1, what="subscribed")
+    live = [n.rpc("DEX_broadcast", "live%d" % i, "0", "RP")["hash"]
+            for i in range(3)]
+    # only now read it all
+    s.wait(lambda x: len(x.of("packet")) == 33, timeout=60,
+           what="replay and live")
+    kinds = [e for e, _, _ in s.events]
+    assert kinds == ["packet"] * 30 + ["eose"] + ["packet"] * 3
+    assert [p["hash"] for p in s.of("packet")] == held + live
+    assert subs_stats(n)["dropped"] == 0
+    s.close()
