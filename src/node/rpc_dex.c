@@ -406,8 +406,6 @@ static void dex_stats(struct node *n, struct rpc_call *c,
 	json_object_set_new(pm, "disconnected",
 	                    json_integer((json_int_t)nm.kills));
 	json_object_set_new(o, "peermem", pm);
-	/* extension: live subscriptions (events.h) */
-	json_object_set_new(o, "subscriptions", events_stats_json(n));
 	if (n->fhold) {
 		/* after API.md 4.4's keys: packets from the near future
 		 * waiting to be stored (node.h) */
@@ -424,6 +422,8 @@ static void dex_stats(struct node *n, struct rpc_call *c,
 		                    json_integer((json_int_t)hs.refused));
 		json_object_set_new(o, "futurehold", fh);
 	}
+	/* extension: live subscriptions (events.h, docs/rpc.md) */
+	json_object_set_new(o, "subscriptions", events_stats_json(n));
 	rpc_reply(c, o);
 }
 
