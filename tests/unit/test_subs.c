@@ -1,6 +1,7 @@
 /* test_subs.c - the subscription registry (node/subs.h): DEX_list's
  * filter semantics on packet views, tagA buckets, the limits per client
- * address and in total, removal while matching. */
+ * address and in total, removal while matching; and the filter parsing
+ * events_parse_filter shares with DEX_list (events_core.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <cmocka.h>
 
 #include "core/util.h"
+#include "node/events.h"
 #include "node/subs.h"
 
 static uint8_t PK1[PACKET_PUBKEY_LEN] = { 0x01, 0xaa };
@@ -248,6 +250,71 @@ static void test_many(void **state)
 	subs_free(r);
 }
 
+/* events_parse_filter: DEX_list's validators in DEX_list's order, the
+ * `general` default, the ranges. */
+static json_t *parse(const char *mp, const char *ta, const char *tb,
+                     const char *pk, const char *mina, const char *maxa,
+                     const char *minb, const char *maxb,
+                     struct sub_filter *f)
+{
+	const char *p[8] = { mp, ta, tb, pk, mina, maxa, minb, maxb };
+	size_t len[8];
+
+	for (int i = 0; i < 8; i++)
+		len[i] = strlen(p[i]);
+	return events_parse_filter(p, len, f);
+}
+
+static const char *err_of(json_t *e)
+{
+	static char buf[128];
+
+	snprintf(buf, sizeof buf, "%s",
+	         e ? json_string_value(json_object_get(e, "error")) : "");
+	json_decref(e);
+	return buf;
+}
+
+static void test_parse_filter(void **state)
+{
+	struct sub_filter f;
+	char pk[67] = "01";
+
+	(void)state;
+	for (int i = 0; i < 32; i++)
+		memcpy(pk + 2 + 2 * i, "ab", 2);
+	assert_null(parse("", "", "", "", "", "", "", "", &f));
+	assert_int_equal(f.len_a, 7);       /* the general default */
+	assert_memory_equal(f.tag_a, "general", 7);
+	assert_int_equal(f.max_a, AMOUNT_MAX);
+	assert_null(parse("3", "", "KMD", "", "0.5", "1", "", "", &f));
+	assert_int_equal(f.len_a, 0);       /* a tagB: no default */
+	assert_int_equal(f.minpriority, 3);
+	assert_int_equal(f.min_a, 50000000);
+	assert_int_equal(f.max_a, 100000000);
+	assert_null(parse("", "", "", pk, "", "", "", "", &f));
+	assert_true(f.has_pk && f.len_a == 0);
+	/* first failure in DEX_list's order */
+	assert_string_equal(err_of(parse("-1", "AAAAAAAAAAAAAAAA", "", "x",
+	                                 "", "", "", "", &f)),
+	                    "minpriority must be a non-negative integer");
+	assert_string_equal(err_of(parse("", "AAAAAAAAAAAAAAAA", "", "x", "",
+	                                 "", "", "", &f)),
+	                    "tagA longer than 15 bytes");
+	assert_string_equal(err_of(parse("", "", "", "x", "-1", "", "", "",
+	                                 &f)),
+	                    "pubkey33 must be 66 hex characters starting with 01");
+	assert_string_equal(err_of(parse("", "A", "", "", "-1", "", "", "",
+	                                 &f)),
+	                    "negative minA");
+	assert_string_equal(err_of(parse("", "A", "", "", "2", "1", "3", "1",
+	                                 &f)),
+	                    "minA greater than maxA");
+	assert_string_equal(err_of(parse("", "A", "", "", "", "", "3", "1",
+	                                 &f)),
+	                    "minB greater than maxB");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -255,6 +322,7 @@ int main(void)
 		cmocka_unit_test(test_match_buckets),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_many),
+		cmocka_unit_test(test_parse_filter),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
