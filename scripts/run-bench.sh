@@ -36,6 +36,10 @@ for args in "-nodes=10 -topology=ring3 -rate=20000 -seconds=10 -latency=1" \
 	# shellcheck disable=SC2086  # the arguments are words
 	"$build/tools/sim" $args || { echo "run-bench: sim failed" >&2; rc=1; }
 done
+# Live subscriptions: one node at 20,000 packets/s with 0/1/100/1000
+# GET /events subscribers (scripts/events-bench.sh; EB_QUICK=1 is short).
+echo "# events"
+"$(dirname "$0")/events-bench.sh" "$build" || { echo "run-bench: events failed" >&2; rc=1; }
 echo "# catchup"; CU_HELD=${CU_HELD:-200000} "$(dirname "$0")/catchup-bench.sh" "$build" || { echo "run-bench: catchup failed" >&2; rc=1; }
 # Hostile peers and clients against a victim node under honest traffic
 # (scripts/attack-bench.sh, about 2.5 minutes): only with BENCH_ATTACK=1.

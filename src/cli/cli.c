@@ -50,9 +50,13 @@ struct cli_opts {
 
 static const char usage_text[] =
 	"Usage: dexp2p-cli [options] <method> [param ...]\n"
+	"       dexp2p-cli [options] events [name=value ...]\n"
 	"\n"
 	"Sends one JSON-RPC request to dexp2pd; every param is sent as a "
 	"string.\n"
+	"`events` follows GET /events (filters tagA, tagB, pubkey33, "
+	"minpriority,\nminA, maxA, minB, maxB, since) and prints each event "
+	"as one line,\n\"<event> <data>\", until the stream ends or Ctrl-C.\n"
 	"Options (before the method, -name=value or --name=value):\n"
 	"  -datadir=<dir>      data directory with dexp2p.conf and .cookie "
 	"(default: $HOME/.dexp2p)\n"
@@ -333,6 +337,150 @@ static bool dechunk(char *body, size_t len, size_t *outlen)
 	return true;
 }
 
+/* ---- `events`: follow GET /events ---- */
+
+static void url_encode(struct buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char e[3];
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+		    c == '.' || c == '~') {
+			buf_add(b, (const char *)&c, 1);
+			continue;
+		}
+		e[0] = '%';
+		e[1] = hex[c >> 4];
+		e[2] = hex[c & 15];
+		buf_add(b, e, 3);
+	}
+}
+
+/* One complete SSE line (without its newline): print "<event> <data>"
+ * when a data line ends an event's fields; ignore comments, id, retry. */
+static void sse_line(const char *line, size_t n, char *event, size_t cap,
+                     bool *overflowed)
+{
+	if (n > 7 && !strncmp(line, "event: ", 7)) {
+		size_t k = n - 7 < cap - 1 ? n - 7 : cap - 1;
+		memcpy(event, line + 7, k);
+		event[k] = '\0';
+	} else if (n >= 6 && !strncmp(line, "data: ", 6)) {
+		printf("%s ", event[0] ? event : "message");
+		fwrite(line + 6, 1, n - 6, stdout);
+		fputc('\n', stdout);
+		fflush(stdout);
+		if (!strcmp(event, "overflow"))
+			*overflowed = true;
+	} else if (n == 0) {
+		event[0] = '\0';
+	}
+}
+
+/* GET /events?<args> over HTTP/1.0 (no chunking: the stream is the body
+ * up to EOF); returns the exit status. */
+static int follow_events(const struct cli_opts *o, const char *auth_b64,
+                         char **args, int nargs)
+{
+	struct buf path = { 0 }, in = { 0 };
+	char *request, event[64] = "";
+	bool head_done = false, overflowed = false;
+	size_t done = 0;
+	int fd, status = 0;
+
+	buf_add(&path, "/events", 7);
+	for (int k = 0; k < nargs; k++) {
+		const char *eq = strchr(args[k], '=');
+		if (!eq)
+			die("error: events arguments are name=value (got %s)",
+			    args[k]);
+		buf_add(&path, k ? "&" : "?", 1);
+		url_encode(&path, args[k], (size_t)(eq - args[k]));
+		buf_add(&path, "=", 1);
+		url_encode(&path, eq + 1, strlen(eq + 1));
+	}
+	{
+		const char *fmt = "GET %s HTTP/1.0\r\n"
+		                  "Host: %s:%s\r\n"
+		                  "Authorization: Basic %s\r\n"
+		                  "Accept: text/event-stream\r\n"
+		                  "\r\n";
+		int n = snprintf(NULL, 0, fmt, path.d, o->rpcconnect, o->rpcport,
+		                 auth_b64);
+		request = xmalloc((size_t)n + 1);
+		snprintf(request, (size_t)n + 1, fmt, path.d, o->rpcconnect,
+		         o->rpcport, auth_b64);
+	}
+	free(path.d);
+	fd = connect_to(o->rpcconnect, o->rpcport);
+	if (fd < 0 || !write_all(fd, request, strlen(request)))
+		die("error: couldn't connect to server");
+	free(request);
+	for (;;) {
+		char chunk[65536];
+		ssize_t k = recv(fd, chunk, sizeof chunk, 0);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		buf_add(&in, chunk, (size_t)k);
+		if (!head_done) {
+			char *hend = strstr(in.d, "\r\n\r\n");
+			if (!hend) {
+				if (in.n > CLI_HEADER_MAX)
+					die("error: no response from server");
+				continue;
+			}
+			if (in.n < 12 || strncmp(in.d, "HTTP/1.", 7) ||
+			    sscanf(in.d + 8, " %d", &status) != 1)
+				die("error: no response from server");
+			head_done = true;
+			done = (size_t)(hend - in.d) + 4;
+			if (status == 401)
+				die("error: incorrect rpcuser or rpcpassword "
+				    "(authorization failed)");
+		}
+		if (status != 200)
+			continue; /* the error text, read to EOF */
+		/* every complete line */
+		for (;;) {
+			char *nl = memchr(in.d + done, '\n', in.n - done);
+			size_t len;
+			if (!nl)
+				break;
+			len = (size_t)(nl - (in.d + done));
+			if (len && in.d[done + len - 1] == '\r')
+				len--;
+			sse_line(in.d + done, len, event, sizeof event,
+			         &overflowed);
+			done = (size_t)(nl - in.d) + 1;
+		}
+		if (done > 65536) { /* keep the buffer small */
+			memmove(in.d, in.d + done, in.n - done);
+			in.n -= done;
+			in.d[in.n] = '\0';
+			done = 0;
+		}
+	}
+	close(fd);
+	if (!head_done)
+		die("error: no response from server");
+	if (status != 200) {
+		fprintf(stderr, "error: server returned HTTP status %d: ",
+		        status);
+		fwrite(in.d + done, 1, in.n - done, stderr);
+		free(in.d);
+		return 1;
+	}
+	free(in.d);
+	return overflowed ? 1 : 0;
+}
+
 static void print_result(json_t *result)
 {
 	char *s;
@@ -441,6 +589,13 @@ int main(int argc, char **argv)
 			    "%s/.cookie)", o.datadir);
 	}
 	auth_b64 = base64((const uint8_t *)cred, strlen(cred));
+	if (!strcmp(argv[i], "events")) {
+		int rc = follow_events(&o, auth_b64, argv + i + 1,
+		                       argc - i - 1);
+		free(auth_b64);
+		free(cred);
+		return rc;
+	}
 
 	/* The request: {"jsonrpc":"1.0","id":"dexp2p-cli","method":..,
 	 * "params":[..]} in this key order. */

@@ -24,6 +24,7 @@
 #include "core/store.h"
 #include "core/util.h"
 #include "node/crypto.h"
+#include "node/events.h"
 #include "node/log.h"
 #include "node/node.h"
 
@@ -228,8 +229,9 @@ static bool collect_cb(struct stored *sp, void *arg)
 }
 
 /* Apply r to the held packets; returns how many were cancelled. */
-static size_t apply_to_store(struct store *s, const struct cancel_rec *r)
+static size_t apply_to_store(struct node *n, const struct cancel_rec *r)
 {
+	struct store *s = n->store;
 	struct targets t = { .r = r };
 	struct store_query q = {
 		.pubkey = r->key,
@@ -249,8 +251,10 @@ static size_t apply_to_store(struct store *s, const struct cancel_rec *r)
 		}
 		store_query(s, &q, collect_cb, &t);
 	}
-	for (size_t i = 0; i < t.n; i++)
+	for (size_t i = 0; i < t.n; i++) {
 		store_cancel(s, t.v[i], r->t);
+		events_on_cancelled(n, t.v[i]);
+	}
 	free(t.v);
 	return t.n;
 }
@@ -329,7 +333,7 @@ void cancel_on_stored(struct node *n, struct stored *sp)
 
 	stored_view(sp, &pv);
 	if (parse_cancel(n->ident, sp, &pv, &r)) {
-		size_t k = apply_to_store(n->store, &r);
+		size_t k = apply_to_store(n, &r);
 		bool kept = remember(n->cancels, &r);
 		if (log_enabled(LOG_DEX))
 			log_msg(LOG_DEX, "cancel (mode %d, T %u) applied to %zu "

@@ -86,6 +86,15 @@ static const struct opt opts[] = {
 	{ "rpcservertimeout", OPT_INT, O(rpcservertimeout), 1, 3600, "<s>",
 	  "30", "seconds an RPC connection may take to send a complete "
 	  "request" },
+	{ "rpcmaxsubscriptions", OPT_INT, O(rpcmaxsubscriptions), 0, 100000,
+	  "<n>", "1000", "live subscriptions (GET /events, DEX_wait) held at "
+	  "once" },
+	{ "rpcmaxclientsubscriptions", OPT_INT, O(rpcmaxclientsubscriptions),
+	  1, 100000, "<n>", "100", "live subscriptions held at once for one "
+	  "client address" },
+	{ "rpcsubscriptionbuffer", OPT_INT, O(rpcsubscriptionbuffer), 16,
+	  65536, "<KiB>", "1024", "output bytes a subscriber may leave "
+	  "unread before it is dropped" },
 	{ "dexp2p", OPT_INT, O(dexp2p), 1, 2, "<1|2>", "2",
 	  "1 = relay only, 2 = full node answering remote queries" },
 	{ "handle", OPT_STR, O(handle), 0, 0, "<text>", "\"\"",
@@ -351,6 +360,9 @@ static void defaults(struct config *c)
 	c->rpcuser = xstrdup("");
 	c->rpcmaxconnections = 64;
 	c->rpcservertimeout = 30;
+	c->rpcmaxsubscriptions = 1000;
+	c->rpcmaxclientsubscriptions = 100;
+	c->rpcsubscriptionbuffer = 1024;
 	c->dexp2p = 2;
 	c->handle = xstrdup("");
 	c->recvtaddr = xstrdup("");

@@ -34,6 +34,9 @@ struct config {
 	char *rpcpassword;    /* NULL when absent -> cookie */
 	int rpcmaxconnections; /* RPC connections held at once, 64 */
 	int rpcservertimeout; /* seconds to a complete request, 30 */
+	int rpcmaxsubscriptions;       /* live subscriptions, 1000 */
+	int rpcmaxclientsubscriptions; /* ... per client address, 100 */
+	int rpcsubscriptionbuffer;     /* KiB unread per subscriber, 1024 */
 	int dexp2p;           /* 1 or 2, default 2 */
 	char *handle, *recvtaddr, *recvzaddr;
 	int txpowbits;        /* 0..24, 12 */

@@ -32,6 +32,7 @@
 #include "node/cancel.h"
 #include "node/config.h"
 #include "node/crypto.h"
+#include "node/events.h"
 #include "node/log.h"
 #include "node/net.h"
 #include "node/node.h"
@@ -350,6 +351,11 @@ int main(int argc, char **argv)
 		startup_error(msg);
 		goto out;
 	}
+	node.events = events_new(&node);
+	if (!node.events) {
+		startup_error("Error: cannot start the subscriptions");
+		goto out;
+	}
 	if (node_start_tick(&node) != E_OK) {
 		startup_error("Error: cannot start the timer");
 		goto out;
@@ -389,6 +395,10 @@ out:
 	}
 	if (node.rpc)
 		rpc_stop(node.rpc);
+	/* after rpc_stop (streams closed), before rpc_free (waiting calls
+	 * answered while their requests exist) */
+	events_free(node.events);
+	node.events = NULL;
 	if (node.net)
 		net_stop(node.net);
 	if (node.rpc) {

@@ -19,6 +19,7 @@
 #include "core/txpow.h"
 #include "core/util.h"
 #include "node/cancel.h"
+#include "node/events.h"
 #include "node/log.h"
 #include "node/net.h"
 #include "proto/gossip.h"
@@ -199,6 +200,7 @@ int node_ingest(struct node *n, const uint8_t *pkt, size_t len,
 	lag_observe(&n->ctr, now_ms, pv.timestamp);
 	if (n->cancels)
 		cancel_on_stored(n, sp);
+	events_on_stored(n, sp);
 	*out = sp;
 	return E_OK;
 drop:
@@ -230,6 +232,7 @@ int node_add_local(struct node *n, const uint8_t *pkt, size_t len,
 		cancel_on_stored(n, sp);
 	if (n->net)
 		net_on_new_packet(n->net, sp, -1);
+	events_on_stored(n, sp);
 	*out = sp;
 	return E_OK;
 }
@@ -298,6 +301,7 @@ static void release_cb(void *arg, const uint8_t *pkt, size_t len, int peer)
 		cancel_on_stored(n, sp);
 	if (n->net)
 		net_on_new_packet(n->net, sp, GOSSIP_FROM_HOLD);
+	events_on_stored(n, sp);
 }
 
 /* Store (and gossip) the held future packets due at `now`. */
@@ -315,6 +319,7 @@ void node_tick(struct node *n, uint32_t now)
 	size_t purged;
 
 	release_due(n, now);
+	events_before_purge(n, now);
 	purged = store_purge(n->store, now);
 	if (purged && log_enabled(LOG_DEX))
 		log_msg(LOG_DEX, "purged %zu expired packets", purged);

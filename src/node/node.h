@@ -46,6 +46,7 @@ struct workers;
 struct identity;
 struct cancels;
 struct fhold;
+struct events;
 
 /* Counters of DEX_stats / perfstats (API.md 4.4). */
 struct node_counters {
@@ -79,6 +80,7 @@ struct node {
 	struct identity *ident;     /* crypto.h */
 	struct cancels *cancels;    /* cancel.h: applied cancels, issue 4 */
 	struct fhold *fhold;        /* fhold.h: packets from the near future */
+	struct events *events;      /* events.h: live subscriptions, or NULL */
 	struct net *net;
 	struct rpc *rpc;
 	struct workers *workers;

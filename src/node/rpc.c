@@ -102,6 +102,9 @@ struct rpc_conn {
 	bool busy;                 /* an accepted request is being answered */
 	bool closing;              /* close requested */
 	bool in_cb;                /* inside input_cb (it edits the buffer) */
+	bool stream;               /* a GET stream (rpc_http_stream) */
+	void (*on_close)(void *);  /* the stream's owner, told at close */
+	void *on_close_arg;
 	bool peer_known;
 	char peer[INET6_ADDRSTRLEN];
 };
@@ -154,6 +157,7 @@ struct rpc {
 	/* connections, oldest first */
 	struct rpc_conn *conns, *conns_tail;
 	size_t nconns, nclosing;
+	size_t nstreams;          /* streams not closing */
 	size_t maxconns;
 	uint64_t timeout_ms;
 	struct evconnlistener *lst[RPC_MAX_BINDS];
@@ -174,7 +178,8 @@ struct rpc {
 const struct rpc_method *rpc_lookup(const char *name, size_t len)
 {
 	const struct rpc_method *tables[] = { rpc_dex_methods, rpc_ctl_methods,
-	                                      rpc_trade_methods };
+	                                      rpc_trade_methods,
+	                                      rpc_events_methods };
 
 	if (strlen(name) != len)
 		return NULL;
@@ -287,6 +292,45 @@ void rpc_http_reply(struct evhttp_request *req, int code, const char *reason,
 void rpc_http_begin(struct evhttp_request *req)
 {
 	replied(req);
+}
+
+void rpc_http_stream(struct evhttp_request *req, void (*on_close)(void *),
+                     void *arg)
+{
+	struct rpc_conn *c = the_rpc ? conn_of(the_rpc, req) : NULL;
+
+	if (!c || c->stream)
+		return;
+	c->busy = true;   /* never idle: no timeout, no eviction */
+	c->stream = true;
+	c->on_close = on_close;
+	c->on_close_arg = arg;
+	if (!c->closing)
+		the_rpc->nstreams++;
+}
+
+static void conn_close(struct rpc_conn *c, const char *why);
+
+void rpc_http_close(struct evhttp_request *req)
+{
+	struct rpc_conn *c = the_rpc ? conn_of(the_rpc, req) : NULL;
+
+	if (c)
+		conn_close(c, "stream ended by the server");
+}
+
+const char *rpc_call_peer(const struct rpc_call *c)
+{
+	struct evhttp_connection *con =
+		c->rq && c->rq->req ? evhttp_request_get_connection(c->rq->req)
+		                    : NULL;
+	char *peer = NULL;
+	ev_uint16_t port = 0;
+
+	if (!con)
+		return "";
+	evhttp_connection_get_peer(con, &peer, &port);
+	return peer ? peer : "";
 }
 
 /* Send s (n bytes, compact JSON) and a newline. */
@@ -652,6 +696,8 @@ static void conn_close(struct rpc_conn *c, const char *why)
 		        c->peer_known ? c->peer : "?", why);
 	c->closing = true;
 	c->r->nclosing++;
+	if (c->stream)
+		c->r->nstreams--;
 	fd = c->evcon ? bufferevent_getfd(c->bev) : -1;
 	if (fd >= 0)
 		(void)shutdown(fd, SHUT_RDWR);
@@ -659,7 +705,7 @@ static void conn_close(struct rpc_conn *c, const char *why)
 
 static size_t conns_live(const struct rpc *r)
 {
-	return r->nconns - r->nclosing;
+	return r->nconns - r->nclosing - r->nstreams;
 }
 
 static void listeners_set(struct rpc *r, bool on)
@@ -708,6 +754,8 @@ static void conn_free(struct rpc_conn *c)
 	r->nconns--;
 	if (c->closing)
 		r->nclosing--;
+	else if (c->stream)
+		r->nstreams--;
 	evbuffer_free(c->hold);
 	free(c);
 }
@@ -717,6 +765,11 @@ static void close_cb(struct evhttp_connection *evcon, void *arg)
 {
 	struct rpc_conn *c = arg;
 
+	if (c->on_close) {
+		void (*cb)(void *) = c->on_close;
+		c->on_close = NULL;
+		cb(c->on_close_arg);
+	}
 	if (evbuffer_remove_cb(bufferevent_get_input(c->bev), input_cb, c) != 0)
 		log_msg(LOG_WARN, "rpc: connection without its input callback");
 	conn_free(c);

@@ -59,6 +59,7 @@ void rpc_on_flushed(struct rpc_call *c, void (*cb)(struct node *n));
 extern const struct rpc_method rpc_dex_methods[];
 extern const struct rpc_method rpc_ctl_methods[];
 extern const struct rpc_method rpc_trade_methods[];
+extern const struct rpc_method rpc_events_methods[]; /* rpc_events.c */
 const struct rpc_method *rpc_lookup(const char *name, size_t len);
 /* The text `help` answers (API.md 5.6): with name NULL or len 0 the list
  * of every method's usage line; else that method's usage line and
@@ -112,6 +113,20 @@ void rpc_http_reply(struct evhttp_request *req, int code, const char *reason,
                     const char *ctype, const void *body, size_t len);
 /* Mark req as answered by a stream from now on (idle deadline restarts). */
 void rpc_http_begin(struct evhttp_request *req);
+/* Mark req as a long-lived stream (GET /events): its connection is never
+ * closed by -rpcservertimeout nor evicted, and does not count against
+ * -rpcmaxconnections (the subscription limits bound streams).  on_close(arg)
+ * runs on the loop when evhttp frees the connection (client gone,
+ * rpc_http_close, rpc_stop), before evhttp frees a request still attached
+ * to it: the owner then forgets req (or ends it, when evhttp detached it
+ * already: evhttp_request_get_connection(req) == NULL). */
+void rpc_http_stream(struct evhttp_request *req, void (*on_close)(void *),
+                     void *arg);
+/* Drop a stream's connection (its socket is shut down; on_close follows,
+ * from the loop, once evhttp sees it). */
+void rpc_http_close(struct evhttp_request *req);
+/* The client address of a call's connection ("" when unknown). */
+const char *rpc_call_peer(const struct rpc_call *c);
 
 /* The handlers: webui.c (GET /, the web view), events.c (GET /events,
  * Server-Sent Events), metrics.c (GET /metrics, Prometheus text). */

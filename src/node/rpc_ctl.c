@@ -209,7 +209,8 @@ static int cmp_method(const void *a, const void *b)
 static size_t all_methods(const struct rpc_method **out, size_t cap)
 {
 	const struct rpc_method *tables[] = { rpc_dex_methods, rpc_ctl_methods,
-	                                      rpc_trade_methods };
+	                                      rpc_trade_methods,
+	                                      rpc_events_methods };
 	size_t n = 0;
 
 	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)

@@ -14,6 +14,7 @@
 #include "core/store.h"
 #include "core/util.h"
 #include "node/crypto.h"
+#include "node/events.h"
 #include "node/mine.h"
 #include "node/net.h"
 #include "node/node.h"
@@ -421,6 +422,8 @@ static void dex_stats(struct node *n, struct rpc_call *c,
 		                    json_integer((json_int_t)hs.refused));
 		json_object_set_new(o, "futurehold", fh);
 	}
+	/* extension: live subscriptions (events.h, docs/rpc.md) */
+	json_object_set_new(o, "subscriptions", events_stats_json(n));
 	rpc_reply(c, o);
 }
 

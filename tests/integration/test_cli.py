@@ -27,7 +27,8 @@ def test_object_result_indented(node):
     assert keys[:3] == ["result", "publishable_pubkey", "secpkey"]
     # API.md's keys end with rate; this implementation's extensions follow
     # (docs/rpc.md)
-    assert keys[keys.index("rate") + 1:] == ["peermem", "futurehold"]
+    assert keys[keys.index("rate") + 1:] == ["peermem", "futurehold",
+                                                 "subscriptions"]
     # every line is indented by a multiple of 2 spaces
     for ln in cp.stdout.splitlines():
         ind = len(ln) - len(ln.lstrip(" "))
@@ -72,6 +73,8 @@ def test_help_exact(node):
         "DEX_stream filename priority",
         "DEX_streamsub filename priority pubkey",
         "DEX_subscribe filename priority id [publisher33]",
+        "DEX_wait cursor [timeout [minpriority [tagA [tagB [pubkey33 "
+        "[minA maxA minB maxB]]]]]]",
         "",
         "== Network ==",
         "addnode node add|remove|onetry",

@@ -360,7 +360,7 @@ def test_stats_shape(node):
                     "recvZaddr", "handle", "txpowbits", "vip", "cmdpriority",
                     "perfstats", "ram", "fingerprint", "peers", "received",
                     "sent", "added", "duplicates", "dropped", "rate",
-                    "peermem", "futurehold"]
+                    "peermem", "futurehold", "subscriptions"]
     d = dict(got)
     assert [k for k, _ in d["dropped"]] == ["malformed", "oversize", "badpow",
                                             "lowpriority", "future",
