@@ -1,0 +1,61 @@
+/* light.c - light filter matching and the omission check (light.h).
+ * Pure functions: no I/O, no clock, no allocation.
+ */
+#include "proto/light.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+bool light_filter_selective(const struct wire_lfilter *f)
+{
+	return f->la > 0 || f->lb > 0 || f->plen == PACKET_PUBKEY_LEN;
+}
+
+bool light_filter_match(const struct wire_lfilter *f,
+                        const struct packet_view *pv, int priority)
+{
+	if (f->la && (pv->len_a != f->la || memcmp(pv->tag_a, f->tag_a, f->la)))
+		return false;
+	if (f->lb && (pv->len_b != f->lb || memcmp(pv->tag_b, f->tag_b, f->lb)))
+		return false;
+	if (f->plen == PACKET_PUBKEY_LEN &&
+	    (pv->plen != PACKET_PUBKEY_LEN ||
+	     memcmp(pv->pubkey, f->pubkey, PACKET_PUBKEY_LEN)))
+		return false;
+	if (priority < (int)f->minpriority)
+		return false;
+	if (pv->amount_a < f->min_a || pv->amount_a > f->max_a ||
+	    pv->amount_b < f->min_b || pv->amount_b > f->max_b)
+		return false;
+	return pv->timestamp >= f->since;
+}
+
+static int cmp_hash(const void *a, const void *b)
+{
+	return memcmp(a, b, 32);
+}
+
+void light_sort_hashes(uint8_t (*hash)[32], size_t n)
+{
+	if (n > 1)
+		qsort(hash, n, 32, cmp_hash);
+}
+
+void light_omissions(const struct light_answer *a, size_t na,
+                     const struct light_known *known, size_t nk,
+                     uint32_t asked_at, size_t *omitted)
+{
+	for (size_t i = 0; i < na; i++) {
+		omitted[i] = 0;
+		if (!a[i].complete)
+			continue;
+		for (size_t k = 0; k < nk; k++) {
+			if ((uint64_t)known[k].timestamp + LIGHT_OMIT_SLACK >
+			    asked_at)
+				continue;
+			if (!a[i].n || !bsearch(known[k].hash, a[i].hash, a[i].n,
+			                        32, cmp_hash))
+				omitted[i]++;
+		}
+	}
+}

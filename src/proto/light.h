@@ -1,0 +1,60 @@
+/* light.h - the I/O-free parts of light clients (PROTOCOL.md 7): does a
+ * packet match a light filter, and which full node left out packets that
+ * another one returned.
+ *
+ * No I/O, no clock, no allocation: the caller passes the times and owns
+ * every array.
+ */
+#ifndef DEX_LIGHT_H
+#define DEX_LIGHT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/packet.h"
+#include "proto/wire.h"
+
+/* A packet arriving up to this many seconds before an ask, or after it,
+ * may be missing from one full node's answer for honest reasons (it was
+ * still on its way): it is not held against it. */
+#define LIGHT_OMIT_SLACK 10u
+
+/* Does the decoded packet pv, of achieved priority `priority`, match f
+ * (API.md 4.2 selection and filters, and timestamp >= since)? */
+bool light_filter_match(const struct wire_lfilter *f,
+                        const struct packet_view *pv, int priority);
+
+/* The filter selects on something: a tag or a pubkey (a full node answers
+ * no filter that would walk every held packet). */
+bool light_filter_selective(const struct wire_lfilter *f);
+
+/* One full node's answer to the same ask, after checking: the hashes of
+ * the valid, matching packets it returned, and whether it said it sent
+ * every match (WIRE_LS_DONE, not a page limit). */
+struct light_answer {
+	const uint8_t (*hash)[32];
+	size_t n;
+	bool complete;
+};
+
+/* A packet known from the union of the answers: its hash and timestamp. */
+struct light_known {
+	uint8_t hash[32];
+	uint32_t timestamp;
+};
+
+/* For each complete answer a[i], count in omitted[i] the packets of
+ * known[0..nk) (the union of every answer) that a[i] lacks, leaving out
+ * those with timestamp + LIGHT_OMIT_SLACK > asked_at (possibly in
+ * flight).  Incomplete answers get 0.  O(na * nk * log) with a sorted
+ * copy: hashes of each answer are looked up by binary search after
+ * sorting, so a[i].hash must be sorted (light_sort_hashes). */
+void light_omissions(const struct light_answer *a, size_t na,
+                     const struct light_known *known, size_t nk,
+                     uint32_t asked_at, size_t *omitted);
+
+/* Sort n hashes in place (memcmp order), for light_omissions. */
+void light_sort_hashes(uint8_t (*hash)[32], size_t n);
+
+#endif
