@@ -35,6 +35,7 @@ struct config {
 	int rpcmaxconnections; /* RPC connections held at once, 64 */
 	int rpcservertimeout; /* seconds to a complete request, 30 */
 	int dexp2p;           /* 1 or 2, default 2 */
+	bool light;           /* -light: ask full nodes, relay nothing */
 	char *handle, *recvtaddr, *recvzaddr;
 	int txpowbits;        /* 0..24, 12 */
 	uint32_t purgetime;   /* 10..86400, 3600 */
