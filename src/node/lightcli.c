@@ -27,7 +27,7 @@
 #define LC_MAX_SUBQ 3             /* main (+ reverse pair) + cancels */
 #define LC_MAX_ASKS (LC_MAX_SERVERS * LC_MAX_SUBQ)
 #define LC_SERVERS_MAX 64         /* server records kept */
-#define LC_SINCE_MAX 64           /* filters remembered for `since` */
+#define LC_SINCE_MAX 32           /* filters remembered for `since` */
 #define LC_RELAY_BIT 0x80000000u  /* reqid of an LRELAY */
 #define LC_GENERAL "general"
 #define LC_CANCEL "cancel"
@@ -57,6 +57,10 @@ struct lask {
 	unsigned pages;
 	uint8_t last[32];             /* last hash received (cursor) */
 	bool has_last;
+	uint8_t first[32];            /* first (newest) hash received */
+	bool has_first;
+	bool has_stop;                /* incremental: stop at this hash */
+	uint8_t stop[32];
 	uint8_t (*hash)[32];          /* valid matching packets returned */
 	size_t nh, caph;
 	struct lpkt *pk;              /* this page's packets, server order */
@@ -72,6 +76,7 @@ struct lreq {
 	bool is_get;
 	struct wire_lget g;
 	struct wire_lfilter f[LC_MAX_SUBQ];
+	bool incremental[LC_MAX_SUBQ]; /* asks stop at each one's last */
 	int nsub;
 	struct lask asks[LC_MAX_ASKS];
 	size_t nasks;
@@ -83,7 +88,12 @@ struct lsince {
 	bool used;
 	struct wire_lfilter f;        /* since = 0 */
 	uint32_t at;                  /* asked_at of the last complete ask */
+	uint32_t audit_at;            /* ... of the last whole (audited) one */
 	uint64_t lru;
+	/* per server record: the newest packet it returned for the filter;
+	 * an incremental ask stops there (LLIST stop) */
+	bool has_stop[LC_SERVERS_MAX];
+	uint8_t stop[LC_SERVERS_MAX][32];
 };
 
 struct lightcli {
@@ -247,6 +257,10 @@ static void ask_send(struct lightcli *lc, struct lreq *r, struct lask *a)
 			l.has_after = true;
 			memcpy(l.after, a->last, 32);
 		}
+		if (a->has_stop) {
+			l.has_stop = true;
+			memcpy(l.stop, a->stop, 32);
+		}
 		wire_llist_encode(&lc->wb, &l);
 	}
 	net_peer_send(lc->n->net, a->peer, lc->wb.p, lc->wb.len);
@@ -263,6 +277,9 @@ static bool asked_peer(const struct lreq *r, int peer, int sub)
 	return false;
 }
 
+static struct lsince *since_find(struct lightcli *lc,
+                                 const struct wire_lfilter *f, bool make);
+
 static void add_ask(struct lightcli *lc, struct lreq *r, int peer, int sub)
 {
 	if (r->nasks >= LC_MAX_ASKS)
@@ -272,6 +289,14 @@ static void add_ask(struct lightcli *lc, struct lreq *r, int peer, int sub)
 	a->peer = peer;
 	a->sub = sub;
 	a->srv = srv_by_peer(lc, peer);
+	if (r->incremental[sub] && a->srv) {
+		struct lsince *ls = since_find(lc, &r->f[sub], false);
+		size_t k = (size_t)(a->srv - lc->srv);
+		if (ls && ls->has_stop[k]) {
+			a->has_stop = true;
+			memcpy(a->stop, ls->stop[k], 32);
+		}
+	}
 	ask_send(lc, r, a);
 }
 
@@ -280,9 +305,13 @@ static struct lsince *since_find(struct lightcli *lc,
                                  const struct wire_lfilter *f, bool make)
 {
 	struct lsince *old = NULL;
+	struct wire_lfilter key;
+
+	memcpy(&key, f, sizeof(key)); /* padding too */
+	key.since = 0;
 	for (size_t i = 0; i < LC_SINCE_MAX; i++) {
 		struct lsince *s = &lc->since[i];
-		if (s->used && !memcmp(&s->f, f, sizeof(*f)))
+		if (s->used && !memcmp(&s->f, &key, sizeof(key)))
 			return s;
 		if (!old || !s->used || (old->used && s->lru < old->lru))
 			old = s;
@@ -291,18 +320,24 @@ static struct lsince *since_find(struct lightcli *lc,
 		return NULL;
 	memset(old, 0, sizeof(*old));
 	old->used = true;
-	old->f = *f;
+	memcpy(&old->f, &key, sizeof(key));
 	return old;
 }
 
-static void set_since(struct lightcli *lc, struct wire_lfilter *f)
+/* `since` from the last complete answer; incremental (each server stops
+ * at the newest packet it returned last time) unless LC_AUDIT_S passed
+ * since the last whole ask, whose answers are compared (omissions). */
+static bool set_since(struct lightcli *lc, struct wire_lfilter *f,
+                      uint32_t now)
 {
 	struct lsince *s = since_find(lc, f, false);
 	f->since = 0;
-	if (s && s->at > LC_SINCE_SLACK) {
+	if (!s || !s->at)
+		return false;
+	s->lru = ++lc->lru;
+	if (s->at > LC_SINCE_SLACK)
 		f->since = s->at - LC_SINCE_SLACK;
-		s->lru = ++lc->lru;
-	}
+	return now < s->audit_at + LC_AUDIT_S;
 }
 
 static void filter_init(struct wire_lfilter *f)
@@ -430,14 +465,14 @@ bool lightcli_defer(struct node *n, struct rpc_call *c, rpc_handler h,
 	filter_init(&r->f[r->nsub]);
 	filter_tag(r->f[r->nsub].tag_a, &r->f[r->nsub].la, LC_CANCEL);
 	r->nsub++;
+	r->asked_at = node_now();
 	for (int s = 0; s < r->nsub; s++)
 		if (!(r->is_get && s == 0))
-			set_since(lc, &r->f[s]);
+			r->incremental[s] = set_since(lc, &r->f[s], r->asked_at);
 	r->c = c;
 	r->h = h;
 	r->p = p;
 	r->np = np;
-	r->asked_at = node_now();
 	r->deadline_ms = node_mono_ms() + LC_ASK_MS;
 	r->next = lc->reqs;
 	lc->reqs = r;
@@ -518,6 +553,10 @@ static bool check_entry(struct lightcli *lc, struct lreq *r, struct lask *a,
 	memcpy(a->hash[a->nh++], pe.hash, 32);
 	memcpy(a->last, pe.hash, 32);
 	a->has_last = true;
+	if (!a->has_first) {
+		memcpy(a->first, pe.hash, 32);
+		a->has_first = true;
+	}
 	return true;
 }
 
@@ -634,6 +673,8 @@ static void judge(struct lightcli *lc, struct lreq *r, int sub)
 	size_t na = 0, nk = 0, om[LC_MAX_SERVERS];
 	struct light_known *known = NULL;
 
+	if (r->incremental[sub])
+		return; /* each server answered from its own stop point */
 	for (size_t i = 0; i < r->nasks && na < LC_MAX_SERVERS; i++) {
 		struct lask *a = &r->asks[i];
 		if (a->sub != sub || a->failed)
@@ -696,12 +737,20 @@ static void finish_req(struct lightcli *lc, struct lreq *r)
 				complete = true;
 		judge(lc, r, s);
 		if (complete && !(r->is_get && s == 0)) {
-			struct wire_lfilter f;
-			memcpy(&f, &r->f[s], sizeof(f)); /* padding too */
-			f.since = 0;
-			struct lsince *ls = since_find(lc, &f, true);
+			struct lsince *ls = since_find(lc, &r->f[s], true);
 			ls->at = r->asked_at;
 			ls->lru = ++lc->lru;
+			if (!r->incremental[s])
+				ls->audit_at = r->asked_at;
+			for (size_t i = 0; i < r->nasks; i++) {
+				struct lask *a = &r->asks[i];
+				if (a->sub != s || !a->complete ||
+				    !a->has_first || !a->srv)
+					continue;
+				size_t k = (size_t)(a->srv - lc->srv);
+				ls->has_stop[k] = true;
+				memcpy(ls->stop[k], a->first, 32);
+			}
 		}
 	}
 	lc->resuming = r->c;

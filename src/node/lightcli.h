@@ -36,6 +36,10 @@ struct lightcli;
 /* A repeated filter asks only packets with timestamp >= the previous
  * complete answer's time minus this (late arrivals, the future hold). */
 #define LC_SINCE_SLACK 120u
+/* Asks of a repeated filter are incremental (each full node answers only
+ * what is newer than what it returned last time); every LC_AUDIT_S
+ * seconds one is whole, and the answers are compared for omissions. */
+#define LC_AUDIT_S 30u
 #define LC_OMIT_SCORE 34u         /* misbehaviour per answer with omissions */
 #define LC_DISTRUST_MS 600000u    /* a lying node is not asked for 10 min */
 #define LC_RELAY_QUEUE 256u       /* own packets waiting for a full node */

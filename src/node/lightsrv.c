@@ -117,6 +117,7 @@ struct ans {
 	uint32_t reqid;
 	const struct wire_lfilter *f; /* NULL: no filter (LGET) */
 	const uint8_t *after;         /* skip up to and including this hash */
+	const uint8_t *stop;          /* stop (exclusive) at this hash */
 	bool skipping;
 	size_t count, max, bytes;
 	bool page;                    /* stopped at a limit */
@@ -158,6 +159,8 @@ static bool ans_add(struct ans *a, const struct stored *sp)
 static bool list_cb(struct stored *sp, void *arg)
 {
 	struct ans *a = arg;
+	if (a->stop && !memcmp(sp->hash, a->stop, 32))
+		return false; /* everything older the asker has */
 	if (a->skipping) {
 		if (!memcmp(sp->hash, a->after, 32))
 			a->skipping = false;
@@ -202,6 +205,8 @@ static void on_llist(struct lightsrv *s, struct lpeer *lp,
 		a.after = l->after;
 		a.skipping = true;
 	}
+	if (l->has_stop)
+		a.stop = l->stop;
 	ans_start(&a);
 	store_query(s->n->store, &q, list_cb, &a);
 	ans_finish(&a, a.page ? WIRE_LS_PAGE : WIRE_LS_DONE);

@@ -592,6 +592,10 @@ int wire_llist_decode(const uint8_t *p, size_t n, struct wire_llist *l)
 	if (al != 0 && al != 32)
 		return E_PROTO;
 	l->has_after = al == 32;
+	al = rd_field(&r, l->stop, 32);
+	if (al != 0 && al != 32)
+		return E_PROTO;
+	l->has_stop = al == 32;
 	l->max = rd_u16(&r);
 	if (l->max == 0 || l->max > WIRE_LPAGE_MAX)
 		return E_PROTO;
@@ -606,6 +610,9 @@ void wire_llist_encode(struct wbuf *wb, const struct wire_llist *l)
 	wb_u8(wb, l->has_after ? 32 : 0);
 	if (l->has_after)
 		wb_bytes(wb, l->after, 32);
+	wb_u8(wb, l->has_stop ? 32 : 0);
+	if (l->has_stop)
+		wb_bytes(wb, l->stop, 32);
 	wb_u16(wb, l->max);
 	wb_end(wb);
 }

@@ -272,6 +272,8 @@ struct wire_llist {
 	struct wire_lfilter f;
 	bool has_after;              /* cursor: continue after this hash */
 	uint8_t after[32];
+	bool has_stop;               /* stop (exclusive) at this hash, as */
+	uint8_t stop[32];            /* DEX_list's stophash */
 	uint16_t max;                /* 1 .. WIRE_LPAGE_MAX packets */
 };
 int wire_llist_decode(const uint8_t *p, size_t n, struct wire_llist *l);

@@ -36,9 +36,9 @@ def lfilter(ta=b"", tb=b"", pk=b"", minp=0, min_a=0, max_a=U64, min_b=0,
             struct.pack("<QQQQI", min_a, max_a, min_b, max_b, since))
 
 
-def llist(reqid, f, after=b"", mx=4096):
+def llist(reqid, f, after=b"", mx=4096, stop=b""):
     return (struct.pack("<I", reqid) + f + bytes([len(after)]) + after +
-            struct.pack("<H", mx))
+            bytes([len(stop)]) + stop + struct.pack("<H", mx))
 
 
 def entries(p):
@@ -195,6 +195,18 @@ def test_light_answers_like_a_full_node(make_node, fulls):
     srv = lt.stats()["lightclient"]["servers"]
     assert len(srv) == 2 and all(s["invalid"] == 0 and s["omitted"] == 0
                                  for s in srv)
+    # a filter asked again is incremental: nothing new, no packet resent
+    def sent_to_light():
+        return [p for p in a.rpc("getpeerinfo")
+                if p["light"]][0]["lightstats"]["packets"]
+    before = sent_to_light()
+    assert lt.rpc("DEX_list", "", "0", "BTC", "KMD")["n"] == 4
+    assert sent_to_light() == before
+    o6 = order(b, "new one")
+    a.wait_packet(o6["hash"])
+    res = lt.rpc("DEX_list", "", "0", "BTC", "KMD")
+    assert res["n"] == 5 and res["matches"][0]["hash"] == o6["hash"]
+    assert sent_to_light() == before + 1
 
 
 def test_light_broadcast_reaches_every_full_node(make_node, fulls):
@@ -365,11 +377,15 @@ def test_full_node_omitting_packets_is_noticed(make_node, fulls):
 
 
 def wait_liar_noticed_omit(lt, fake):
-    # each answer with omissions scores 34: the third one drops it
-    for _ in range(6):
+    # each answer with omissions scores 34: the third one drops it.  A
+    # filter asked again within 30 s is asked incrementally (not compared),
+    # so each call here is a new filter (maxA) selecting the same packets.
+    for i in range(6):
         if fake.closed.is_set():
             break
-        lt.rpc("DEX_list", "", "0", "BTC", "KMD")
+        res = lt.rpc("DEX_list", "", "0", "BTC", "KMD", "", "0",
+                     str(1000 + i))
+        assert res["n"] == 3
     assert fake.closed.wait(10), "omitting node not dropped"
     for s in lt.stats()["lightclient"]["servers"]:
         if s["addr"] == fake.addr:

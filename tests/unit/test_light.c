@@ -55,6 +55,8 @@ static void test_llist(void **state)
 	memset(l.f.pubkey, 0xab, 33);
 	l.has_after = true;
 	memset(l.after, 0x5a, 32);
+	l.has_stop = true;
+	memset(l.stop, 0x6b, 32);
 	l.max = 100;
 	wb_init(&wb);
 	wire_llist_encode(&wb, &l);
@@ -72,6 +74,8 @@ static void test_llist(void **state)
 	assert_int_equal(d.f.since, 1000);
 	assert_true(d.has_after);
 	assert_memory_equal(d.after, l.after, 32);
+	assert_true(d.has_stop);
+	assert_memory_equal(d.stop, l.stop, 32);
 	assert_int_equal(d.max, 100);
 	/* every truncation and one trailing byte are refused */
 	for (uint32_t k = 0; k < n; k++)
