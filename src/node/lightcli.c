@@ -22,6 +22,7 @@
 #include "node/params.h"
 #include "proto/ban.h"
 #include "proto/light.h"
+#include "proto/peers.h"
 #include "proto/wire.h"
 
 #define LC_MAX_SUBQ 3             /* main (+ reverse pair) + cancels */
@@ -29,6 +30,8 @@
 #define LC_SERVERS_MAX 64         /* server records kept */
 #define LC_SINCE_MAX 32           /* filters remembered for `since` */
 #define LC_RELAY_BIT 0x80000000u  /* reqid of an LRELAY */
+#define LC_SUB_BIT 0x40000000u    /* subid of a live filter */
+#define LC_ID_MASK 0x3fffffffu    /* reqid of an ask */
 #define LC_GENERAL "general"
 #define LC_CANCEL "cancel"
 
@@ -38,7 +41,19 @@ struct lserver {
 	int peer;                     /* connected peer id, -1 */
 	uint64_t distrust_until;      /* mono ms */
 	uint64_t asked, answered, packets, invalid, nomatch, omitted,
-	         timeouts, refused, relayed, relay_rejected;
+	         timeouts, refused, relayed, relay_rejected, pushed,
+	         ratelimited;
+	struct peers_bucket tb;       /* our requests to it: under its limit */
+};
+
+/* A live filter (LSUB) kept on the full nodes: what they push feeds the
+ * local store, so a filter asked again recently is answered at once. */
+struct llive {
+	bool used;
+	struct wire_lfilter f;        /* since = 0 */
+	uint64_t acked;               /* bit k: server record k accepted it */
+	uint64_t lru;
+	uint64_t asked_ms;            /* last complete ask (mono ms) */
 };
 
 /* A packet of an answer, kept until the answer is complete (stored
@@ -103,10 +118,11 @@ struct lightcli {
 	uint32_t next_reqid;
 	struct lserver srv[LC_SERVERS_MAX];
 	struct lsince since[LC_SINCE_MAX];
+	struct llive live[LC_MAX_LIVE];
 	uint64_t lru;
 	uint8_t relayq[LC_RELAY_QUEUE][32];
 	size_t nrelayq;
-	uint64_t calls, local_calls, lies, omissions;
+	uint64_t calls, local_calls, fresh_calls, lies, omissions;
 	struct wbuf wb;
 };
 
@@ -207,6 +223,71 @@ size_t lightcli_servers(struct lightcli *lc, int *ids, size_t cap)
 	return k;
 }
 
+/* ---- live filters ---- */
+
+static bool srv_take(struct lserver *s);
+
+static size_t srv_index(const struct lightcli *lc, const struct lserver *s)
+{
+	return (size_t)(s - lc->srv);
+}
+
+/* LSUB of live filter i to peer.  A slot given to another filter keeps
+ * its subid: the full node replaces the filter (no LUNSUB), and until it
+ * acknowledges, pushes under that subid are ignored (they may match the
+ * old filter). */
+static void live_send(struct lightcli *lc, size_t i, int peer)
+{
+	struct lserver *s = srv_by_peer(lc, peer);
+	if (!srv_take(s))
+		return; /* sent again at the next call */
+	wire_lsub_encode(&lc->wb, LC_SUB_BIT | (uint32_t)i, &lc->live[i].f);
+	net_peer_send(lc->n->net, peer, lc->wb.p, lc->wb.len);
+	wb_reset(&lc->wb);
+}
+
+static void live_all(struct lightcli *lc, size_t i)
+{
+	int ids[LC_SERVERS_MAX];
+	size_t ns = lightcli_servers(lc, ids, LC_SERVERS_MAX);
+	for (size_t k = 0; k < ns; k++)
+		live_send(lc, i, ids[k]);
+}
+
+/* The live filter for f (since ignored); with make, kept on the full
+ * nodes from now on (the least recently used one gives way). */
+static struct llive *live_find(struct lightcli *lc,
+                               const struct wire_lfilter *f, bool make)
+{
+	struct wire_lfilter key;
+	size_t old = 0;
+
+	memcpy(&key, f, sizeof(key)); /* padding too */
+	key.since = 0;
+	for (size_t i = 0; i < LC_MAX_LIVE; i++) {
+		struct llive *l = &lc->live[i];
+		if (l->used && !memcmp(&l->f, &key, sizeof(key))) {
+			l->lru = ++lc->lru;
+			if (make && !l->acked)
+				live_all(lc, i); /* refused or lost: again */
+			return l;
+		}
+		if (!lc->live[old].used)
+			continue;
+		if (!l->used || l->lru < lc->live[old].lru)
+			old = i;
+	}
+	if (!make)
+		return NULL;
+	struct llive *l = &lc->live[old];
+	memset(l, 0, sizeof(*l));
+	l->used = true;
+	memcpy(&l->f, &key, sizeof(key));
+	l->lru = ++lc->lru;
+	live_all(lc, old);
+	return l;
+}
+
 void lightcli_peer_ready(struct lightcli *lc, int peer, bool server)
 {
 	if (!server)
@@ -217,6 +298,9 @@ void lightcli_peer_ready(struct lightcli *lc, int peer, bool server)
 		s->peer = peer;
 	if (s && s->distrust_until > node_mono_ms())
 		return;
+	for (size_t i = 0; i < LC_MAX_LIVE; i++)
+		if (lc->live[i].used)
+			live_send(lc, i, peer);
 	/* own packets created while no full node was connected */
 	for (size_t i = 0; i < lc->nrelayq; i++) {
 		struct stored *sp = store_get_hash(lc->n->store, lc->relayq[i]);
@@ -234,14 +318,31 @@ void lightcli_peer_ready(struct lightcli *lc, int peer, bool server)
 
 static uint32_t new_reqid(struct lightcli *lc)
 {
-	uint32_t id = lc->next_reqid++ & ~LC_RELAY_BIT;
+	uint32_t id = lc->next_reqid++ & LC_ID_MASK;
 	if (id == 0)
-		id = lc->next_reqid++ & ~LC_RELAY_BIT;
+		id = lc->next_reqid++ & LC_ID_MASK;
 	return id;
+}
+
+/* A request to server s within our own budget (under the full nodes'
+ * LSRV_RATE, so a busy app never gets this node dropped for a flood). */
+static bool srv_take(struct lserver *s)
+{
+	if (!s)
+		return true;
+	if (peers_bucket_take(&s->tb, node_mono_ms(), LC_RATE, LC_BURST))
+		return true;
+	s->ratelimited++;
+	return false;
 }
 
 static void ask_send(struct lightcli *lc, struct lreq *r, struct lask *a)
 {
+	if (!srv_take(a->srv)) {
+		a->done = true;
+		a->failed = true;
+		return;
+	}
 	a->reqid = new_reqid(lc);
 	if (r->is_get && a->sub == 0) {
 		struct wire_lget g = r->g;
@@ -465,6 +566,20 @@ bool lightcli_defer(struct node *n, struct rpc_call *c, rpc_handler h,
 	filter_init(&r->f[r->nsub]);
 	filter_tag(r->f[r->nsub].tag_a, &r->f[r->nsub].la, LC_CANCEL);
 	r->nsub++;
+	/* lists: live filters on the full nodes feed the local store; asked
+	 * again recently, the local store answers at once */
+	bool fresh = !r->is_get;
+	uint64_t now_ms = node_mono_ms();
+	for (int s = r->is_get ? 1 : 0; s < r->nsub; s++) {
+		struct llive *lv = live_find(lc, &r->f[s], true);
+		if (!lv->acked || lv->asked_ms + LC_REASK_MS <= now_ms)
+			fresh = false;
+	}
+	if (fresh) {
+		lc->fresh_calls++;
+		free(r);
+		return false;
+	}
 	r->asked_at = node_now();
 	for (int s = 0; s < r->nsub; s++)
 		if (!(r->is_get && s == 0))
@@ -477,9 +592,20 @@ bool lightcli_defer(struct node *n, struct rpc_call *c, rpc_handler h,
 	r->next = lc->reqs;
 	lc->reqs = r;
 	lc->calls++;
+	size_t sent = 0;
 	for (size_t i = 0; i < ns; i++)
 		for (int s = 0; s < r->nsub; s++)
 			add_ask(lc, r, ids[i], s);
+	for (size_t i = 0; i < r->nasks; i++)
+		sent += !r->asks[i].done;
+	if (sent == 0) {
+		/* over our request budget everywhere: the local store now */
+		lc->reqs = r->next;
+		lc->calls--;
+		lc->local_calls++;
+		lreq_free(r);
+		return false;
+	}
 	return true;
 }
 
@@ -499,17 +625,23 @@ static struct lask *ask_by_reqid(struct lightcli *lc, uint32_t reqid,
 
 /* A server answered with something false: count it, drop it, distrust
  * its address for a while. */
-static void lied(struct lightcli *lc, struct lask *a, const char *why)
+static void srv_lied(struct lightcli *lc, int peer, struct lserver *s,
+                     const char *why)
 {
 	lc->lies++;
-	if (a->srv)
-		a->srv->distrust_until = node_mono_ms() + LC_DISTRUST_MS;
-	log_msg(LOG_INFO, "light: full node peer %d %s: %s", a->peer,
-	        a->srv ? a->srv->addr : "?", why);
+	if (s)
+		s->distrust_until = node_mono_ms() + LC_DISTRUST_MS;
+	log_msg(LOG_INFO, "light: full node peer %d %s: %s", peer,
+	        s ? s->addr : "?", why);
+	net_peer_misbehave(lc->n->net, peer, BAN_SCORE_MAX, why);
+}
+
+static void lied(struct lightcli *lc, struct lask *a, const char *why)
+{
 	a->done = true;
 	a->failed = true;
 	a->complete = false;
-	net_peer_misbehave(lc->n->net, a->peer, BAN_SCORE_MAX, why);
+	srv_lied(lc, a->peer, a->srv, why);
 }
 
 /* Check one packet of an answer; true if valid and what was asked. */
@@ -604,6 +736,19 @@ static void on_answer(struct lightcli *lc, int peer, uint32_t reqid,
 			s->relayed++;
 		else if (s)
 			s->relay_rejected++;
+		return;
+	}
+	if (reqid & LC_SUB_BIT) {
+		struct lserver *s = srv_by_peer(lc, peer);
+		size_t i = reqid & LC_ID_MASK;
+		if (!s || i >= LC_MAX_LIVE || !lc->live[i].used)
+			return;
+		if (status == WIRE_LS_DONE) {
+			lc->live[i].acked |= 1ull << srv_index(lc, s);
+		} else {
+			lc->live[i].acked &= ~(1ull << srv_index(lc, s));
+			s->refused++;
+		}
 		return;
 	}
 	a = ask_by_reqid(lc, reqid, &r);
@@ -740,6 +885,9 @@ static void finish_req(struct lightcli *lc, struct lreq *r)
 			struct lsince *ls = since_find(lc, &r->f[s], true);
 			ls->at = r->asked_at;
 			ls->lru = ++lc->lru;
+			struct llive *lv = live_find(lc, &r->f[s], false);
+			if (lv)
+				lv->asked_ms = node_mono_ms();
 			if (!r->incremental[s])
 				ls->audit_at = r->asked_at;
 			for (size_t i = 0; i < r->nasks; i++) {
@@ -780,8 +928,11 @@ static void ask_lost(struct lightcli *lc, struct lreq *r, struct lask *a)
 void lightcli_peer_gone(struct lightcli *lc, int peer)
 {
 	struct lserver *s = srv_by_peer(lc, peer);
-	if (s)
+	if (s) {
 		s->peer = -1;
+		for (size_t i = 0; i < LC_MAX_LIVE; i++)
+			lc->live[i].acked &= ~(1ull << srv_index(lc, s));
+	}
 	for (struct lreq *r = lc->reqs, *next; r; r = next) {
 		next = r->next;
 		for (size_t i = 0; i < r->nasks; i++) {
@@ -815,6 +966,52 @@ void lightcli_tick(struct lightcli *lc, uint64_t now_ms)
 	}
 }
 
+/* Packets a full node pushed for one of our live filters: checked like
+ * an answer's (a lie drops the node), then stored. */
+static void on_push(struct lightcli *lc, int peer, uint32_t subid,
+                    struct wire_lentries *e)
+{
+	struct lserver *s = srv_by_peer(lc, peer);
+	size_t i = subid & LC_ID_MASK;
+	const struct config *cfg = lc->n->cfg;
+	uint32_t rt, len, now = node_now();
+	const uint8_t *pkt;
+
+	if (!(subid & LC_SUB_BIT) || i >= LC_MAX_LIVE || !lc->live[i].used ||
+	    !s || !(lc->live[i].acked & (1ull << srv_index(lc, s))))
+		return; /* not (yet) this filter on that node */
+	while (wire_lentries_next(e, &rt, &pkt, &len)) {
+		struct packet_view pv;
+		struct pow_eval pe;
+		struct stored *sp = NULL;
+		enum drop_reason why;
+
+		why = packet_check(pkt, len, now, cfg->txpowbits,
+		                   cfg->purgetime, &pv, &pe);
+		if (why == DROP_FUTURE || why == DROP_EXPIRED)
+			continue;
+		if (why != DROP_NONE) {
+			if (s)
+				s->invalid++;
+			srv_lied(lc, peer, s, "light push: invalid packet");
+			return;
+		}
+		if (!light_filter_match(&lc->live[i].f, &pv, pe.priority)) {
+			if (s)
+				s->nomatch++;
+			srv_lied(lc, peer, s,
+			         "light push: packet not matching the filter");
+			return;
+		}
+		if (s)
+			s->pushed++;
+		int rc = node_ingest(lc->n, pkt, len, &sp, &why);
+		if (rc == E_OK && sp && rt <= now &&
+		    rt + DEX_FUTURE_HOLD >= sp->timestamp)
+			sp->recvtime = rt;
+	}
+}
+
 void lightcli_on_msg(struct lightcli *lc, int peer, uint8_t type,
                      const uint8_t *p, size_t n)
 {
@@ -825,7 +1022,8 @@ void lightcli_on_msg(struct lightcli *lc, int peer, uint8_t type,
 	if (type == WIRE_LANSWER &&
 	    wire_lanswer_decode(p, n, &id, &st, &e) == E_OK)
 		on_answer(lc, peer, id, st, &e);
-	/* LPUSH: no live filter is asked yet; ignored */
+	if (type == WIRE_LPUSH && wire_lpush_decode(p, n, &id, &e) == E_OK)
+		on_push(lc, peer, id, &e);
 }
 
 /* ---- own packets ---- */
@@ -869,6 +1067,8 @@ static json_t *srv_json(const struct lserver *s)
 	C(timeouts);
 	C(refused);
 	C(relayed);
+	C(pushed);
+	C(ratelimited);
 #undef C
 	json_object_set_new(o, "relayrejected",
 	                    json_integer((json_int_t)s->relay_rejected));
@@ -895,6 +1095,12 @@ json_t *lightcli_stats(const struct lightcli *lc)
 	json_object_set_new(o, "calls", json_integer((json_int_t)lc->calls));
 	json_object_set_new(o, "localcalls",
 	                    json_integer((json_int_t)lc->local_calls));
+	json_object_set_new(o, "freshcalls",
+	                    json_integer((json_int_t)lc->fresh_calls));
+	size_t nlive = 0;
+	for (size_t i = 0; i < LC_MAX_LIVE; i++)
+		nlive += lc->live[i].used && lc->live[i].acked;
+	json_object_set_new(o, "livefilters", json_integer((json_int_t)nlive));
 	json_object_set_new(o, "pending", json_integer((json_int_t)pending));
 	json_object_set_new(o, "lies", json_integer((json_int_t)lc->lies));
 	json_object_set_new(o, "omitted",

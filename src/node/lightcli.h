@@ -43,6 +43,14 @@ struct lightcli;
 #define LC_OMIT_SCORE 34u         /* misbehaviour per answer with omissions */
 #define LC_DISTRUST_MS 600000u    /* a lying node is not asked for 10 min */
 #define LC_RELAY_QUEUE 256u       /* own packets waiting for a full node */
+/* Requests to one full node: 15/s, burst 45 (its limit: 20/s, burst 60) */
+#define LC_RATE 15.0
+#define LC_BURST 45.0
+/* Live filters kept on the full nodes (they allow 16); a filter with one
+ * is answered from the local store, fed by their pushes, and asked again
+ * (incrementally) at most every LC_REASK_MS. */
+#define LC_MAX_LIVE 8
+#define LC_REASK_MS 1000u
 
 enum lightcli_kind {
 	LIGHT_Q_LIST,                 /* DEX_list's parameters */

@@ -202,11 +202,19 @@ def test_light_answers_like_a_full_node(make_node, fulls):
     before = sent_to_light()
     assert lt.rpc("DEX_list", "", "0", "BTC", "KMD")["n"] == 4
     assert sent_to_light() == before
+    # live filters: a new order is pushed to the light node at once
+    lc = lt.stats()["lightclient"]
+    assert lc["livefilters"] >= 2        # BTC/KMD and the cancels
+    pushed0 = sum(s["pushed"] for s in lc["servers"])
     o6 = order(b, "new one")
-    a.wait_packet(o6["hash"])
+    wait_for(lambda: sum(s["pushed"] for s in
+                         lt.stats()["lightclient"]["servers"]) > pushed0,
+             10, what="new order pushed to the light node")
     res = lt.rpc("DEX_list", "", "0", "BTC", "KMD")
     assert res["n"] == 5 and res["matches"][0]["hash"] == o6["hash"]
-    assert sent_to_light() == before + 1
+    same_packet(res["matches"][0], b.rpc("DEX_get", o6["hash"]),
+                {b.rpc("DEX_get", o6["hash"])["recvtime"],
+                 a.rpc("DEX_get", o6["hash"])["recvtime"]})
 
 
 def test_light_broadcast_reaches_every_full_node(make_node, fulls):
@@ -255,8 +263,9 @@ class FakeFull:
     """Listens; the light node connects; answers light requests with
     `lie(frame)` (a callable returning the LANSWER payloads to send)."""
 
-    def __init__(self, lie):
+    def __init__(self, lie, push=None):
         self.lie = lie
+        self.push = push             # a packet pushed on every LSUB
         self.srv = socket.socket()
         self.srv.bind((HOST, 0))
         self.srv.listen(4)
@@ -298,6 +307,10 @@ class FakeFull:
                 self.asked += 1
                 for out in self.lie(t, pl):
                     p.send(frame(W_LANSWER, out))
+            elif t == W_LSUB and self.push is not None:
+                subid = pl[:4]
+                p.send(frame(W_LANSWER, subid + bytes([LS_DONE])))
+                p.send(frame(W_LPUSH, subid + entry(self.push)))
 
 
 def good(tag_a=b"BTC", tag_b=b"KMD", t=None, payload=b"liar\x00"):
@@ -324,15 +337,17 @@ def wait_liar_noticed(lt, fake, key):
     return s
 
 
-@pytest.mark.parametrize("kind", ["tampered", "nomatch"])
+@pytest.mark.parametrize("kind", ["tampered", "nomatch", "push"])
 def test_lying_full_node_is_dropped(make_node, fulls, kind):
     a, b = fulls
     bad = tampered() if kind == "tampered" else good(tag_a=b"ETH")
 
     def lie(t, pl):
         reqid = struct.unpack("<I", pl[:4])[0]
+        if kind == "push":           # honest answers, a lying push
+            return [struct.pack("<IB", reqid, LS_DONE)]
         return [struct.pack("<IB", reqid, LS_DONE) + entry(bad)]
-    fake = FakeFull(lie)
+    fake = FakeFull(lie, push=bad if kind == "push" else None)
     o = order(a, "real")
     lt = start_light(make_node, [a.addr, fake.addr])
     wait_servers(lt, 2)
@@ -340,6 +355,8 @@ def test_lying_full_node_is_dropped(make_node, fulls, kind):
     assert [m["hash"] for m in res["matches"]] == [o["hash"]]
     s = wait_liar_noticed(lt, fake, "invalid" if kind == "tampered"
                           else "nomatch")
+    if kind == "push":
+        assert s["pushed"] == 0      # not stored
     assert s["distrusted"] is True
     assert lt.stats()["lightclient"]["lies"] >= 1
     assert lt.rpc("DEX_get", packet_hash(bad).hex()).get("result") == \
@@ -391,6 +408,28 @@ def wait_liar_noticed_omit(lt, fake):
         if s["addr"] == fake.addr:
             return s
     raise AssertionError("no record of the omitting node")
+
+
+def test_busy_app_does_not_get_the_light_node_dropped(make_node, fulls):
+    # 80 different filters at once: far more requests than the full
+    # nodes allow (20/s, burst 60); the light node keeps under their limit
+    # (answering from its store what it cannot ask) and stays connected
+    a, b = fulls
+    o = order(a, "x", ta="T7", tb="U")
+    b.wait_packet(o["hash"])
+    lt = start_light(make_node, [a.addr, b.addr])
+    wait_servers(lt, 2)
+    for i in range(80):
+        lt.rpc("DEX_list", "", "0", f"T{i}", "U")
+    srv = lt.stats()["lightclient"]["servers"]
+    assert sum(s["ratelimited"] for s in srv) > 0
+    assert len(servers_of(lt)) == 2
+    for n in (a, b):
+        ps = [p for p in n.rpc("getpeerinfo") if p["light"]]
+        assert len(ps) == 1 and ps[0]["lightstats"]["refused"] == 0
+    res = wait_for(lambda: lt.rpc("DEX_list", "", "0", "T7", "U")["n"] == 1,
+                   10, what="answers again once the budget refills")
+    assert res
 
 
 # ---- the server side, spoken to directly ----
