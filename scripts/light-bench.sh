@@ -16,10 +16,12 @@
 # (getpeerinfo bytesrecv); full_bytes_recv: what F1 received from F0 in
 # the same time (a full node takes the whole load).  Latency: from the
 # packet's creation (the time in its payload, CLOCK_REALTIME) to its first
-# listing by L's DEX_list (midpoint of the poll interval, as netbench.sh).
+# listing by L's DEX_list: the midpoint of the poll interval, as
+# netbench.sh (+- half the interval), and an upper bound (the end of the
+# call that first listed it).
 #
 # Usage: scripts/light-bench.sh [build-dir]  (default $DEXP2P_BUILD or build)
-# Environment: LB_RATE=2000 LB_SECONDS=5 LB_SAMPLE=100 LB_POLL_MS=100
+# Environment: LB_RATE=2000 LB_SECONDS=5 LB_SAMPLE=100 LB_POLL_MS=20
 #   LB_BASEPORT=28300 LB_KEEP=0.  Quick by default (make bench); the
 #   issue's figure: LB_RATE=20000 LB_SECONDS=20.
 # Everything on 127.0.0.1, -txpowbits=0; every wait bounded; an EXIT trap
@@ -34,7 +36,7 @@ PY=/usr/bin/python3
 RATE=${LB_RATE:-2000}
 SECONDS_=${LB_SECONDS:-5}
 SAMPLE=${LB_SAMPLE:-100}
-POLL_MS=${LB_POLL_MS:-100}
+POLL_MS=${LB_POLL_MS:-20}
 KEEP=${LB_KEEP:-0}
 
 for b in "$DAEMON" "$GEN"; do
@@ -107,7 +109,7 @@ gen = subprocess.Popen([a['gen'], '-connect=127.0.0.1:%d' % a['p2p0'],
                         '-rate=%d' % a['rate'], '-seconds=%d' % a['seconds'],
                         '-sample=%d' % a['sample'], '-txpowbits=0'],
                        stdout=subprocess.PIPE, text=True)
-last, seen, lats, rss = '', {}, [], 0
+last, seen, lats, ups, rss = '', {}, [], [], 0
 t_prev = time.time() * 1000
 t_stop = None
 polls = 0
@@ -129,6 +131,7 @@ while time.time() < deadline:
             send_ms = int(txt.split()[3]) / 1000.0
             seen[p['hash']] = 1
             lats.append((t_prev + t_resp) / 2.0 - send_ms)
+            ups.append(t_resp - send_ms)
     t_prev = t_req
     if gen.poll() is not None and t_stop is None:
         t_stop = time.time()
@@ -147,9 +150,10 @@ fb = bytes_recv(f1, light=False) - fb0
 print('bench=light rate=%d seconds=%d sent=%d followed=%d seen_by_light=%d '
       'light_bytes_recv=%d light_bytes_per_followed_packet=%.0f '
       'full_bytes_recv=%d light_rss_kb_max=%d latency_p50_ms=%.1f '
-      'latency_p99_ms=%.1f'
+      'latency_p99_ms=%.1f latency_upper_p50_ms=%.1f latency_upper_p99_ms=%.1f'
       % (a['rate'], a['seconds'], sent, samples, len(seen), lb,
-         lb / max(1, len(seen)), fb, rss, pct(lats, 50), pct(lats, 99)))
+         lb / max(1, len(seen)), fb, rss, pct(lats, 50), pct(lats, 99),
+         pct(ups, 50), pct(ups, 99)))
 print('# light detail: rate_actual=%s polls=%d poll_ms=%d light_ram=%d '
       'f0_ram=%d light_stats=%s'
       % (g['rate_actual'], polls, a['poll_ms'], lt.call('DEX_stats')['ram'],
