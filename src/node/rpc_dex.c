@@ -428,10 +428,11 @@ static void dex_stats(struct node *n, struct rpc_call *c,
 	}
 	/* extension: light mode (-light=1) and, on a light node, what the
 	 * full nodes asked answered (docs/decisions.md) */
-	json_object_set_new(o, "light", json_boolean(cfg->light));
-	if (n->lightcli)
+	if (n->lightcli) {
+		json_object_set_new(o, "light", json_true());
 		json_object_set_new(o, "lightclient",
 		                    lightcli_stats(n->lightcli));
+	}
 	rpc_reply(c, o);
 }
 
