@@ -83,7 +83,7 @@ def rss_kb(pid):
 def bytes_recv(r, light=None):
     ps = r.call('getpeerinfo')
     if light is not None:
-        ps = [p for p in ps if p.get('light') == light]
+        ps = [p for p in ps if bool(p.get('light')) == light]
     return sum(p['bytesrecv'] for p in ps)
 
 def pct(v, q):
@@ -96,7 +96,7 @@ t_end = time.time() + 30
 while True:
     try:
         if (len(lt.call('getpeerinfo')) >= 2 and
-                len([p for p in f1.call('getpeerinfo') if not p['light']]) >= 1):
+                len([p for p in f1.call('getpeerinfo') if not p.get('light')]) >= 1):
             break
     except Exception as e:  # noqa: BLE001
         pass

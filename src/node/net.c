@@ -2127,8 +2127,9 @@ json_t *net_peerinfo(const struct net *net)
 		                    json_integer((json_int_t)c->addr_processed));
 		json_object_set_new(o, "addr_rate_limited",
 		                    json_integer((json_int_t)c->addr_rate_limited));
-		json_object_set_new(o, "light", json_boolean(
-			(c->pv.services & WIRE_SVC_LIGHT) != 0));
+		/* only on light links: other peers' objects stay as before */
+		if (c->pv.services & WIRE_SVC_LIGHT)
+			json_object_set_new(o, "light", json_true());
 		json_t *l = net->n->lightcli
 		                ? lightcli_peerinfo(net->n->lightcli, c->id)
 		                : NULL;

@@ -190,7 +190,7 @@ def test_light_answers_like_a_full_node(make_node, fulls):
     assert lt.stats()["ram"] < a.stats()["ram"] - 5
     # the full nodes count it as light and push it nothing
     for n in (a, b):
-        ps = [p for p in n.rpc("getpeerinfo") if p["light"]]
+        ps = [p for p in n.rpc("getpeerinfo") if p.get("light")]
         assert len(ps) == 1 and ps[0]["packetssent"] == 0
         assert ps[0]["lightstats"]["requests"] >= 5
     srv = lt.stats()["lightclient"]["servers"]
@@ -199,7 +199,7 @@ def test_light_answers_like_a_full_node(make_node, fulls):
     # a filter asked again is incremental: nothing new, no packet resent
     def sent_to_light():
         return [p for p in a.rpc("getpeerinfo")
-                if p["light"]][0]["lightstats"]["packets"]
+                if p.get("light")][0]["lightstats"]["packets"]
     before = sent_to_light()
     assert lt.rpc("DEX_list", "", "0", "BTC", "KMD")["n"] == 4
     assert sent_to_light() == before
@@ -426,7 +426,7 @@ def test_busy_app_does_not_get_the_light_node_dropped(make_node, fulls):
     assert sum(s["ratelimited"] for s in srv) > 0
     assert len(servers_of(lt)) == 2
     for n in (a, b):
-        ps = [p for p in n.rpc("getpeerinfo") if p["light"]]
+        ps = [p for p in n.rpc("getpeerinfo") if p.get("light")]
         assert len(ps) == 1 and ps[0]["lightstats"]["refused"] == 0
     res = wait_for(lambda: lt.rpc("DEX_list", "", "0", "T7", "U")["n"] == 1,
                    10, what="answers again once the budget refills")
