@@ -44,6 +44,7 @@ struct lserver {
 	         timeouts, refused, relayed, relay_rejected, pushed,
 	         ratelimited;
 	struct peers_bucket tb;       /* our requests to it: under its limit */
+	uint64_t slow_until;          /* an ask timed out: mono ms */
 };
 
 /* A live filter (LSUB) kept on the full nodes: what they push feeds the
@@ -214,11 +215,17 @@ size_t lightcli_servers(struct lightcli *lc, int *ids, size_t cap)
 	size_t k = 0, n = net_light_servers(lc->n->net, all, LC_SERVERS_MAX);
 	uint64_t now = node_mono_ms();
 
-	for (size_t i = 0; i < n && k < cap; i++) {
-		struct lserver *s = srv_by_peer(lc, all[i]);
-		if (s && s->distrust_until > now)
-			continue;
-		ids[k++] = all[i];
+	/* a node that let an ask time out is left aside for a while, unless
+	 * no other is left */
+	for (int pass = 0; pass < 2 && k == 0; pass++) {
+		for (size_t i = 0; i < n && k < cap; i++) {
+			struct lserver *s = srv_by_peer(lc, all[i]);
+			if (s && s->distrust_until > now)
+				continue;
+			if (pass == 0 && s && s->slow_until > now)
+				continue;
+			ids[k++] = all[i];
+		}
 	}
 	return k;
 }
@@ -956,8 +963,10 @@ void lightcli_tick(struct lightcli *lc, uint64_t now_ms)
 			struct lask *a = &r->asks[i];
 			if (a->done)
 				continue;
-			if (a->srv)
+			if (a->srv) {
 				a->srv->timeouts++;
+				a->srv->slow_until = now_ms + LC_SLOW_MS;
+			}
 			store_page(lc, a); /* what came is valid */
 			a->done = true;
 			a->failed = true;

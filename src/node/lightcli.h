@@ -33,6 +33,7 @@ struct lightcli;
 #define LC_MAX_SERVERS 4          /* full nodes asked per call */
 #define LC_ASK_MS 4000u           /* an answer later than this: timeout */
 #define LC_MAX_PAGES 16u          /* pages followed per ask */
+#define LC_SLOW_MS 30000u         /* a node that timed out: not asked */
 /* A repeated filter asks only packets with timestamp >= the previous
  * complete answer's time minus this (late arrivals, the future hold). */
 #define LC_SINCE_SLACK 120u

@@ -259,6 +259,29 @@ def test_light_survives_loss_of_a_full_node(make_node, fulls):
     a.wait_packet(o3["hash"])
 
 
+def test_light_survives_a_silent_full_node(make_node, fulls):
+    # a "full node" that takes the requests and never answers: the call
+    # ends at the 4 s deadline with the other node's answer, and the silent
+    # one is left aside for the next calls
+    a, b = fulls
+    fake = FakeFull(lambda t, pl: [])
+    o = order(a, "real")
+    lt = start_light(make_node, [a.addr, fake.addr])
+    wait_servers(lt, 2)
+    t0 = time.monotonic()
+    res = lt.rpc("DEX_list", "", "0", "BTC", "KMD")
+    assert [m["hash"] for m in res["matches"]] == [o["hash"]]
+    assert 3.5 < time.monotonic() - t0 < 10
+    s = [s for s in lt.stats()["lightclient"]["servers"]
+         if s["addr"] == fake.addr][0]
+    assert s["timeouts"] >= 1
+    o2 = order(a, "real 2")
+    t0 = time.monotonic()
+    res = lt.rpc("DEX_get", str(o2["id"]))
+    assert res["hash"] == o2["hash"] and time.monotonic() - t0 < 2
+    fake.stop = True
+
+
 # ---- a lying full node: a raw Python peer the light node dials ----
 class FakeFull:
     """Listens; the light node connects; answers light requests with
@@ -296,7 +319,7 @@ class FakeFull:
         while not self.stop:
             try:
                 f = p.read_frame(1.0)
-            except AssertionError:
+            except (AssertionError, TimeoutError):   # nothing this second
                 continue
             if f is None:
                 self.closed.set()
