@@ -18,8 +18,8 @@ import time
 import pytest
 
 from dexnet import (HOST, RawPeer, W_PACKET, W_PING, W_PONG, W_VERACK,
-                    W_VERSION, frame, mine, packet_bytes, packet_hash,
-                    pow_info, version_payload, wait_for)
+                    W_VERSION, WIRE_MAX_PAYLOAD, frame, mine, packet_bytes,
+                    packet_hash, pow_info, version_payload, wait_for)
 
 W_LLIST, W_LGET, W_LANSWER, W_LSUB, W_LUNSUB, W_LPUSH, W_LRELAY = range(
     0x14, 0x1b)
@@ -186,8 +186,10 @@ def test_light_answers_like_a_full_node(make_node, fulls):
     for k in ("hash", "id", "timestamp", "tagA", "pubkey", "payload",
               "priority", "cancelled"):
         assert lm[k] == fm[k], k
-    # the light node holds only what it asked: not the 10 general ones
+    # the light node holds only what it asked: not the 10 general ones,
+    # and it disseminates nothing itself
     assert lt.stats()["ram"] < a.stats()["ram"] - 5
+    assert lt.stats()["sent"] == 0
     # the full nodes count it as light and push it nothing
     for n in (a, b):
         ps = [p for p in n.rpc("getpeerinfo") if p.get("light")]
@@ -552,6 +554,10 @@ def test_request_abuse_gets_the_peer_dropped(make_node, fulls):
         assert q.wait_closed(10)
     q = light_peer(a)
     q.send(frame(W_LGET, struct.pack("<IBI", 1, 7, 0)))
+    assert q.wait_closed(10)
+    # oversize: a request frame declaring more than WIRE_MAX_PAYLOAD
+    q = light_peer(a)
+    q.send(frame(W_LLIST, b"", length=WIRE_MAX_PAYLOAD + 1))
     assert q.wait_closed(10)
     # too many live filters: refused, then dropped
     q = light_peer(a)
