@@ -651,49 +651,44 @@ static void lied(struct lightcli *lc, struct lask *a, const char *why)
 	srv_lied(lc, a->peer, a->srv, why);
 }
 
-/* Check one packet of an answer; true if valid and what was asked. */
+/* Check one packet of an answer (light_check); true if valid and what
+ * was asked (*skip: not usable, not a lie either). */
 static bool check_entry(struct lightcli *lc, struct lreq *r, struct lask *a,
                         const uint8_t *pkt, uint32_t len, bool *skip)
 {
-	struct packet_view pv;
-	struct pow_eval pe;
 	const struct config *cfg = lc->n->cfg;
-	enum drop_reason why;
+	bool get = r->is_get && a->sub == 0;
+	uint8_t h[32];
 
 	*skip = false;
-	why = packet_check(pkt, len, node_now(), cfg->txpowbits, cfg->purgetime,
-	                   &pv, &pe);
-	if (why == DROP_FUTURE || why == DROP_EXPIRED) {
+	switch (light_check(pkt, len, node_now(), cfg->txpowbits,
+	                    cfg->purgetime, get ? NULL : &r->f[a->sub],
+	                    get ? &r->g : NULL, h)) {
+	case LIGHT_SKIP:
 		*skip = true; /* clocks differ, or it expired on the way */
 		return true;
-	}
-	if (why != DROP_NONE) {
+	case LIGHT_INVALID:
 		if (a->srv)
 			a->srv->invalid++;
 		lied(lc, a, "light answer: invalid packet");
 		return false;
-	}
-	bool match;
-	if (r->is_get && a->sub == 0)
-		match = r->g.by_hash ? !memcmp(pe.hash, r->g.hash, 32)
-		                     : pe.id == r->g.id;
-	else
-		match = light_filter_match(&r->f[a->sub], &pv, pe.priority);
-	if (!match) {
+	case LIGHT_NOMATCH:
 		if (a->srv)
 			a->srv->nomatch++;
 		lied(lc, a, "light answer: packet not matching the request");
 		return false;
+	case LIGHT_OK:
+		break;
 	}
 	if (a->nh == a->caph) {
 		a->caph = a->caph ? a->caph * 2 : 64;
 		a->hash = xrealloc(a->hash, a->caph * 32);
 	}
-	memcpy(a->hash[a->nh++], pe.hash, 32);
-	memcpy(a->last, pe.hash, 32);
+	memcpy(a->hash[a->nh++], h, 32);
+	memcpy(a->last, h, 32);
 	a->has_last = true;
 	if (!a->has_first) {
-		memcpy(a->first, pe.hash, 32);
+		memcpy(a->first, h, 32);
 		a->has_first = true;
 	}
 	return true;
@@ -990,30 +985,26 @@ static void on_push(struct lightcli *lc, int peer, uint32_t subid,
 	    !s || !(lc->live[i].acked & (1ull << srv_index(lc, s))))
 		return; /* not (yet) this filter on that node */
 	while (wire_lentries_next(e, &rt, &pkt, &len)) {
-		struct packet_view pv;
-		struct pow_eval pe;
 		struct stored *sp = NULL;
 		enum drop_reason why;
 
-		why = packet_check(pkt, len, now, cfg->txpowbits,
-		                   cfg->purgetime, &pv, &pe);
-		if (why == DROP_FUTURE || why == DROP_EXPIRED)
+		switch (light_check(pkt, len, now, cfg->txpowbits,
+		                    cfg->purgetime, &lc->live[i].f, NULL, NULL)) {
+		case LIGHT_SKIP:
 			continue;
-		if (why != DROP_NONE) {
-			if (s)
-				s->invalid++;
+		case LIGHT_INVALID:
+			s->invalid++;
 			srv_lied(lc, peer, s, "light push: invalid packet");
 			return;
-		}
-		if (!light_filter_match(&lc->live[i].f, &pv, pe.priority)) {
-			if (s)
-				s->nomatch++;
+		case LIGHT_NOMATCH:
+			s->nomatch++;
 			srv_lied(lc, peer, s,
 			         "light push: packet not matching the filter");
 			return;
+		case LIGHT_OK:
+			break;
 		}
-		if (s)
-			s->pushed++;
+		s->pushed++;
 		int rc = node_ingest(lc->n, pkt, len, &sp, &why);
 		if (rc == E_OK && sp && rt <= now &&
 		    rt + DEX_FUTURE_HOLD >= sp->timestamp)

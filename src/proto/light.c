@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/check.h"
+
 bool light_filter_selective(const struct wire_lfilter *f)
 {
 	return f->la > 0 || f->lb > 0 || f->plen == PACKET_PUBKEY_LEN;
@@ -28,6 +30,33 @@ bool light_filter_match(const struct wire_lfilter *f,
 	    pv->amount_b < f->min_b || pv->amount_b > f->max_b)
 		return false;
 	return pv->timestamp >= f->since;
+}
+
+enum light_verdict light_check(const uint8_t *pkt, size_t len, uint32_t now,
+                               int txpowbits, uint32_t purgetime,
+                               const struct wire_lfilter *f,
+                               const struct wire_lget *g, uint8_t hash[32])
+{
+	struct packet_view pv;
+	struct pow_eval pe;
+	enum drop_reason why;
+	bool match;
+
+	why = packet_check(pkt, len, now, txpowbits, purgetime, &pv, &pe);
+	if (why == DROP_FUTURE || why == DROP_EXPIRED)
+		return LIGHT_SKIP;
+	if (why != DROP_NONE)
+		return LIGHT_INVALID;
+	if (f)
+		match = light_filter_match(f, &pv, pe.priority);
+	else
+		match = g->by_hash ? !memcmp(pe.hash, g->hash, 32)
+		                   : pe.id == g->id;
+	if (!match)
+		return LIGHT_NOMATCH;
+	if (hash)
+		memcpy(hash, pe.hash, 32);
+	return LIGHT_OK;
 }
 
 static int cmp_hash(const void *a, const void *b)

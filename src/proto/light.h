@@ -25,6 +25,23 @@
 bool light_filter_match(const struct wire_lfilter *f,
                         const struct packet_view *pv, int priority);
 
+/* What a light node makes of one packet a full node sent it. */
+enum light_verdict {
+	LIGHT_OK = 0,                /* valid and what was asked */
+	LIGHT_SKIP,                  /* from the future or expired: clocks
+	                              * differ, not held against the sender */
+	LIGHT_INVALID,               /* codec, proof of work or priority */
+	LIGHT_NOMATCH,               /* valid but not what was asked */
+};
+
+/* Check len bytes against the network's rules at `now` (packet_check) and
+ * against what was asked: the filter f, or (f NULL) the LGET g (its id or
+ * hash).  On LIGHT_OK, hash (if not NULL) gets the packet's hash. */
+enum light_verdict light_check(const uint8_t *pkt, size_t len, uint32_t now,
+                               int txpowbits, uint32_t purgetime,
+                               const struct wire_lfilter *f,
+                               const struct wire_lget *g, uint8_t hash[32]);
+
 /* The filter selects on something: a tag or a pubkey (a full node answers
  * no filter that would walk every held packet). */
 bool light_filter_selective(const struct wire_lfilter *f);

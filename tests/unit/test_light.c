@@ -271,6 +271,82 @@ static void test_match(void **state)
 	assert_false(light_filter_selective(&f));
 }
 
+/* A plain packet (txpowbits 0: every hash valid, no mining). */
+static size_t make_pkt(uint8_t *out, size_t cap, uint32_t t, const char *ta,
+                       uint64_t amount_a, uint32_t salt)
+{
+	uint8_t payload[16];
+	struct packet_fields pf = { 0 };
+
+	memset(payload, 'x', sizeof payload);
+	memcpy(payload, &salt, 4);
+	pf.kind = PACKET_KIND_DATA;
+	pf.timestamp = t;
+	pf.amount_a = amount_a;
+	pf.tag_a = (const uint8_t *)ta;
+	pf.len_a = strlen(ta);
+	pf.tag_b = (const uint8_t *)"KMD";
+	pf.len_b = 3;
+	pf.payload = payload;
+	pf.payload_len = sizeof payload;
+	return packet_encode(out, cap, &pf);
+}
+
+static void test_check(void **state)
+{
+	uint8_t pkt[256], h[32], h2[32];
+	struct wire_lfilter f;
+	struct wire_lget g;
+	const uint32_t now = 1767225600;
+	size_t n = make_pkt(pkt, sizeof pkt, now - 5, "BTC", 50, 1);
+
+	assert_true(n > 0);
+	filter_btc_kmd(&f);
+	f.minpriority = 0;
+	assert_int_equal(light_check(pkt, n, now, 0, 3600, &f, NULL, h),
+	                 LIGHT_OK);
+	/* not the pair asked, or below the amount asked */
+	size_t m = make_pkt(pkt, sizeof pkt, now - 5, "ETH", 50, 2);
+	assert_int_equal(light_check(pkt, m, now, 0, 3600, &f, NULL, h2),
+	                 LIGHT_NOMATCH);
+	m = make_pkt(pkt, sizeof pkt, now - 5, "BTC", 4, 3);
+	assert_int_equal(light_check(pkt, m, now, 0, 3600, &f, NULL, h2),
+	                 LIGHT_NOMATCH);
+	/* expired or far in the future: skipped, not a lie */
+	m = make_pkt(pkt, sizeof pkt, now - 3600, "BTC", 50, 4);
+	assert_int_equal(light_check(pkt, m, now, 0, 3600, &f, NULL, h2),
+	                 LIGHT_SKIP);
+	m = make_pkt(pkt, sizeof pkt, now + 120, "BTC", 50, 5);
+	assert_int_equal(light_check(pkt, m, now, 0, 3600, &f, NULL, h2),
+	                 LIGHT_SKIP);
+	/* cut inside its header: malformed; with 24 bits of proof of work
+	 * asked, an unmined packet is invalid (1 chance in 2^24 of passing) */
+	m = make_pkt(pkt, sizeof pkt, now - 5, "BTC", 50, 6);
+	assert_int_equal(light_check(pkt, 20, now, 0, 3600, &f, NULL, h2),
+	                 LIGHT_INVALID);
+	assert_int_equal(light_check(pkt, m, now, 24, 3600, &f, NULL, h2),
+	                 LIGHT_INVALID);
+	/* LGET: by hash, by id */
+	n = make_pkt(pkt, sizeof pkt, now - 5, "BTC", 50, 1);
+	memset(&g, 0, sizeof g);
+	g.by_hash = true;
+	memcpy(g.hash, h, 32);
+	assert_int_equal(light_check(pkt, n, now, 0, 3600, NULL, &g, h2),
+	                 LIGHT_OK);
+	assert_memory_equal(h, h2, 32);
+	g.hash[0] ^= 1;
+	assert_int_equal(light_check(pkt, n, now, 0, 3600, NULL, &g, h2),
+	                 LIGHT_NOMATCH);
+	g.by_hash = false;
+	g.id = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 |
+	       (uint32_t)h[3] << 24;
+	enum light_verdict v = light_check(pkt, n, now, 0, 3600, NULL, &g, h2);
+	g.id ^= 1;
+	enum light_verdict w = light_check(pkt, n, now, 0, 3600, NULL, &g, h2);
+	/* exactly one of the two ids is the packet's */
+	assert_true((v == LIGHT_OK) != (w == LIGHT_OK));
+}
+
 static void test_omissions(void **state)
 {
 	uint8_t h0[3][32], h1[1][32];
@@ -306,6 +382,7 @@ int main(void)
 		cmocka_unit_test(test_lget_lsub),
 		cmocka_unit_test(test_lanswer_lpush_lrelay),
 		cmocka_unit_test(test_match),
+		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_omissions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
