@@ -71,7 +71,8 @@ def read_answer(peer, timeout=10):
 
 
 def light_peer(node, version=3, services=SVC_DEXP2P | SVC_LIGHT):
-    return RawPeer(node.port).handshake(version=version, services=services)
+    return RawPeer(node.port).handshake(version=version, services=services,
+                                        txpowbits=node.txpowbits)
 
 
 def order(node, payload, a="1", b="2", prio=0, ta="BTC", tb="KMD", pk=""):
@@ -574,3 +575,39 @@ def test_request_abuse_gets_the_peer_dropped(make_node, fulls):
     q.send(frame(W_LLIST, llist(2, lfilter(b"BTC", b"KMD"))))
     assert read_answer(q)[1] == LS_DONE
     q.close()
+
+
+def test_large_answers_are_split_and_paged(make_node):
+    # 44 packets of 100 KB (4.4 MB): answers are split into frames of at
+    # most WIRE_MAX_PAYLOAD and paged at 4 MiB; a light node follows the
+    # pages and gets them all
+    f = make_node("F", txpowbits=0, args=["-connect=127.0.0.1:1"]).start()
+    payload = "ab" * 100000
+    hashes = set()
+    for i in range(44):
+        hashes.add(f.rpc("DEX_broadcast", payload + "%04x" % i, "0", "BIG",
+                         "")["hash"])
+    p = light_peer(f)
+    p.send(frame(W_LLIST, llist(1, lfilter(b"BIG"))))
+    frames, got = [], []
+    while True:
+        pl = p.expect(W_LANSWER, 20)
+        assert len(pl) <= WIRE_MAX_PAYLOAD
+        rid, st, es = answer(pl)
+        frames.append(st)
+        got += [e[1] for e in es]
+        if st != LS_MORE:
+            break
+    assert frames[-1] == LS_PAGE and len(frames) >= 4
+    assert 40 <= len(got) < 44 and sum(len(x) for x in got) <= 4 << 20
+    p.send(frame(W_LLIST, llist(2, lfilter(b"BIG"),
+                                after=packet_hash(got[-1]))))
+    rest = read_answer(p, 20)
+    assert rest[1] == LS_DONE
+    assert {packet_hash(x).hex() for x in got + rest[2]} == hashes
+    p.close()
+    lt = make_node("L", txpowbits=0, args=["-light=1", "-listen=0",
+                                           f"-connect={f.addr}"]).start()
+    wait_servers(lt, 1)
+    res = lt.rpc("DEX_list", "", "0", "BIG")
+    assert res["n"] == 44 and set(by_hash(res)) == hashes
