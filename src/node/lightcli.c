@@ -34,6 +34,8 @@
 #define LC_ID_MASK 0x3fffffffu    /* reqid of an ask */
 #define LC_GENERAL "general"
 #define LC_CANCEL "cancel"
+#define LC_GIVEN 128              /* per server: packets handed to it */
+#define LC_GIVE_MAX 8             /* ... per ask at most */
 
 struct lserver {
 	bool used;
@@ -45,6 +47,11 @@ struct lserver {
 	         ratelimited;
 	struct peers_bucket tb;       /* our requests to it: under its limit */
 	uint64_t slow_until;          /* an ask timed out: mono ms */
+	/* packets it lacked and was handed (LRELAY): lacking one of them
+	 * again is an omission (PROTOCOL.md 7.5) */
+	uint8_t given[LC_GIVEN][32];
+	size_t ngiven;                /* ring position */
+	uint64_t suspected;
 };
 
 /* A live filter (LSUB) kept on the full nodes: what they push feeds the
@@ -295,6 +302,8 @@ static struct llive *live_find(struct lightcli *lc,
 	return l;
 }
 
+static void relay_flush(struct lightcli *lc);
+
 void lightcli_peer_ready(struct lightcli *lc, int peer, bool server)
 {
 	if (!server)
@@ -309,16 +318,7 @@ void lightcli_peer_ready(struct lightcli *lc, int peer, bool server)
 		if (lc->live[i].used)
 			live_send(lc, i, peer);
 	/* own packets created while no full node was connected */
-	for (size_t i = 0; i < lc->nrelayq; i++) {
-		struct stored *sp = store_get_hash(lc->n->store, lc->relayq[i]);
-		if (!sp)
-			continue;
-		wire_lrelay_encode(&lc->wb, LC_RELAY_BIT | lc->next_reqid++,
-		                   stored_bytes(sp), sp->len);
-		net_peer_send(lc->n->net, peer, lc->wb.p, lc->wb.len);
-		wb_reset(&lc->wb);
-	}
-	lc->nrelayq = 0;
+	relay_flush(lc);
 }
 
 /* ---- asking ---- */
@@ -811,13 +811,56 @@ static int cmp_known(const void *a, const void *b)
 	              ((const struct light_known *)b)->hash, 32);
 }
 
+struct judge_ctx {
+	struct lightcli *lc;
+	struct lask **who;
+	const struct light_known *known;
+	size_t confirmed[LC_MAX_SERVERS], given[LC_MAX_SERVERS];
+};
+
+static bool was_given(const struct lserver *s, const uint8_t h[32])
+{
+	for (size_t i = 0; i < LC_GIVEN; i++)
+		if (!memcmp(s->given[i], h, 32))
+			return true;
+	return false;
+}
+
+/* Answer i lacks known packet k: if it was handed that packet before, an
+ * omission; otherwise hand it over now (LRELAY), so a node is never
+ * blamed for a packet another node withheld from the network. */
+static void omitted_cb(void *arg, size_t i, size_t k)
+{
+	struct judge_ctx *j = arg;
+	struct lask *a = j->who[i];
+	struct lserver *s = a->srv;
+	const uint8_t *h = j->known[k].hash;
+
+	if (!s)
+		return;
+	if (was_given(s, h)) {
+		j->confirmed[i]++;
+		return;
+	}
+	struct stored *sp = store_get_hash(j->lc->n->store, h);
+	if (!sp || j->given[i] >= LC_GIVE_MAX || !srv_take(s))
+		return;
+	j->given[i]++;
+	s->suspected++;
+	memcpy(s->given[s->ngiven++ % LC_GIVEN], h, 32);
+	wire_lrelay_encode(&j->lc->wb, LC_RELAY_BIT | j->lc->next_reqid++,
+	                   stored_bytes(sp), sp->len);
+	net_peer_send(j->lc->n->net, a->peer, j->lc->wb.p, j->lc->wb.len);
+	wb_reset(&j->lc->wb);
+}
+
 /* Omissions of one sub-query: the complete answers are compared with the
  * union of all. */
 static void judge(struct lightcli *lc, struct lreq *r, int sub)
 {
 	struct light_answer ans[LC_MAX_SERVERS];
 	struct lask *who[LC_MAX_SERVERS];
-	size_t na = 0, nk = 0, om[LC_MAX_SERVERS];
+	size_t na = 0, nk = 0;
 	struct light_known *known = NULL;
 
 	if (r->incremental[sub])
@@ -852,17 +895,22 @@ static void judge(struct lightcli *lc, struct lreq *r, int sub)
 	for (size_t k = 0; k < nk; k++)
 		if (u == 0 || memcmp(known[u - 1].hash, known[k].hash, 32))
 			known[u++] = known[k];
-	light_omissions(ans, na, known, u, r->asked_at, om);
+	struct judge_ctx j;
+	memset(&j, 0, sizeof(j));
+	j.lc = lc;
+	j.who = who;
+	j.known = known;
+	light_omissions(ans, na, known, u, r->asked_at, omitted_cb, &j);
 	for (size_t i = 0; i < na; i++) {
-		if (!om[i])
+		if (!j.confirmed[i])
 			continue;
 		struct lask *a = who[i];
-		lc->omissions += om[i];
+		lc->omissions += j.confirmed[i];
 		if (a->srv)
-			a->srv->omitted += om[i];
+			a->srv->omitted += j.confirmed[i];
 		log_msg(LOG_INFO, "light: full node peer %d %s left out %zu "
-		        "packets another returned", a->peer,
-		        a->srv ? a->srv->addr : "?", om[i]);
+		        "packets it had been handed", a->peer,
+		        a->srv ? a->srv->addr : "?", j.confirmed[i]);
 		net_peer_misbehave(lc->n->net, a->peer, LC_OMIT_SCORE,
 		                   "light answer: packets left out");
 	}
@@ -913,12 +961,12 @@ static void finish_req(struct lightcli *lc, struct lreq *r)
  * when one is left. */
 static void ask_lost(struct lightcli *lc, struct lreq *r, struct lask *a)
 {
-	int ids[LC_MAX_SERVERS];
+	int ids[LC_SERVERS_MAX];
 	size_t ns;
 
 	a->done = true;
 	a->failed = true;
-	ns = lightcli_servers(lc, ids, LC_MAX_SERVERS);
+	ns = lightcli_servers(lc, ids, LC_SERVERS_MAX);
 	for (size_t i = 0; i < ns; i++) {
 		if (ids[i] != a->peer && !asked_peer(r, ids[i], a->sub)) {
 			add_ask(lc, r, ids[i], a->sub);
@@ -950,6 +998,8 @@ void lightcli_peer_gone(struct lightcli *lc, int peer)
 
 void lightcli_tick(struct lightcli *lc, uint64_t now_ms)
 {
+	if (lc->nrelayq)
+		relay_flush(lc);
 	for (struct lreq *r = lc->reqs, *next; r; r = next) {
 		next = r->next;
 		if (now_ms < r->deadline_ms)
@@ -1028,24 +1078,49 @@ void lightcli_on_msg(struct lightcli *lc, int peer, uint8_t type,
 
 /* ---- own packets ---- */
 
-void lightcli_relay(struct lightcli *lc, const struct stored *sp)
+/* Send packet sp to every full node with a token left; true if at least
+ * one took it (it disseminates it to the others). */
+static bool relay_now(struct lightcli *lc, const struct stored *sp)
 {
 	int ids[LC_MAX_SERVERS];
-	size_t ns = lightcli_servers(lc, ids, LC_MAX_SERVERS);
+	size_t ns = lightcli_servers(lc, ids, LC_MAX_SERVERS), k = 0;
 
-	if (ns == 0) {
-		if (lc->nrelayq < LC_RELAY_QUEUE)
-			memcpy(lc->relayq[lc->nrelayq++], sp->hash, 32);
-		else
-			log_msg(LOG_WARN, "light: relay queue full, packet "
-			        "kept locally only");
-		return;
-	}
 	wire_lrelay_encode(&lc->wb, LC_RELAY_BIT | lc->next_reqid++,
 	                   stored_bytes(sp), sp->len);
-	for (size_t i = 0; i < ns; i++)
+	for (size_t i = 0; i < ns; i++) {
+		if (!srv_take(srv_by_peer(lc, ids[i])))
+			continue;
 		net_peer_send(lc->n->net, ids[i], lc->wb.p, lc->wb.len);
+		k++;
+	}
 	wb_reset(&lc->wb);
+	return k > 0;
+}
+
+/* The queue of own packets not relayed yet (no full node, or none with
+ * a token left), oldest first; packets no longer held are dropped. */
+static void relay_flush(struct lightcli *lc)
+{
+	size_t i = 0, k = 0;
+	for (; i < lc->nrelayq; i++) {
+		struct stored *sp = store_get_hash(lc->n->store, lc->relayq[i]);
+		if (sp && !relay_now(lc, sp))
+			break;
+	}
+	for (; i < lc->nrelayq; i++)
+		memmove(lc->relayq[k++], lc->relayq[i], 32);
+	lc->nrelayq = k;
+}
+
+void lightcli_relay(struct lightcli *lc, const struct stored *sp)
+{
+	if (lc->nrelayq == 0 && relay_now(lc, sp))
+		return;
+	if (lc->nrelayq < LC_RELAY_QUEUE)
+		memcpy(lc->relayq[lc->nrelayq++], sp->hash, 32);
+	else
+		log_msg(LOG_WARN, "light: relay queue full, packet kept "
+		        "locally only");
 }
 
 /* ---- introspection ---- */
@@ -1069,6 +1144,7 @@ static json_t *srv_json(const struct lserver *s)
 	C(relayed);
 	C(pushed);
 	C(ratelimited);
+	C(suspected);
 #undef C
 	json_object_set_new(o, "relayrejected",
 	                    json_integer((json_int_t)s->relay_rejected));

@@ -70,12 +70,14 @@ void light_sort_hashes(uint8_t (*hash)[32], size_t n)
 		qsort(hash, n, 32, cmp_hash);
 }
 
-void light_omissions(const struct light_answer *a, size_t na,
-                     const struct light_known *known, size_t nk,
-                     uint32_t asked_at, size_t *omitted)
+size_t light_omissions(const struct light_answer *a, size_t na,
+                       const struct light_known *known, size_t nk,
+                       uint32_t asked_at,
+                       void (*cb)(void *arg, size_t answer, size_t k),
+                       void *arg)
 {
+	size_t calls = 0;
 	for (size_t i = 0; i < na; i++) {
-		omitted[i] = 0;
 		if (!a[i].complete)
 			continue;
 		for (size_t k = 0; k < nk; k++) {
@@ -83,8 +85,11 @@ void light_omissions(const struct light_answer *a, size_t na,
 			    asked_at)
 				continue;
 			if (!a[i].n || !bsearch(known[k].hash, a[i].hash, a[i].n,
-			                        32, cmp_hash))
-				omitted[i]++;
+			                        32, cmp_hash)) {
+				cb(arg, i, k);
+				calls++;
+			}
 		}
 	}
+	return calls;
 }

@@ -61,15 +61,16 @@ struct light_known {
 	uint32_t timestamp;
 };
 
-/* For each complete answer a[i], count in omitted[i] the packets of
- * known[0..nk) (the union of every answer) that a[i] lacks, leaving out
- * those with timestamp + LIGHT_OMIT_SLACK > asked_at (possibly in
- * flight).  Incomplete answers get 0.  O(na * nk * log) with a sorted
- * copy: hashes of each answer are looked up by binary search after
- * sorting, so a[i].hash must be sorted (light_sort_hashes). */
-void light_omissions(const struct light_answer *a, size_t na,
-                     const struct light_known *known, size_t nk,
-                     uint32_t asked_at, size_t *omitted);
+/* For each complete answer a[i] and each packet known[k] of the union of
+ * every answer that a[i] lacks, call cb(arg, i, k), leaving out packets
+ * with timestamp + LIGHT_OMIT_SLACK > asked_at (possibly in flight).
+ * Incomplete answers are not judged.  Each a[i].hash must be sorted
+ * (light_sort_hashes).  Returns the number of calls. */
+size_t light_omissions(const struct light_answer *a, size_t na,
+                       const struct light_known *known, size_t nk,
+                       uint32_t asked_at,
+                       void (*cb)(void *arg, size_t answer, size_t k),
+                       void *arg);
 
 /* Sort n hashes in place (memcmp order), for light_omissions. */
 void light_sort_hashes(uint8_t (*hash)[32], size_t n);

@@ -347,12 +347,24 @@ static void test_check(void **state)
 	assert_true((v == LIGHT_OK) != (w == LIGHT_OK));
 }
 
+struct om_log {
+	size_t n, who[8], which[8];
+};
+
+static void om_cb(void *arg, size_t answer, size_t k)
+{
+	struct om_log *l = arg;
+	assert_true(l->n < 8);
+	l->who[l->n] = answer;
+	l->which[l->n++] = k;
+}
+
 static void test_omissions(void **state)
 {
 	uint8_t h0[3][32], h1[1][32];
 	struct light_known k[4];
 	struct light_answer a[3];
-	size_t om[3];
+	struct om_log log = {0};
 
 	for (int i = 0; i < 4; i++) {
 		memset(k[i].hash, 0x10 * (i + 1), 32);
@@ -367,12 +379,17 @@ static void test_omissions(void **state)
 	a[0] = (struct light_answer){ (const uint8_t (*)[32])h0, 3, true };
 	a[1] = (struct light_answer){ (const uint8_t (*)[32])h1, 1, true };
 	a[2] = (struct light_answer){ NULL, 0, false };
-	light_omissions(a, 3, k, 4, 2000, om);
-	assert_int_equal(om[0], 0); /* lacks only the recent one */
-	assert_int_equal(om[1], 3); /* lacks the three old ones */
-	assert_int_equal(om[2], 0); /* page limit: not judged */
-	light_omissions(a, 3, k, 4, 3000, om);
-	assert_int_equal(om[0], 1);
+	/* answer 0 lacks only the recent one; answer 1 the three old ones;
+	 * answer 2 hit a page limit: not judged */
+	assert_int_equal(light_omissions(a, 3, k, 4, 2000, om_cb, &log), 3);
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(log.who[i], 1);
+		assert_int_equal(log.which[i], i);
+	}
+	memset(&log, 0, sizeof log);
+	assert_int_equal(light_omissions(a, 3, k, 4, 3000, om_cb, &log), 4);
+	assert_int_equal(log.who[0], 0);
+	assert_int_equal(log.which[0], 3);
 }
 
 int main(void)
