@@ -639,3 +639,17 @@ def test_large_answers_are_split_and_paged(make_node):
     wait_servers(lt, 1)
     res = lt.rpc("DEX_list", "", "0", "BIG")
     assert res["n"] == 44 and set(by_hash(res)) == hashes
+
+
+def test_own_packets_wait_for_a_full_node(make_node):
+    # made while no full node is connected: queued, relayed when one is
+    a = make_node("A", args=["-connect=127.0.0.1:1"])
+    lt = start_light(make_node, [a.addr])
+    o = lt.rpc("DEX_broadcast", "queued", "0", "BTC", "KMD")
+    assert lt.stats()["lightclient"]["relayqueue"] == 1
+    assert lt.rpc("DEX_list", "", "0", "BTC", "KMD")["n"] == 1   # local
+    a.start()
+    got = a.wait_packet(o["hash"], 40)
+    assert got["payload"] == "queued"
+    wait_for(lambda: lt.stats()["lightclient"]["relayqueue"] == 0, 10,
+             what="relay queue emptied")
