@@ -4,14 +4,18 @@
  * A DEX_list, DEX_get or DEX_orderbook call on a light node first asks
  * every connected full node (up to LC_MAX_SERVERS) for the matching
  * packets (and the cancel packets since the last sync), checks each
- * packet returned (codec, proof of work, priority, hash or id asked, that
- * it matches the filter), stores the union of the valid ones in the local
- * store, then runs the ordinary handler on that store: the answer has the
- * exact shape of a full node's, and inbox decryption stays local.  A full
- * node returning an invalid or non-matching packet is dropped (a lie); one
- * leaving out packets another returned is scored, and dropped when it does
- * so repeatedly.  Packets created here (DEX_broadcast, DEX_cancel...) are
- * relayed through the full nodes (LRELAY).
+ * packet returned (light_check: codec, proof of work, priority, hash or id
+ * asked, that it matches the filter), stores the union of the valid ones
+ * in the local store, then runs the ordinary handler on that store: the
+ * answer has the exact shape of a full node's, and inbox decryption stays
+ * local.  Listed filters are also kept as live filters on the full nodes
+ * (LSUB): their pushes, checked alike, feed the local store, and a filter
+ * asked within LC_REASK_MS is answered from it at once.  A full node
+ * returning an invalid or non-matching packet is dropped (a lie); one
+ * lacking packets another returned is handed them, and scored (dropped
+ * when it does so repeatedly) if it leaves them out again.  Packets created
+ * here (DEX_broadcast, DEX_cancel...) are relayed through the full nodes
+ * (LRELAY).  Every request stays within LC_RATE per full node.
  *
  * Loop thread only.
  */
