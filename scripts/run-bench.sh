@@ -41,6 +41,9 @@ done
 echo "# events"
 "$(dirname "$0")/events-bench.sh" "$build" || { echo "run-bench: events failed" >&2; rc=1; }
 echo "# catchup"; CU_HELD=${CU_HELD:-200000} "$(dirname "$0")/catchup-bench.sh" "$build" || { echo "run-bench: catchup failed" >&2; rc=1; }
+# A light node following one tag under load (scripts/light-bench.sh; quick:
+# 2000 packets/s for 5 s; LB_RATE=20000 LB_SECONDS=20 for the issue's figure).
+echo "# light"; "$(dirname "$0")/light-bench.sh" "$build" || { echo "run-bench: light failed" >&2; rc=1; }
 # Hostile peers and clients against a victim node under honest traffic
 # (scripts/attack-bench.sh, about 2.5 minutes): only with BENCH_ATTACK=1.
 if [ "${BENCH_ATTACK:-0}" = 1 ]; then

@@ -97,6 +97,9 @@ static const struct opt opts[] = {
 	  "unread before it is dropped" },
 	{ "dexp2p", OPT_INT, O(dexp2p), 1, 2, "<1|2>", "2",
 	  "1 = relay only, 2 = full node answering remote queries" },
+	{ "light", OPT_BOOL, O(light), 0, 1, "<0|1>", "0",
+	  "light node: keep no full store, relay nothing, serve the RPC API "
+	  "by asking the full nodes of -addnode/-connect" },
 	{ "handle", OPT_STR, O(handle), 0, 0, "<text>", "\"\"",
 	  "shown as handle in DEX_stats" },
 	{ "recvTaddr", OPT_STR, O(recvtaddr), 0, 0, "<addr>", "\"\"",

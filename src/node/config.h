@@ -38,6 +38,7 @@ struct config {
 	int rpcmaxclientsubscriptions; /* ... per client address, 100 */
 	int rpcsubscriptionbuffer;     /* KiB unread per subscriber, 1024 */
 	int dexp2p;           /* 1 or 2, default 2 */
+	bool light;           /* -light: ask full nodes, relay nothing */
 	char *handle, *recvtaddr, *recvzaddr;
 	int txpowbits;        /* 0..24, 12 */
 	uint32_t purgetime;   /* 10..86400, 3600 */

@@ -46,6 +46,8 @@
 #include "core/util.h"
 #include "node/banlist.h"
 #include "node/crypto.h"
+#include "node/lightcli.h"
+#include "node/lightsrv.h"
 #include "node/log.h"
 #include "node/node.h"
 #include "proto/ban.h"
@@ -115,6 +117,8 @@ struct conn {
 	bool inbound, connected, closing;
 	bool ready;                   /* handshake done, admitted */
 	bool recv_paused;             /* backpressure: output over the mark */
+	bool gossiping;               /* in the gossip engine: neither side
+	                               * is a light node */
 	struct session s;             /* handshake, keepalive (session.h) */
 	struct wire_version pv;       /* the peer's VERSION (from s at ready) */
 	struct sockaddr_storage sa;
@@ -301,7 +305,7 @@ static size_t conn_mem(const struct net *net, const struct conn *c)
 		m += evbuffer_get_length(bufferevent_get_output(c->bev));
 		m += evbuffer_get_length(bufferevent_get_input(c->bev));
 	}
-	if (c->ready)
+	if (c->ready && c->gossiping)
 		m += gossip_peer_mem(net->g, c->id);
 	return m;
 }
@@ -387,8 +391,12 @@ static void epoch_on_close(struct net *net, struct conn *c);
 static void conn_free(struct net *net, struct conn *c)
 {
 	epoch_on_close(net, c);
-	if (c->ready)
+	if (c->ready && c->gossiping)
 		gossip_peer_del(net->g, c->id);
+	if (c->ready && net->n->lightsrv)
+		lightsrv_peer_gone(net->n->lightsrv, c->id);
+	if (c->ready && net->n->lightcli)
+		lightcli_peer_gone(net->n->lightcli, c->id);
 	if (c->book) {
 		struct peer_addr *e = c->book;
 		if (c->ready) {
@@ -837,6 +845,8 @@ static int g_ingest(void *ctx, int peer, const uint8_t *pkt, size_t len,
 	rc = node_ingest(net->n, pkt, len, out, reason);
 	if (c && rc == E_OK)
 		c->last_packet_ms = node_mono_ms(); /* eviction: useful peer */
+	if (rc == E_OK && *out)
+		lightsrv_on_new(net->n->lightsrv, *out); /* live filters */
 	return rc;
 }
 
@@ -866,11 +876,14 @@ static void session_cfg_init(struct net *net)
 	memset(sc, 0, sizeof(*sc));
 	v->version = WIRE_PROTOCOL_VERSION; /* see wire.h */
 	v->services = WIRE_SVC_DEXP2P |
-	              (n->cfg->dexp2p == 2 ? WIRE_SVC_FULL : 0);
+	              (n->cfg->light ? WIRE_SVC_LIGHT
+	                             : n->cfg->dexp2p == 2 ? WIRE_SVC_FULL : 0);
 	v->txpowbits = (uint8_t)n->cfg->txpowbits;
 	v->purgetime = n->cfg->purgetime;
 	v->nonce = net->nonce;
-	v->listen_port = n->cfg->listen ? (uint16_t)n->cfg->port : 0;
+	/* a light node is never handed out as an address to dial */
+	v->listen_port = n->cfg->listen && !n->cfg->light
+	                     ? (uint16_t)n->cfg->port : 0;
 	if (n->ident) {
 		v->plen = 33;
 		identity_pubkey33(n->ident, v->pubkey);
@@ -963,10 +976,15 @@ static void on_ready(struct net *net, struct conn *c)
 	}
 	c->ready = true;
 	c->ready_mono_ms = node_mono_ms();
+	/* a light node (either side) takes no part in dissemination: no
+	 * pushes, INV or catch-up on this link (PROTOCOL.md 7) */
+	c->gossiping = !net->n->cfg->light &&
+	               !(c->pv.services & WIRE_SVC_LIGHT);
 	unsigned gflags = ((c->pv.services & WIRE_SVC_FULL) ? GOSSIP_PEER_FULL
 	                                                     : 0) |
 	                  (c->pv.version >= WIRE_V2 ? GOSSIP_PEER_V2 : 0);
-	if (gossip_peer_add(net->g, c->id, gflags, now_ms) != E_OK) {
+	if (c->gossiping &&
+	    gossip_peer_add(net->g, c->id, gflags, now_ms) != E_OK) {
 		epoch_on_close(net, c); /* gives the position back */
 		c->ready = false;
 		conn_kill(c, "peer table full");
@@ -974,7 +992,7 @@ static void on_ready(struct net *net, struct conn *c)
 	}
 	/* the connections of one address share one catch-up budget (the
 	 * host's own address excepted: a local network runs on it) */
-	if (!peers_is_localhost(cip))
+	if (c->gossiping && !peers_is_localhost(cip))
 		gossip_peer_set_group(net->g, c->id,
 		                      peers_siphash(net->evict_k0, net->evict_k1,
 		                                    cip, 16) | 1);
@@ -1001,6 +1019,32 @@ static void on_ready(struct net *net, struct conn *c)
 	        (c->pv.services & WIRE_SVC_FULL) ? 2 : 1);
 	session_activate(&c->s, now_ms, &net->wb); /* GETADDR, PING */
 	sess_flush(net, c);
+	if (net->n->lightcli)
+		lightcli_peer_ready(net->n->lightcli, c->id,
+		                    (c->pv.services & WIRE_SVC_FULL) &&
+		                    c->pv.version >= WIRE_V3);
+}
+
+/* A light-client frame (0x14-0x1b): requests to the server side, answers
+ * to the client side of a light node.  Returns false to stop reading. */
+static bool on_light(struct net *net, struct conn *c, uint8_t type,
+                     const uint8_t *p, size_t n)
+{
+	if (wire_payload_validate(type, p, n) != E_OK) {
+		char msg[64];
+		snprintf(msg, sizeof(msg), "malformed %s", wire_type_name(type));
+		conn_misbehave(c, BAN_SCORE_MAX, msg);
+		return false;
+	}
+	if (type == WIRE_LANSWER || type == WIRE_LPUSH) {
+		if (net->n->lightcli)
+			lightcli_on_msg(net->n->lightcli, c->id, type, p, n);
+		else
+			conn_misbehave(c, 20, "light answer not asked for");
+	} else {
+		lightsrv_on_msg(net->n->lightsrv, c->id, type, p, n);
+	}
+	return !c->closing;
 }
 
 /* The session refused the peer's VERSION (s->why): remember our own
@@ -1092,6 +1136,10 @@ static bool on_frame(struct net *net, struct conn *c, uint8_t type,
 	case SESSION_GOSSIP:
 		break;
 	}
+	if (type >= WIRE_LLIST && type <= WIRE_LRELAY)
+		return on_light(net, c, type, p, n);
+	if (!c->gossiping)
+		return true; /* a light link: dissemination frames ignored */
 	enum drop_reason why;
 	if (gossip_on_msg(net->g, c->id, type, p, n, now_ms, &why) != E_OK) {
 		char msg[96];
@@ -1225,7 +1273,7 @@ static void write_cb(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 	if (c->closing)
 		return;
-	if (c->ready)
+	if (c->ready && c->gossiping)
 		gossip_drain(c->net->g, c->id);
 	if (c->recv_paused && !c->closing &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) <=
@@ -1497,6 +1545,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		        (double)(t_in - net->tick_us) / 1e3 - NET_TICK_MS);
 	net->tick_us = t_in;
 	gossip_tick(net->g, now_ms);
+	if (net->n->lightcli)
+		lightcli_tick(net->n->lightcli, now_ms);
 	if (now_ms - net->last_second_ms >= 1000) {
 		net->last_second_ms = now_ms;
 		second_tick(net, now_ms);
@@ -1774,6 +1824,9 @@ struct net *net_new(struct node *n)
 	gc.queue_cap = NET_QUEUE_CAP;
 	net->g = gossip_new(n->store, &gc, &ops);
 	gossip_set_send_packets(net->g, g_send_packets);
+	n->lightsrv = lightsrv_new(n);
+	if (n->cfg->light)
+		n->lightcli = lightcli_new(n);
 	if (getrandom(&net->nonce, sizeof(net->nonce), 0) !=
 	    (ssize_t)sizeof(net->nonce))
 		net->nonce = node_now_ms() ^ ((uint64_t)getpid() << 32);
@@ -1866,6 +1919,7 @@ void net_stop(struct net *net)
 		if (timers[i] && event_del(timers[i]) != 0)
 			log_msg(LOG_WARN, "cannot stop a network timer");
 	net->due_armed = false;
+	lightcli_stop(net->n->lightcli); /* answers the calls waiting */
 	for (struct conn *c = net->conns; c; c = c->next)
 		conn_kill(c, "shutting down");
 	reap_cb(-1, 0, net);
@@ -1895,6 +1949,10 @@ void net_free(struct net *net)
 		return;
 	net_stop(net);
 	gossip_free(net->g);
+	lightcli_free(net->n->lightcli);
+	net->n->lightcli = NULL;
+	lightsrv_free(net->n->lightsrv);
+	net->n->lightsrv = NULL;
 	if (net->tick_ev)
 		event_free(net->tick_ev);
 	if (net->due_ev)
@@ -1913,6 +1971,14 @@ void net_on_new_packet(struct net *net, struct stored *sp, int from_peer)
 {
 	if (!net || !net->g)
 		return;
+	if (net->n->lightcli) {
+		/* light: only what this node created goes out, through the
+		 * full nodes */
+		if (from_peer == -1)
+			lightcli_relay(net->n->lightcli, sp);
+		return;
+	}
+	lightsrv_on_new(net->n->lightsrv, sp);
 	uint64_t now_ms = node_mono_ms();
 	gossip_on_new(net->g, sp, from_peer, now_ms);
 	sync_counters(net, now_ms);
@@ -1999,6 +2065,10 @@ size_t net_peer_count(const struct net *net)
 
 bool net_synced(const struct net *net)
 {
+	if (net->n->lightcli) {
+		int id;
+		return net_light_servers(net, &id, 1) > 0;
+	}
 	if (net_peer_count(net) == 0) {
 		for (size_t i = 0; i < PEERS_BOOK_MAX; i++)
 			if (net->book.a[i].used &&
@@ -2057,6 +2127,16 @@ json_t *net_peerinfo(const struct net *net)
 		                    json_integer((json_int_t)c->addr_processed));
 		json_object_set_new(o, "addr_rate_limited",
 		                    json_integer((json_int_t)c->addr_rate_limited));
+		/* only on light links: other peers' objects stay as before */
+		if (c->pv.services & WIRE_SVC_LIGHT)
+			json_object_set_new(o, "light", json_true());
+		json_t *l = net->n->lightcli
+		                ? lightcli_peerinfo(net->n->lightcli, c->id)
+		                : NULL;
+		if (!l && net->n->lightsrv)
+			l = lightsrv_peerinfo(net->n->lightsrv, c->id);
+		if (l)
+			json_object_set_new(o, "lightstats", l);
 		json_array_append_new(arr, o);
 	}
 	return arr;
@@ -2181,4 +2261,48 @@ void net_clearbanned(struct net *net)
 {
 	ban_clear(net->bans);
 	bans_save(net);
+}
+
+/* ---- light clients ---- */
+
+void net_peer_send(struct net *net, int peer, const uint8_t *buf,
+                   size_t len)
+{
+	struct conn *c = conn_by_id(net, peer);
+	if (c && c->ready)
+		conn_send(c, buf, len);
+}
+
+size_t net_peer_outq(const struct net *net, int peer)
+{
+	struct conn *c = conn_by_id(net, peer);
+	if (!c || c->closing || !c->bev)
+		return SIZE_MAX;
+	return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+void net_peer_misbehave(struct net *net, int peer, unsigned score,
+                        const char *why)
+{
+	struct conn *c = conn_by_id(net, peer);
+	if (c)
+		conn_misbehave(c, score, why);
+}
+
+const char *net_peer_addr(const struct net *net, int peer)
+{
+	struct conn *c = conn_by_id(net, peer);
+	return c ? c->addr : NULL;
+}
+
+size_t net_light_servers(const struct net *net, int *ids, size_t cap)
+{
+	size_t k = 0;
+	for (struct conn *c = net->conns; c && k < cap; c = c->next)
+		if (c->ready && !c->closing &&
+		    (c->pv.services & WIRE_SVC_FULL) &&
+		    !(c->pv.services & WIRE_SVC_LIGHT) &&
+		    c->pv.version >= WIRE_V3)
+			ids[k++] = c->id;
+	return k;
 }

@@ -88,4 +88,19 @@ int net_setban(struct net *net, const char *subnet, bool add,
 json_t *net_listbanned(const struct net *net);
 void net_clearbanned(struct net *net);
 
+/* ---- light clients (lightsrv.c, lightcli.c; PROTOCOL.md 7) ---- */
+/* Queue len bytes (whole frames) to peer; nothing if it is gone. */
+void net_peer_send(struct net *net, int peer, const uint8_t *buf,
+                   size_t len);
+/* Bytes queued to peer and not yet written; SIZE_MAX if it is gone. */
+size_t net_peer_outq(const struct net *net, int peer);
+/* Add score to peer's misbehaviour (BAN_SCORE_MAX: dropped). */
+void net_peer_misbehave(struct net *net, int peer, unsigned score,
+                        const char *why);
+/* The peer's address as getpeerinfo shows it, NULL if it is gone. */
+const char *net_peer_addr(const struct net *net, int peer);
+/* Connected peers that answer light requests (-dexp2p=2, protocol
+ * version >= 3, not light themselves): their ids, at most cap. */
+size_t net_light_servers(const struct net *net, int *ids, size_t cap);
+
 #endif

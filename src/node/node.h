@@ -47,6 +47,8 @@ struct identity;
 struct cancels;
 struct fhold;
 struct events;
+struct lightsrv;
+struct lightcli;
 
 /* Counters of DEX_stats / perfstats (API.md 4.4). */
 struct node_counters {
@@ -84,6 +86,8 @@ struct node {
 	struct net *net;
 	struct rpc *rpc;
 	struct workers *workers;
+	struct lightsrv *lightsrv;  /* lightsrv.h: answers light clients */
+	struct lightcli *lightcli;  /* lightcli.h: -light=1 only, else NULL */
 	struct node_counters ctr;
 	uint32_t start_time;
 	char secpkey[67];           /* DEX_setpubkey, "" if none */

@@ -48,6 +48,10 @@ static void getinfo(struct node *n, struct rpc_call *c,
 	                    json_integer(now > n->start_time
 	                                     ? now - n->start_time
 	                                     : 0));
+	/* extension, after the documented keys, on a light node only
+	 * (-light=1): it asks full nodes instead of holding the packets */
+	if (cfg->light)
+		json_object_set_new(o, "light", json_true());
 	rpc_reply(c, o);
 }
 

@@ -15,6 +15,7 @@
 #include "core/util.h"
 #include "node/crypto.h"
 #include "node/events.h"
+#include "node/lightcli.h"
 #include "node/mine.h"
 #include "node/net.h"
 #include "node/node.h"
@@ -229,6 +230,8 @@ static void dex_list(struct node *n, struct rpc_call *c,
 	json_t *e = NULL;
 	char pkhex[2 * PACKET_PUBKEY_LEN + 1] = "";
 
+	if (n->lightcli && lightcli_defer(n, c, dex_list, p, np, LIGHT_Q_LIST))
+		return; /* light node: the full nodes are asked first */
 	memset(&q, 0, sizeof q);
 	for (size_t i = 0; i < 10; i++)
 		len[i] = rpc_param_len(c, i);
@@ -288,6 +291,8 @@ static void dex_get(struct node *n, struct rpc_call *c,
 	uint32_t id;
 	json_t *e;
 
+	if (n->lightcli && lightcli_defer(n, c, dex_get, p, np, LIGHT_Q_GET))
+		return; /* light node: the full nodes are asked first */
 	if (len == 64 && hex_decode(h, p[0], 32)) {
 		char hex[65];
 		sp = store_get_hash(n->store, h);
@@ -424,6 +429,13 @@ static void dex_stats(struct node *n, struct rpc_call *c,
 	}
 	/* extension: live subscriptions (events.h, docs/rpc.md) */
 	json_object_set_new(o, "subscriptions", events_stats_json(n));
+	/* extension: light mode (-light=1) and, on a light node, what the
+	 * full nodes asked answered (docs/decisions.md) */
+	if (n->lightcli) {
+		json_object_set_new(o, "light", json_true());
+		json_object_set_new(o, "lightclient",
+		                    lightcli_stats(n->lightcli));
+	}
 	rpc_reply(c, o);
 }
 

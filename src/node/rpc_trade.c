@@ -20,6 +20,7 @@
 #include "core/util.h"
 #include "node/config.h"
 #include "node/crypto.h"
+#include "node/lightcli.h"
 #include "node/mine.h"
 #include "node/node.h"
 #include "node/params.h"
@@ -184,6 +185,9 @@ static void dex_orderbook(struct node *n, struct rpc_call *c,
 	struct orderbook ob;
 	json_t *e, *o;
 
+	if (n->lightcli &&
+	    lightcli_defer(n, c, dex_orderbook, p, np, LIGHT_Q_ORDERBOOK))
+		return; /* light node: the full nodes are asked first */
 	if ((e = param_maxentries(p[0], plen(c, 0, np), &q.maxentries)) ||
 	    (e = param_minpriority(p[1], plen(c, 1, np), &q.minpriority)) ||
 	    (e = param_tag("tagA", p[2], plen(c, 2, np), base, &lbase)) ||

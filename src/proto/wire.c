@@ -22,11 +22,15 @@ static const char *const type_names[WIRE_TYPE_MAX] = {
 	[WIRE_SUMMARY] = "summary",   [WIRE_SUMMARY_SEC] = "summary_sec",
 	[WIRE_IDLIST] = "idlist",     [WIRE_GETBITS] = "getbits",
 	[WIRE_PACKETS] = "packets",
+	[WIRE_LLIST] = "llist",       [WIRE_LGET] = "lget",
+	[WIRE_LANSWER] = "lanswer",   [WIRE_LSUB] = "lsub",
+	[WIRE_LUNSUB] = "lunsub",     [WIRE_LPUSH] = "lpush",
+	[WIRE_LRELAY] = "lrelay",
 };
 
 const char *wire_type_name(int type)
 {
-	if (type <= 0 || type >= WIRE_TYPE_MAX)
+	if (type <= 0 || type >= WIRE_TYPE_MAX || !type_names[type])
 		return "unknown";
 	return type_names[type];
 }
@@ -43,7 +47,7 @@ int wire_hdr_decode(const uint8_t *buf, size_t n, uint8_t *type,
 		return E_AGAIN;
 	if (le32(buf) != WIRE_MAGIC)
 		return E_PROTO;
-	if (buf[4] == 0 || buf[4] >= WIRE_TYPE_MAX)
+	if (buf[4] == 0 || buf[4] >= WIRE_TYPE_MAX || !type_names[buf[4]])
 		return E_PROTO;
 	*type = buf[4];
 	*len = le32(buf + 5);
@@ -474,6 +478,305 @@ bool wire_idlist_next(struct wire_idlist *l, uint32_t *t, uint32_t *count,
 	return true;
 }
 
+/* ---- light clients ---- */
+
+/* Bounded reader: every get fails once the bytes run out. */
+struct rd {
+	const uint8_t *p;
+	size_t n, off;
+	bool bad;
+};
+
+static const uint8_t *rd_take(struct rd *r, size_t k)
+{
+	if (r->bad || r->n - r->off < k) {
+		r->bad = true;
+		return NULL;
+	}
+	const uint8_t *q = r->p + r->off;
+	r->off += k;
+	return q;
+}
+
+static uint8_t rd_u8(struct rd *r)
+{
+	const uint8_t *q = rd_take(r, 1);
+	return q ? q[0] : 0;
+}
+
+static uint16_t rd_u16(struct rd *r)
+{
+	const uint8_t *q = rd_take(r, 2);
+	return q ? le16(q) : 0;
+}
+
+static uint32_t rd_u32(struct rd *r)
+{
+	const uint8_t *q = rd_take(r, 4);
+	return q ? le32(q) : 0;
+}
+
+static uint64_t rd_u64(struct rd *r)
+{
+	const uint8_t *q = rd_take(r, 8);
+	return q ? le64(q) : 0;
+}
+
+/* A length-prefixed field of at most max bytes copied into out. */
+static uint8_t rd_field(struct rd *r, uint8_t *out, size_t max)
+{
+	uint8_t len = rd_u8(r);
+	if (len > max) {
+		r->bad = true;
+		return 0;
+	}
+	const uint8_t *q = rd_take(r, len);
+	if (q)
+		memcpy(out, q, len);
+	return len;
+}
+
+static void rd_lfilter(struct rd *r, struct wire_lfilter *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->la = rd_field(r, f->tag_a, PACKET_TAG_MAX);
+	f->lb = rd_field(r, f->tag_b, PACKET_TAG_MAX);
+	f->plen = rd_field(r, f->pubkey, PACKET_PUBKEY_LEN);
+	if (f->plen != 0 && f->plen != PACKET_PUBKEY_LEN)
+		r->bad = true;
+	f->minpriority = rd_u8(r);
+	f->min_a = rd_u64(r);
+	f->max_a = rd_u64(r);
+	f->min_b = rd_u64(r);
+	f->max_b = rd_u64(r);
+	f->since = rd_u32(r);
+	if (f->min_a > f->max_a || f->min_b > f->max_b)
+		r->bad = true;
+}
+
+/* E_OK when every byte was read and nothing was out of bounds. */
+static int rd_end(const struct rd *r)
+{
+	return !r->bad && r->off == r->n ? E_OK : E_PROTO;
+}
+
+static void wb_lfilter(struct wbuf *wb, const struct wire_lfilter *f)
+{
+	uint8_t la = f->la > PACKET_TAG_MAX ? PACKET_TAG_MAX : f->la;
+	uint8_t lb = f->lb > PACKET_TAG_MAX ? PACKET_TAG_MAX : f->lb;
+	uint8_t pl = f->plen == PACKET_PUBKEY_LEN ? PACKET_PUBKEY_LEN : 0;
+
+	wb_u8(wb, la);
+	wb_bytes(wb, f->tag_a, la);
+	wb_u8(wb, lb);
+	wb_bytes(wb, f->tag_b, lb);
+	wb_u8(wb, pl);
+	wb_bytes(wb, f->pubkey, pl);
+	wb_u8(wb, f->minpriority);
+	wb_u64(wb, f->min_a);
+	wb_u64(wb, f->max_a);
+	wb_u64(wb, f->min_b);
+	wb_u64(wb, f->max_b);
+	wb_u32(wb, f->since);
+}
+
+int wire_llist_decode(const uint8_t *p, size_t n, struct wire_llist *l)
+{
+	struct rd r = { p, n, 0, false };
+	uint8_t al;
+
+	memset(l, 0, sizeof(*l));
+	l->reqid = rd_u32(&r);
+	rd_lfilter(&r, &l->f);
+	al = rd_field(&r, l->after, 32);
+	if (al != 0 && al != 32)
+		return E_PROTO;
+	l->has_after = al == 32;
+	al = rd_field(&r, l->stop, 32);
+	if (al != 0 && al != 32)
+		return E_PROTO;
+	l->has_stop = al == 32;
+	l->max = rd_u16(&r);
+	if (l->max == 0 || l->max > WIRE_LPAGE_MAX)
+		return E_PROTO;
+	return rd_end(&r);
+}
+
+void wire_llist_encode(struct wbuf *wb, const struct wire_llist *l)
+{
+	wb_begin(wb, WIRE_LLIST);
+	wb_u32(wb, l->reqid);
+	wb_lfilter(wb, &l->f);
+	wb_u8(wb, l->has_after ? 32 : 0);
+	if (l->has_after)
+		wb_bytes(wb, l->after, 32);
+	wb_u8(wb, l->has_stop ? 32 : 0);
+	if (l->has_stop)
+		wb_bytes(wb, l->stop, 32);
+	wb_u16(wb, l->max);
+	wb_end(wb);
+}
+
+int wire_lget_decode(const uint8_t *p, size_t n, struct wire_lget *g)
+{
+	struct rd r = { p, n, 0, false };
+	uint8_t kind;
+	const uint8_t *q;
+
+	memset(g, 0, sizeof(*g));
+	g->reqid = rd_u32(&r);
+	kind = rd_u8(&r);
+	if (kind == 0) {
+		g->id = rd_u32(&r);
+	} else if (kind == 1) {
+		g->by_hash = true;
+		if ((q = rd_take(&r, 32)))
+			memcpy(g->hash, q, 32);
+	} else {
+		return E_PROTO;
+	}
+	return rd_end(&r);
+}
+
+void wire_lget_encode(struct wbuf *wb, const struct wire_lget *g)
+{
+	wb_begin(wb, WIRE_LGET);
+	wb_u32(wb, g->reqid);
+	wb_u8(wb, g->by_hash ? 1 : 0);
+	if (g->by_hash)
+		wb_bytes(wb, g->hash, 32);
+	else
+		wb_u32(wb, g->id);
+	wb_end(wb);
+}
+
+int wire_lsub_decode(const uint8_t *p, size_t n, uint32_t *subid,
+                     struct wire_lfilter *f)
+{
+	struct rd r = { p, n, 0, false };
+
+	*subid = rd_u32(&r);
+	rd_lfilter(&r, f);
+	return rd_end(&r);
+}
+
+void wire_lsub_encode(struct wbuf *wb, uint32_t subid,
+                      const struct wire_lfilter *f)
+{
+	wb_begin(wb, WIRE_LSUB);
+	wb_u32(wb, subid);
+	wb_lfilter(wb, f);
+	wb_end(wb);
+}
+
+int wire_lunsub_decode(const uint8_t *p, size_t n, uint32_t *subid)
+{
+	if (n != 4)
+		return E_PROTO;
+	*subid = le32(p);
+	return E_OK;
+}
+
+void wire_lunsub_encode(struct wbuf *wb, uint32_t subid)
+{
+	wb_begin(wb, WIRE_LUNSUB);
+	wb_u32(wb, subid);
+	wb_end(wb);
+}
+
+/* Entries from p to end: each recvtime u32, len u32, len bytes. */
+static int lentries_decode(const uint8_t *p, const uint8_t *end,
+                           struct wire_lentries *e)
+{
+	const uint8_t *q = p;
+	uint32_t k = 0;
+
+	while (q < end) {
+		if ((size_t)(end - q) < 8)
+			return E_PROTO;
+		uint32_t len = le32(q + 4);
+		q += 8;
+		if (len == 0 || len > PACKET_MAX_LEN || (size_t)(end - q) < len)
+			return E_PROTO;
+		q += len;
+		k++;
+	}
+	e->n = k;
+	e->p = p;
+	e->end = end;
+	return E_OK;
+}
+
+int wire_lanswer_decode(const uint8_t *p, size_t n, uint32_t *reqid,
+                        uint8_t *status, struct wire_lentries *e)
+{
+	if (n < 5)
+		return E_PROTO;
+	*reqid = le32(p);
+	*status = p[4];
+	if (*status >= WIRE_LS_MAX)
+		return E_PROTO;
+	return lentries_decode(p + 5, p + n, e);
+}
+
+int wire_lpush_decode(const uint8_t *p, size_t n, uint32_t *subid,
+                      struct wire_lentries *e)
+{
+	if (n < 4)
+		return E_PROTO;
+	*subid = le32(p);
+	if (lentries_decode(p + 4, p + n, e) != E_OK || e->n == 0)
+		return E_PROTO;
+	return E_OK;
+}
+
+bool wire_lentries_next(struct wire_lentries *e, uint32_t *recvtime,
+                        const uint8_t **pkt, uint32_t *len)
+{
+	if (e->p >= e->end || (size_t)(e->end - e->p) < 8)
+		return false;
+	*recvtime = le32(e->p);
+	*len = le32(e->p + 4);
+	*pkt = e->p + 8;
+	e->p += 8 + (size_t)*len;
+	return true;
+}
+
+void wire_lanswer_begin(struct wbuf *wb, uint32_t reqid, uint8_t status)
+{
+	wb_begin(wb, WIRE_LANSWER);
+	wb_u32(wb, reqid);
+	wb_u8(wb, status);
+}
+
+void wire_lentry_add(struct wbuf *wb, uint32_t recvtime, const uint8_t *pkt,
+                     size_t len)
+{
+	wb_u32(wb, recvtime);
+	wb_u32(wb, (uint32_t)len);
+	wb_bytes(wb, pkt, len);
+}
+
+int wire_lrelay_decode(const uint8_t *p, size_t n, uint32_t *reqid,
+                       const uint8_t **pkt, uint32_t *len)
+{
+	if (n < 5 || n - 4 > PACKET_MAX_LEN)
+		return E_PROTO;
+	*reqid = le32(p);
+	*pkt = p + 4;
+	*len = (uint32_t)(n - 4);
+	return E_OK;
+}
+
+void wire_lrelay_encode(struct wbuf *wb, uint32_t reqid, const uint8_t *pkt,
+                        size_t len)
+{
+	wb_begin(wb, WIRE_LRELAY);
+	wb_u32(wb, reqid);
+	wb_bytes(wb, pkt, len);
+	wb_end(wb);
+}
+
 int wire_payload_validate(uint8_t type, const uint8_t *p, size_t n)
 {
 	union {
@@ -483,7 +786,13 @@ int wire_payload_validate(uint8_t type, const uint8_t *p, size_t n)
 		struct wire_idlist il;
 		struct wire_addr a[1];
 		struct wire_packets pk;
+		struct wire_llist ll;
+		struct wire_lget lg;
+		struct wire_lfilter lf;
+		struct wire_lentries le;
 	} u;
+	uint8_t st;
+	uint32_t u32;
 	const uint8_t *bits;
 	uint32_t seq;
 	const uint8_t *ids;
@@ -519,6 +828,20 @@ int wire_payload_validate(uint8_t type, const uint8_t *p, size_t n)
 		return wire_summary_sec_decode(p, n, &u.ss);
 	case WIRE_IDLIST:
 		return wire_idlist_decode(p, n, &u.il);
+	case WIRE_LLIST:
+		return wire_llist_decode(p, n, &u.ll);
+	case WIRE_LGET:
+		return wire_lget_decode(p, n, &u.lg);
+	case WIRE_LANSWER:
+		return wire_lanswer_decode(p, n, &u32, &st, &u.le);
+	case WIRE_LSUB:
+		return wire_lsub_decode(p, n, &u32, &u.lf);
+	case WIRE_LUNSUB:
+		return wire_lunsub_decode(p, n, &u32);
+	case WIRE_LPUSH:
+		return wire_lpush_decode(p, n, &u32, &u.le);
+	case WIRE_LRELAY:
+		return wire_lrelay_decode(p, n, &u32, &ids, &c);
 	default:
 		return E_PROTO;
 	}

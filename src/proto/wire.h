@@ -31,6 +31,9 @@
 #define WIRE_V3 3u
 #define WIRE_SVC_DEXP2P 1u            /* service bit 0 */
 #define WIRE_SVC_FULL 2u              /* service bit 1: -dexp2p=2 */
+/* service bit 2: a light node (-light=1): gossip nothing to it, no INV,
+ * no catch-up; it only asks (PROTOCOL.md 7) */
+#define WIRE_SVC_LIGHT 4u
 #define WIRE_UA_MAX 64u
 #define WIRE_MAX_ADDR 1000u
 #define WIRE_ADDR_LEN 24u
@@ -60,7 +63,17 @@ enum wire_type {
 	/* v3.  0x10-0x13: packets by (timestamp, id), for files (PROTOCOL.md).
 	 * 0x14-0x1b: light clients through full nodes.  0x1c-0x1f:
 	 * dissemination control (eager-push tree / mesh). */
-	WIRE_TYPE_MAX
+	/* 0x14-0x1b: light clients (PROTOCOL.md 7), v3, a light peer asks a
+	 * full node (WIRE_SVC_FULL) and the full node answers. */
+	WIRE_LLIST = 0x14,           /* reqid, filter, cursor, max: a list */
+	WIRE_LGET = 0x15,            /* reqid, by id or by hash */
+	WIRE_LANSWER = 0x16,         /* reqid, status, entries */
+	WIRE_LSUB = 0x17,            /* subid, filter: live filter */
+	WIRE_LUNSUB = 0x18,          /* subid */
+	WIRE_LPUSH = 0x19,           /* subid, entries: a live match */
+	WIRE_LRELAY = 0x1a,          /* reqid, packet mined by the peer */
+	/* 0x1b: reserved for light clients */
+	WIRE_TYPE_MAX = 0x1c
 };
 
 const char *wire_type_name(int type);
@@ -227,6 +240,92 @@ int wire_idlist_decode(const uint8_t *p, size_t n, struct wire_idlist *l);
 /* Next entry; false at the end.  ids points at count * 8 bytes. */
 bool wire_idlist_next(struct wire_idlist *l, uint32_t *t, uint32_t *count,
                       const uint8_t **ids);
+
+/* ---- light clients (0x14-0x1b, PROTOCOL.md 7) ---- */
+
+/* A filter as DEX_list's (API.md 4.2) plus `since`: tagA, tagB, pubkey33
+ * (each empty = any), minpriority, inclusive amount ranges in satoshis,
+ * and only packets with timestamp >= since.  Encoded as
+ * la u8, tagA, lb u8, tagB, plen u8 (0|33), pubkey, minpriority u8,
+ * minA u64, maxA u64, minB u64, maxB u64, since u32. */
+struct wire_lfilter {
+	uint8_t la, lb, plen;
+	uint8_t tag_a[PACKET_TAG_MAX], tag_b[PACKET_TAG_MAX];
+	uint8_t pubkey[PACKET_PUBKEY_LEN];
+	uint8_t minpriority;
+	uint64_t min_a, max_a, min_b, max_b;
+	uint32_t since;
+};
+#define WIRE_LPAGE_MAX 4096u          /* LLIST max / LANSWER entries */
+/* LANSWER status */
+enum wire_lstatus {
+	WIRE_LS_MORE = 0,            /* more LANSWER frames follow */
+	WIRE_LS_DONE = 1,            /* complete: every match was sent */
+	WIRE_LS_PAGE = 2,            /* page full: ask again after the last */
+	WIRE_LS_REFUSED = 3,         /* not answered (-dexp2p=1, limits) */
+	WIRE_LS_NOTFOUND = 4,        /* LGET: nothing held */
+	WIRE_LS_REJECTED = 5,        /* LRELAY: the packet was refused */
+	WIRE_LS_MAX
+};
+struct wire_llist {
+	uint32_t reqid;
+	struct wire_lfilter f;
+	bool has_after;              /* cursor: continue after this hash */
+	uint8_t after[32];
+	bool has_stop;               /* stop (exclusive) at this hash, as */
+	uint8_t stop[32];            /* DEX_list's stophash */
+	uint16_t max;                /* 1 .. WIRE_LPAGE_MAX packets */
+};
+int wire_llist_decode(const uint8_t *p, size_t n, struct wire_llist *l);
+void wire_llist_encode(struct wbuf *wb, const struct wire_llist *l);
+
+struct wire_lget {
+	uint32_t reqid;
+	bool by_hash;
+	uint32_t id;
+	uint8_t hash[32];
+};
+int wire_lget_decode(const uint8_t *p, size_t n, struct wire_lget *g);
+void wire_lget_encode(struct wbuf *wb, const struct wire_lget *g);
+
+/* LSUB: subid u32 + filter; LUNSUB: subid u32. */
+int wire_lsub_decode(const uint8_t *p, size_t n, uint32_t *subid,
+                     struct wire_lfilter *f);
+void wire_lsub_encode(struct wbuf *wb, uint32_t subid,
+                      const struct wire_lfilter *f);
+int wire_lunsub_decode(const uint8_t *p, size_t n, uint32_t *subid);
+void wire_lunsub_encode(struct wbuf *wb, uint32_t subid);
+
+/* LANSWER: reqid u32, status u8, then entries; LPUSH: subid u32, then
+ * entries (at least one).  An entry: recvtime u32 (when the full node
+ * stored it: advisory), len u32 (1 .. PACKET_MAX_LEN), packet bytes.
+ * Entries fill the payload exactly; walked with wire_lentries_next(). */
+struct wire_lentries {
+	uint32_t n;
+	const uint8_t *p, *end;
+};
+int wire_lanswer_decode(const uint8_t *p, size_t n, uint32_t *reqid,
+                        uint8_t *status, struct wire_lentries *e);
+int wire_lpush_decode(const uint8_t *p, size_t n, uint32_t *subid,
+                      struct wire_lentries *e);
+bool wire_lentries_next(struct wire_lentries *e, uint32_t *recvtime,
+                        const uint8_t **pkt, uint32_t *len);
+/* wb_begin(wb, WIRE_LANSWER) + reqid + status (entries then added with
+ * wire_lentry_add, the frame closed with wb_end). */
+void wire_lanswer_begin(struct wbuf *wb, uint32_t reqid, uint8_t status);
+void wire_lentry_add(struct wbuf *wb, uint32_t recvtime, const uint8_t *pkt,
+                     size_t len);
+static inline size_t wire_lentry_len(size_t len)
+{
+	return 8 + len;
+}
+
+/* LRELAY: reqid u32 + one packet (the rest of the payload, 1 ..
+ * PACKET_MAX_LEN bytes). */
+int wire_lrelay_decode(const uint8_t *p, size_t n, uint32_t *reqid,
+                       const uint8_t **pkt, uint32_t *len);
+void wire_lrelay_encode(struct wbuf *wb, uint32_t reqid, const uint8_t *pkt,
+                        size_t len);
 
 /* Validate any frame payload by type (used by the fuzzer and by net before
  * dispatch).  PACKET payloads are checked for length bounds only (the
