@@ -45,6 +45,7 @@ struct workers;
 struct identity;
 struct cancels;
 struct fhold;
+struct files;
 
 /* Counters of DEX_stats / perfstats (API.md 4.4). */
 struct node_counters {
@@ -74,6 +75,7 @@ struct node {
 	struct net *net;
 	struct rpc *rpc;
 	struct workers *workers;
+	struct files *files;         /* files.h: file operations, or NULL */
 	struct node_counters ctr;
 	uint32_t start_time;
 	char secpkey[67];           /* DEX_setpubkey, "" if none */
