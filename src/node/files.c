@@ -1106,8 +1106,17 @@ static void sub_finish(struct fop *op)
 		sub_result(op, h);
 		return;
 	}
+	/* where fragments are missing the output holds zero bytes, also
+	 * over what an earlier run left there (4.11 step 7) */
+	static const uint8_t zeros[FILES_FRAG];
+	bool ok = true;
+	for (uint32_t i = 0; i < op->k && ok; i++)
+		if (!op->have[i])
+			ok = pwrite_all(op->outfd, zeros,
+			                files_frag_len(op->len, i),
+			                (uint64_t)i * FILES_FRAG);
 	/* filehash is the SHA-256 of the output file as written */
-	if (fdatasync(op->outfd) != 0 && errno != EINVAL) {
+	if (!ok || (fdatasync(op->outfd) != 0 && errno != EINVAL)) {
 		op_end(op, rpc_errobj("cannot write output file", "path",
 		                      json_bytes(op->outpath,
 		                                 strlen(op->outpath)),
