@@ -75,6 +75,7 @@ enum stage {
 	ST_FRAGMENTS,   /* publish: mining fragments */
 	ST_LOCATORS,
 	ST_HASHPKT,
+	ST_VERIFY,      /* subscribe: signatures of held fragments, on workers */
 	ST_SCAN,        /* subscribe: scanning and waiting */
 	ST_FINAL,       /* subscribe: SHA-256 of the output on a worker */
 };
@@ -109,6 +110,7 @@ struct fop {
 	uint32_t next_frag, done;
 	int fail_rc;
 	bool read_error;
+	bool prehashed;            /* h was computed before the fragments */
 	uint32_t loc_id;
 
 	/* subscribe */
@@ -119,6 +121,9 @@ struct fop {
 	bool have_check;
 	uint8_t check[32];
 	uint8_t *buf;              /* streamsub: the slice */
+	SHA256_CTX srun;           /* subscribe: over fragments 0..shashed-1 */
+	uint32_t shashed;
+	uint32_t vscan;            /* verify pass position */
 	int outfd;
 	char outpath[PATH_MAX];
 	uint64_t t_start, t_progress, t_fetch;
@@ -715,8 +720,12 @@ static void pub_locators(struct fop *op)
 	struct stat st;
 	int rc;
 
-	/* the bytes published must be the bytes hashed */
+	/* the bytes published are the bytes hashed: H is their SHA-256;
+	 * when H was computed first (for the reuse check), the source must
+	 * not have changed in between */
 	SHA256_Final(fin, &op->run);
+	if (!op->prehashed)
+		memcpy(op->h, fin, 32);
 	if (memcmp(fin, op->h, 32) != 0 || fstat(op->fd, &st) != 0 ||
 	    (uint64_t)st.st_size != op->fsize) {
 		free(plain);
@@ -867,6 +876,8 @@ static bool reuse_cb(struct stored *sp, void *arg)
 	return false;
 }
 
+static void pub_fragments(struct fop *op);
+
 static void pub_hashed(struct fop *op, int rc, const uint8_t *h)
 {
 	struct reuse_ctx r = { .n = op->n, .op = op };
@@ -880,6 +891,7 @@ static void pub_hashed(struct fop *op, int rc, const uint8_t *h)
 		return;
 	}
 	memcpy(op->h, h, 32);
+	op->prehashed = true;
 	/* reuse (4.10 step 2): own locators naming present fragments, and a
 	 * hash packet announcing this very content */
 	if (find_hashpkt(op->n, op, op->len, op->h)) {
@@ -890,6 +902,12 @@ static void pub_hashed(struct fop *op, int rc, const uint8_t *h)
 			return;
 		}
 	}
+	pub_fragments(op);
+}
+
+/* Broadcast the fragments, then the locators and the hash packet. */
+static void pub_fragments(struct fop *op)
+{
 	op->locs = xcalloc(op->k, sizeof *op->locs);
 	SHA256_Init(&op->run);
 	op->stage = ST_FRAGMENTS;
@@ -899,6 +917,35 @@ static void pub_hashed(struct fop *op, int rc, const uint8_t *h)
 		return;
 	}
 	pub_pump(op);
+}
+
+static bool cand_cb(struct stored *sp, void *arg)
+{
+	struct fop *op = arg;
+	struct packet_view pv;
+
+	if (sp->cancelled)
+		return true;
+	stored_view(sp, &pv);
+	if (pv.amount_a == op->len && pv.amount_b == op->k) {
+		op->prehashed = true; /* marker: a candidate exists */
+		return false;
+	}
+	return true;
+}
+
+/* Does this node hold an own locators packet for op's name (and slice)
+ * announcing op's size? */
+static bool reuse_candidate(struct fop *op)
+{
+	bool found;
+
+	op->prehashed = false;
+	query(op->n, op->rq.name, op->rq.name_len, op->tagb, strlen(op->tagb),
+	      op->pub, cand_cb, op);
+	found = op->prehashed;
+	op->prehashed = false;
+	return found;
 }
 
 /* Publish the source already open in op (whole file or slice s). */
@@ -931,6 +978,13 @@ static void publish_begin(struct fop *op, int64_t s)
 			return;
 		}
 		set_content(op, true, off0, len);
+	}
+	/* Reuse needs H before anything is broadcast; without an own
+	 * locators packet of this name and size reuse cannot happen, and H
+	 * is computed over the fragments as they are read (one pass). */
+	if (!reuse_candidate(op)) {
+		pub_fragments(op);
+		return;
 	}
 	op->stage = ST_HASHING;
 	hash_submit(op, op->fd, op->off0, op->len, op->fsize, pub_hashed);
@@ -1116,11 +1170,18 @@ static void sub_finish(struct fop *op)
 			                files_frag_len(op->len, i),
 			                (uint64_t)i * FILES_FRAG);
 	/* filehash is the SHA-256 of the output file as written */
-	if (!ok || (fdatasync(op->outfd) != 0 && errno != EINVAL)) {
+	if (!ok) {
 		op_end(op, rpc_errobj("cannot write output file", "path",
 		                      json_bytes(op->outpath,
 		                                 strlen(op->outpath)),
 		                      NULL));
+		return;
+	}
+	if (op->shashed == op->k) {
+		/* every fragment was written in order: hashed as it went */
+		uint8_t h[32];
+		SHA256_Final(h, &op->srun);
+		sub_result(op, h);
 		return;
 	}
 	hash_submit(op, op->outfd, 0, op->len, UINT64_MAX, sub_hashed);
@@ -1185,6 +1246,10 @@ static void sub_step(evutil_socket_t fd, short what, void *arg)
 		}
 		op->have[i] = 1;
 		op->written++;
+		if (i == op->shashed) {
+			SHA256_Update(&op->srun, p, pl);
+			op->shashed++;
+		}
 		op->t_progress = node_mono_ms();
 	}
 	if (op->scan < op->k) {
@@ -1224,6 +1289,143 @@ static void sub_step(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(op->ev, &tv);
 }
 
+/* ---- signatures on the workers ----
+ * Before the first scan, the signed-form checks of the held fragment
+ * packets the locators name run on the worker threads, FILES_VBATCH
+ * packets (copied) per job, at most FILES_VJOBS jobs at once; the outcome
+ * goes into each packet's vstate memo, which the scan then reads.  A
+ * 100 MB file has 10,000 signatures to check: on the loop alone that
+ * would hold it for seconds. */
+#define FILES_VBATCH 32
+#define FILES_VJOBS 4
+
+struct vitem {
+	uint8_t hash[32];
+	uint8_t *pkt;
+	uint32_t len;
+	uint8_t res;               /* enum store_vstate */
+};
+
+struct vjob {
+	struct fop *op;
+	const struct identity *ident;
+	size_t count;
+	struct vitem it[FILES_VBATCH];
+};
+
+static void vjob_work(void *arg)
+{
+	struct vjob *j = arg;
+
+	for (size_t i = 0; i < j->count; i++) {
+		struct packet_view pv;
+		struct envelope_view ev;
+		struct vitem *v = &j->it[i];
+
+		v->res = VSTATE_UNKNOWN;
+		if (packet_decode(v->pkt, v->len, &pv) != E_OK)
+			continue;
+		envelope_open(j->ident, &pv, &ev);
+		if (ev.wrong_sender)
+			v->res = VSTATE_WRONG;
+		else if (ev.has_decrypted)
+			v->res = VSTATE_OK;
+		envelope_view_fini(&ev);
+	}
+}
+
+static void vpump(struct fop *op);
+
+static void vjob_done(void *arg)
+{
+	struct vjob *j = arg;
+	struct fop *op = j->op;
+	bool live = job_back(op);
+
+	for (size_t i = 0; i < j->count; i++) {
+		struct vitem *v = &j->it[i];
+		struct stored *sp;
+		/* the packet may have gone meanwhile: look it up again */
+		if (live && v->res != VSTATE_UNKNOWN &&
+		    (sp = store_get_hash(op->n->store, v->hash)) &&
+		    sp->vstate == VSTATE_UNKNOWN)
+			sp->vstate = v->res;
+		free(v->pkt);
+	}
+	free(j);
+	if (live)
+		vpump(op);
+}
+
+struct vcand_ctx {
+	const struct fop *op;
+	uint32_t ts, i;
+	struct stored *found;
+};
+
+static bool vcand_cb(struct stored *sp, void *arg)
+{
+	struct vcand_ctx *c = arg;
+	struct packet_view pv;
+
+	if (sp->timestamp != c->ts || sp->vstate != VSTATE_UNKNOWN)
+		return true;
+	stored_view(sp, &pv);
+	if (!files_fragment_present(&pv, true, c->op->pub, c->op->rq.name,
+	                            c->op->rq.name_len, c->ts, c->i,
+	                            c->op->len))
+		return true;
+	c->found = sp;
+	return false;
+}
+
+static void vpump(struct fop *op)
+{
+	struct timeval tv = { 0, 0 };
+
+	while (op->jobs < FILES_VJOBS && op->vscan < op->k) {
+		struct vjob *j = xcalloc(1, sizeof *j);
+		int rc;
+
+		j->op = op;
+		j->ident = op->n->ident;
+		while (j->count < FILES_VBATCH && op->vscan < op->k) {
+			uint32_t i = op->vscan++;
+			struct vcand_ctx c = { .op = op,
+			                       .ts = (uint32_t)(op->locs[i] >> 32),
+			                       .i = i };
+			store_foreach_id(op->n->store, (uint32_t)op->locs[i],
+			                 vcand_cb, &c);
+			if (!c.found)
+				continue;
+			struct vitem *v = &j->it[j->count++];
+			memcpy(v->hash, c.found->hash, 32);
+			v->len = c.found->len;
+			v->pkt = xmalloc(v->len);
+			memcpy(v->pkt, stored_bytes(c.found), v->len);
+		}
+		if (j->count == 0) {
+			free(j);
+			break;
+		}
+		op->jobs++;
+		rc = workers_submit(op->n->workers, vjob_work, vjob_done, j);
+		if (rc != E_OK) {
+			/* queue full: the scan checks these on the loop */
+			op->jobs--;
+			for (size_t i = 0; i < j->count; i++)
+				free(j->it[i].pkt);
+			free(j);
+			op->vscan = op->k;
+			break;
+		}
+	}
+	if (op->jobs == 0 && op->vscan >= op->k && op->stage == ST_VERIFY) {
+		op->stage = ST_SCAN;
+		evtimer_add(op->ev, &tv);
+	}
+}
+
 static void sub_begin(struct fop *op)
 {
 	struct node *n = op->n;
@@ -1233,7 +1435,6 @@ static void sub_begin(struct fop *op)
 	const uint8_t *p;
 	size_t pl;
 	json_t *e;
-	struct timeval tv = { 0, 0 };
 
 	if (op->rq.id != 0 && op->rq.op == FILES_OP_SUBSCRIBE) {
 		l = store_get_id(n->store, op->rq.id);
@@ -1306,9 +1507,10 @@ static void sub_begin(struct fop *op)
 		op_end(op, mine_err(E_NOMEM));
 		return;
 	}
+	SHA256_Init(&op->srun);
 	op->t_start = op->t_progress = node_mono_ms();
-	op->stage = ST_SCAN;
-	evtimer_add(op->ev, &tv);
+	op->stage = ST_VERIFY;
+	vpump(op);
 }
 
 struct later_ctx {
@@ -1476,6 +1678,7 @@ bool files_progress(const struct node *n, double *pct)
 	case ST_HASHPKT:
 		*pct = files_progress_pct(op->done, op->k);
 		break;
+	case ST_VERIFY:
 	case ST_SCAN:
 	case ST_FINAL:
 		*pct = files_progress_pct(op->written, op->k);
