@@ -144,8 +144,10 @@ static void sub_step(evutil_socket_t fd, short what, void *arg);
 
 static struct files *fs_get(struct node *n)
 {
-	if (!n->files)
+	if (!n->files) {
 		n->files = xcalloc(1, sizeof(struct files));
+		n->stop_hook = files_stop;
+	}
 	return n->files;
 }
 
@@ -1722,4 +1724,5 @@ void files_free(struct node *n)
 		event_free(fs->kick);
 	free(fs);
 	n->files = NULL;
+	n->stop_hook = NULL;
 }

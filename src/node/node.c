@@ -19,7 +19,6 @@
 #include "core/txpow.h"
 #include "core/util.h"
 #include "node/cancel.h"
-#include "node/files.h"
 #include "node/log.h"
 #include "node/net.h"
 #include "proto/gossip.h"
@@ -399,7 +398,8 @@ void node_request_stop(struct node *n)
 	atomic_store(&n->shutting_down, 1);
 	log_msg(LOG_INFO, "shutdown requested");
 	/* a running file operation answers "shutting down" (API.md 4.9) */
-	files_stop(n);
+	if (n->stop_hook)
+		n->stop_hook(n);
 	if (event_base_once(n->base, -1, EV_TIMEOUT, stop_cb, n, &tv) != 0)
 		event_base_loopbreak(n->base);
 }

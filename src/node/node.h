@@ -76,6 +76,9 @@ struct node {
 	struct rpc *rpc;
 	struct workers *workers;
 	struct files *files;         /* files.h: file operations, or NULL */
+	/* called by node_request_stop() (files.c sets it: running file
+	 * operations answer "shutting down"); NULL if none */
+	void (*stop_hook)(struct node *n);
 	struct node_counters ctr;
 	uint32_t start_time;
 	char secpkey[67];           /* DEX_setpubkey, "" if none */
