@@ -840,49 +840,51 @@ static void pub_pump(struct fop *op)
 		                          : mine_err(op->fail_rc));
 }
 
-struct reuse_ctx {
-	struct node *n;
-	struct fop *op;
-	uint32_t id;
-	bool found;
-};
-
-static bool reuse_cb(struct stored *sp, void *arg)
+/* Reuse (4.10 step 2).  What a subscriber rebuilds is the newest
+ * locators packet checked against the newest hash packet of that size
+ * (4.11 steps 1 and 5), so those two are the ones looked at: the newest
+ * own locators packet must announce this size, name fragments that are
+ * all present, and the newest own hash packet for this size, made with or
+ * after it, must announce H.  (Any older pair announcing H would not be
+ * what subscribers get.)  Returns the locators packet, or NULL. */
+static struct stored *reusable(struct fop *op)
 {
-	struct reuse_ctx *r = arg;
-	struct fop *op = r->op;
+	struct node *n = op->n;
+	struct stored *l = find_locators(n, op, op->pub), *f;
 	struct packet_view pv;
-	struct files_locators l;
+	struct files_locators loc;
 	const uint8_t *p;
 	size_t pl;
 
-	if (sp->cancelled)
-		return true;
-	stored_view(sp, &pv);
-	if (pv.kind != PACKET_KIND_DATA ||
-	    pv.payload_len < FILES_SIGNED_OVERHEAD || !signed_ok(r->n, sp))
-		return true;
+	if (!l)
+		return NULL;
+	f = find_hashpkt(n, op, op->len, NULL);
+	if (!f || f->timestamp < l->timestamp)
+		return NULL;
+	stored_view(f, &pv);
+	if (memcmp(plaintext(&pv, &pl), op->h, 32) != 0)
+		return NULL;
+	stored_view(l, &pv);
 	p = plaintext(&pv, &pl);
 	if (files_locators_parse(p, pl, pv.amount_a, pv.amount_b, op->slice,
-	                         op->off0, &l) != E_OK ||
-	    l.size != op->len || l.k != op->k)
-		return true;
-	for (uint32_t i = 0; i < l.k; i++) {
+	                         op->off0, &loc) != E_OK ||
+	    loc.size != op->len || loc.k != op->k)
+		return NULL;
+	for (uint32_t i = 0; i < loc.k; i++) {
 		uint32_t ts, id;
-		files_locator_get(&l, i, &ts, &id);
-		if (!find_fragment(r->n, op, files_locator(ts, id), i, op->len))
-			return true;
+		files_locator_get(&loc, i, &ts, &id);
+		if (!find_fragment(n, op, files_locator(ts, id), i, op->len))
+			return NULL;
 	}
-	r->id = sp->id;
-	r->found = true;
-	return false;
+	return l;
 }
 
 static void pub_fragments(struct fop *op);
 
 static void pub_hashed(struct fop *op, int rc, const uint8_t *h)
 {
-	struct reuse_ctx r = { .n = op->n, .op = op };
+	struct stored *l;
+
 	if (rc == E_CANCELLED) {
 		op_end(op, rpc_errobj("shutting down", NULL));
 		return;
@@ -894,15 +896,9 @@ static void pub_hashed(struct fop *op, int rc, const uint8_t *h)
 	}
 	memcpy(op->h, h, 32);
 	op->prehashed = true;
-	/* reuse (4.10 step 2): own locators naming present fragments, and a
-	 * hash packet announcing this very content */
-	if (find_hashpkt(op->n, op, op->len, op->h)) {
-		query(op->n, op->rq.name, op->rq.name_len, op->tagb,
-		      strlen(op->tagb), op->pub, reuse_cb, &r);
-		if (r.found) {
-			publish_result(op, r.id);
-			return;
-		}
+	if ((l = reusable(op))) {
+		publish_result(op, l->id);
+		return;
 	}
 	pub_fragments(op);
 }
@@ -921,33 +917,17 @@ static void pub_fragments(struct fop *op)
 	pub_pump(op);
 }
 
-static bool cand_cb(struct stored *sp, void *arg)
-{
-	struct fop *op = arg;
-	struct packet_view pv;
-
-	if (sp->cancelled)
-		return true;
-	stored_view(sp, &pv);
-	if (pv.amount_a == op->len && pv.amount_b == op->k) {
-		op->prehashed = true; /* marker: a candidate exists */
-		return false;
-	}
-	return true;
-}
-
-/* Does this node hold an own locators packet for op's name (and slice)
- * announcing op's size? */
+/* Can a reuse happen: does the newest own locators packet for op's name
+ * (and slice) announce op's size? */
 static bool reuse_candidate(struct fop *op)
 {
-	bool found;
+	struct stored *l = find_locators(op->n, op, op->pub);
+	struct packet_view pv;
 
-	op->prehashed = false;
-	query(op->n, op->rq.name, op->rq.name_len, op->tagb, strlen(op->tagb),
-	      op->pub, cand_cb, op);
-	found = op->prehashed;
-	op->prehashed = false;
-	return found;
+	if (!l)
+		return false;
+	stored_view(l, &pv);
+	return pv.amount_a == op->len && pv.amount_b == op->k;
 }
 
 /* Publish the source already open in op (whole file or slice s). */

@@ -239,6 +239,18 @@ def test_reuse_same_content(make_node, workdir):
     r3 = a.rpc("DEX_publish", "re.bin")
     assert r3["id"] != r1["id"] and r3["filehash"] != r1["filehash"]
     assert a.stats()["added"] == added + 5 + 2
+    # back to the first content: the first publication is not what a
+    # subscriber would now get (newest locators), so it is published again
+    write_file(a, "re.bin", data)
+    r4 = a.rpc("DEX_publish", "re.bin")
+    assert r4["id"] not in (r1["id"], r3["id"])
+    assert r4["filehash"] == sha(data)
+    assert a.stats()["added"] == added + 2 * 7
+    sub = a.rpc("DEX_subscribe", "re.bin", "0", "0", a.pubkey())
+    assert sub["result"] == "success" and sub["id"] == r4["id"]
+    assert sub["filehash"] == sha(data)
+    # and that one is reused
+    assert a.rpc("DEX_publish", "re.bin") == r4
 
 
 # ------------------------------------------------- tampering and forgery
