@@ -96,6 +96,12 @@ def main():
               f"rss_limit_mb={size / 1e6 + 32:.0f}")
         if not ok:
             print(f"# files bench: subscribe answered {sub}", file=sys.stderr)
+            for n in nodes:
+                st = n.stats()
+                print(f"# {n.name}: ram={st['ram']} received={st['received']}"
+                      f" dropped={st['dropped']} peermem={st.get('peermem')} "
+                      f"perfstats={st['perfstats']}",
+                      file=sys.stderr)
             return 1
         return 0
     finally:
