@@ -486,8 +486,8 @@ static bool best_loc_cb(struct stored *sp, void *arg)
 	if (sp->cancelled || (b->best && sp->timestamp <= b->best->timestamp))
 		return true;
 	stored_view(sp, &pv);
+	/* its shape is checked afterwards (invalid locators packet) */
 	if (pv.kind != PACKET_KIND_DATA || pv.plen != PACKET_PUBKEY_LEN ||
-	    pv.payload_len < FILES_SIGNED_OVERHEAD + FILES_LOC_HDR ||
 	    !signed_ok(b->n, sp))
 		return true;
 	b->best = sp;
@@ -1049,7 +1049,8 @@ static json_t *wrong_sender_obj(const struct packet_view *pv)
 {
 	char s[2 + 2 * 32 + 1] = "";
 
-	if (pv->payload_len >= 32) {
+	/* the plain form has no sender key (API.md 3.6) */
+	if (pv->plen == PACKET_PUBKEY_LEN && pv->payload_len >= 32) {
 		s[0] = '0';
 		s[1] = '1';
 		hex_encode(s + 2, pv->payload, 32);

@@ -180,6 +180,18 @@ def test_error_objects(make_node, workdir):
                  amount(10000), amount(1))
     assert err(b, "DEX_subscribe", "fake", "0", str(fake["id"]), pa) == [
         ("result", "error"), ("error", "wrong sender"), ("senderpub", pb)]
+    # a plain (unsigned) packet tagged as locators: no sender key
+    plain = b.rpc("DEX_broadcast", "00" * 40, "5", "plainloc", "locators")
+    assert err(b, "DEX_subscribe", "plainloc", "0", str(plain["id"]), pa) == [
+        ("result", "error"), ("error", "wrong sender"), ("senderpub", "")]
+    # a's own locators packet shorter than its 8-byte header
+    short = a.rpc("DEX_broadcast", "0011223344", "5", "shortloc", "locators",
+                  pa, amount(25000), amount(3))
+    b.wait_packet(short["hash"])
+    assert err(b, "DEX_subscribe", "shortloc", "0", "0", pa) == [
+        ("result", "error"), ("error", "invalid locators packet"),
+        ("id", short["id"]), ("filesize", 25000), ("fragments", 3),
+        ("numlocators", 0)]
     # a's own locators packet with a bad shape
     bad = a.rpc("DEX_broadcast", "00" * 15, "5", "badloc", "locators", pa,
                 amount(25000), amount(3))
