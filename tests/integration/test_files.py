@@ -587,3 +587,33 @@ def test_stream_growing_file(make_node, workdir):
     assert s["result"] == "success" and s["filesize"] == 600_000
     with open(out, "rb") as f:
         assert f.read() == bytes(written)
+
+
+def test_streamsub_jumps_and_resumes(make_node, workdir):
+    """Slices 2 and 3 published, slice 1 never (as if expired): the first
+    DEX_streamsub jumps to slice 2 (4.13 step 3); after a restart the
+    cursor resumes from the output file's size (step 2)."""
+    a = files_node(make_node, workdir, "a", txpowbits=0)
+    b = files_node(make_node, workdir, "b", txpowbits=0, connect=[a])
+    start_all([a, b], [1, 1])
+    pa = a.pubkey()
+    data = os.urandom(3_000_000)
+    write_file(a, "cam", data)
+    for s in (2, 3):
+        r = a.rpc("DEX_publish", "cam", "0", str(s))
+        assert r["result"] == "success"
+        b.wait_packet(a.rpc("DEX_get", str(r["id"]))["hash"])
+    r = b.rpc("DEX_streamsub", "cam", "0", pa)
+    assert r["fname"] == "cam.1000000" and r["result"] == "success"
+    r = b.rpc("DEX_streamsub", "cam", "0", pa)
+    assert r["fname"] == "cam.2000000" and r["result"] == "success"
+    out = output_path(b, "cam", pa)
+    with open(out, "rb") as f:
+        copy = f.read()
+    assert copy[:1_000_000] == b"\0" * 1_000_000
+    assert copy[1_000_000:] == data[1_000_000:]
+    b.stop()
+    b.start()
+    assert list(b.rpc("DEX_streamsub", "cam", "0", pa).items()) == [
+        ("result", "success"), ("warning", "stream has no new slice yet"),
+        ("filename", "cam"), ("offset0", 3_000_000), ("filesize", 3_000_000)]
