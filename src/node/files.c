@@ -124,6 +124,7 @@ struct fop {
 	SHA256_CTX srun;           /* subscribe: over fragments 0..shashed-1 */
 	uint32_t shashed;
 	uint32_t vscan;            /* verify pass position */
+	bool reverify;             /* verify new arrivals before the next pass */
 	int outfd;
 	char outpath[PATH_MAX];
 	uint64_t t_start, t_progress, t_fetch;
@@ -139,6 +140,7 @@ struct files {
 static void op_start(struct fop *op);
 static void pub_pump(struct fop *op);
 static void sub_step(evutil_socket_t fd, short what, void *arg);
+static void vpump(struct fop *op);
 
 /* ---- helpers ---- */
 
@@ -1197,6 +1199,15 @@ static void sub_step(evutil_socket_t fd, short what, void *arg)
 
 	if (op->ended || op->stage != ST_SCAN)
 		return;
+	if (op->scan == 0 && op->reverify) {
+		/* fragments that arrived since the last pass: their
+		 * signatures on the workers first */
+		op->reverify = false;
+		op->stage = ST_VERIFY;
+		op->vscan = 0;
+		vpump(op);
+		return;
+	}
 	while (op->scan < op->k && looked < FILES_SCAN_BATCH) {
 		uint32_t i = op->scan++;
 		struct stored *sp;
@@ -1268,6 +1279,7 @@ static void sub_step(evutil_socket_t fd, short what, void *arg)
 		op->t_fetch = now;
 	}
 	op->scan = 0;
+	op->reverify = true;
 	tv.tv_usec = FILES_POLL_MS * 1000;
 	evtimer_add(op->ev, &tv);
 }
@@ -1317,7 +1329,6 @@ static void vjob_work(void *arg)
 	}
 }
 
-static void vpump(struct fop *op);
 
 static void vjob_done(void *arg)
 {
@@ -1374,6 +1385,8 @@ static void vpump(struct fop *op)
 		j->ident = op->n->ident;
 		while (j->count < FILES_VBATCH && op->vscan < op->k) {
 			uint32_t i = op->vscan++;
+			if (op->have[i])
+				continue;
 			struct vcand_ctx c = { .op = op,
 			                       .ts = (uint32_t)(op->locs[i] >> 32),
 			                       .i = i };
