@@ -437,6 +437,27 @@ def test_stop_interrupts(make_node, workdir):
     assert a.proc.returncode == 0
 
 
+def test_stop_interrupts_subscribe(make_node, workdir):
+    """A subscription waiting for a fragment that never comes is answered
+    "shutting down" by stop, at once."""
+    a = files_node(make_node, workdir, "a", txpowbits=0)
+    a.start()
+    pa = a.pubkey()
+    f0 = a.rpc("DEX_broadcast", "ab" * 500, "0", "never", "data", pa,
+               amount(0), amount(0))
+    ghost = dict(f0, id=(f0["id"] + 1) % 2**32)
+    a.rpc("DEX_broadcast", locators_hex([f0, ghost]), "5", "never",
+          "locators", pa, amount(10500), amount(2))
+    call = Call(a, "DEX_subscribe", "never", "0", "0", pa)
+    dexnet.wait_for(lambda: "progress" in a.stats(), 10, what="waiting")
+    t0 = time.monotonic()
+    assert a.rpc("stop") == "dexp2pd stopping"
+    assert call.get(30) == {"result": "error", "error": "shutting down"}
+    assert time.monotonic() - t0 < 5 * dexnet.TIMEOUT_SCALE
+    a.proc.wait(20)
+    assert a.proc.returncode == 0
+
+
 def test_source_changes_while_read(make_node, workdir):
     a = slow_node(make_node, workdir, "a")
     p = write_file(a, "grow.bin", os.urandom(2_000_000))
