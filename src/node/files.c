@@ -7,15 +7,16 @@
  * worker callbacks (hashing, mining) and by its timer (subscription scans),
  * all on the loop thread:
  *
- *   publish   source lookup -> SHA-256 of the content (worker) -> reuse
- *             check -> fragments (read with pread, hashed again as they go,
- *             at most FILES_INFLIGHT mined at once) -> locators -> hash
- *             packet -> answer
- *   subscribe locators packet L -> output file -> scan the store for
- *             present fragments (FILES_SCAN_BATCH per turn), write them,
- *             ask peers for the others (fetch.h) and rescan every
- *             FILES_POLL_MS under the wait rule -> SHA-256 of the output
- *             (worker) -> answer
+ *   publish   source lookup -> [only when a reuse is possible: SHA-256 of
+ *             the content (worker) -> reuse check] -> fragments (read with
+ *             pread, hashed as they go, at most FILES_INFLIGHT mined at
+ *             once) -> locators -> hash packet -> answer
+ *   subscribe locators packet L -> output file -> signatures of the held
+ *             fragments (workers) -> scan the store for present fragments
+ *             (FILES_SCAN_BATCH per turn), write them, ask peers for the
+ *             others (fetch.h) and rescan every FILES_POLL_MS under the
+ *             wait rule -> SHA-256 of the output (as written in order, or
+ *             read back on a worker) -> answer
  *   stream    cursor -> publish of one slice, or the warning object
  *   streamsub cursor -> subscribe of one slice into a 1 MB buffer, written
  *             to the output file only once its hash matched
