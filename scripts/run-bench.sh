@@ -44,6 +44,10 @@ echo "# catchup"; CU_HELD=${CU_HELD:-200000} "$(dirname "$0")/catchup-bench.sh" 
 # A light node following one tag under load (scripts/light-bench.sh; quick:
 # 2000 packets/s for 5 s; LB_RATE=20000 LB_SECONDS=20 for the issue's figure).
 echo "# light"; "$(dirname "$0")/light-bench.sh" "$build" || { echo "run-bench: light failed" >&2; rc=1; }
+# The file methods: a 100 MB file between two local nodes, -txpowbits=0
+# and the default 12 (FB_MB, FB_BITS override; scripts/files-bench.sh).
+echo "# files"
+"$(dirname "$0")/files-bench.sh" "$build" || { echo "run-bench: files failed" >&2; rc=1; }
 # Hostile peers and clients against a victim node under honest traffic
 # (scripts/attack-bench.sh, about 2.5 minutes): only with BENCH_ATTACK=1.
 if [ "${BENCH_ATTACK:-0}" = 1 ]; then

@@ -49,6 +49,7 @@ struct fhold;
 struct events;
 struct lightsrv;
 struct lightcli;
+struct files;
 
 /* Counters of DEX_stats / perfstats (API.md 4.4). */
 struct node_counters {
@@ -88,6 +89,10 @@ struct node {
 	struct workers *workers;
 	struct lightsrv *lightsrv;  /* lightsrv.h: answers light clients */
 	struct lightcli *lightcli;  /* lightcli.h: -light=1 only, else NULL */
+	struct files *files;         /* files.h: file operations, or NULL */
+	/* called by node_request_stop() (files.c sets it: running file
+	 * operations answer "shutting down"); NULL if none */
+	void (*stop_hook)(struct node *n);
 	struct node_counters ctr;
 	uint32_t start_time;
 	char secpkey[67];           /* DEX_setpubkey, "" if none */
