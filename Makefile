@@ -35,7 +35,9 @@ CLI_SRC   := $(wildcard src/cli/*.c)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 BENCH_SRC := $(wildcard bench/bench_*.c)
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
-TOOL_SRC  := $(wildcard tools/*/*.c)
+# tools/<name>/<name>.c is one program; tools/sim is several files
+SIM_SRC   := $(wildcard tools/sim/*.c)
+TOOL_SRC  := $(filter-out tools/sim/%,$(wildcard tools/*/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -45,7 +47,8 @@ DAEMON  := $(BUILD)/dexp2pd
 CLI     := $(BUILD)/dexp2p-cli
 UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
-TOOLS   := $(foreach t,$(TOOL_SRC),$(BUILD)/tools/$(notdir $(basename $(t))))
+TOOLS   := $(foreach t,$(TOOL_SRC),$(BUILD)/tools/$(notdir $(basename $(t)))) \
+	$(BUILD)/tools/sim
 
 .PHONY: all deps test unit integration faults faults-quick run bench asan fuzz \
 	clean
@@ -84,6 +87,10 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBNODE) $(LIBCORE)
 $(BUILD)/tools/%: $(call obj,$(TOOL_SRC)) $(LIBNODE) $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %/$*.o,$^) $(LIBNODE) $(LIBCORE) $(PKG_LIBS)
+
+$(BUILD)/tools/sim: $(call obj,$(SIM_SRC)) $(LIBNODE) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 test: deps
 	@$(MAKE) --no-print-directory all

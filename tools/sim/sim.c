@@ -43,15 +43,20 @@
 #include "proto/gossip.h"
 #include "proto/wire.h"
 
+#include "metrics.h"
+
 #define SIM_T0 1767225600000ull  /* virtual clock start, ms */
 #define SIM_PURGETIME 3600u
-#define SIM_MAX_NODES 256
+#define SIM_MAX_NODES 10000
 #define SIM_MAX_DEGREE 16
 #define SIM_MAX_PACKETS 4000000u
 #define SIM_TICK_MS 20u          /* gossip_tick period, as net.c */
 /* A link's send buffer: room() says full once this many ms of sending
  * are queued at its bandwidth (TCP socket buffer stand-in). */
 #define SIM_BUFFER_MS 50u
+/* Tracked packets (per-node arrival times and bounds, metrics.h): at most
+ * this many cells (nodes x tracked packets) in each of the two tables. */
+#define SIM_TRACK_CELLS (16u << 20)
 
 struct seg {                     /* bytes arriving at `at` */
 	uint64_t at;
@@ -61,6 +66,8 @@ struct seg {                     /* bytes arriving at `at` */
 struct link {                    /* one direction */
 	int from, to;
 	bool up;
+	uint32_t lat;                /* base one-way latency, ms */
+	uint32_t adj;                /* index in the metrics graph */
 	uint64_t busy_until;         /* bandwidth: sender busy until (ms) */
 	uint64_t last_at;            /* FIFO: no segment before this */
 	struct seg *q;
@@ -76,6 +83,8 @@ struct snode {
 	struct link *out[SIM_MAX_DEGREE];
 	int npeers;
 	uint64_t added, dups;
+	uint64_t copies;             /* packets received from peers */
+	uint64_t recv_new;           /* ... that were new here */
 	int skew;                    /* wall clock offset (s) */
 	struct fhold *hold;          /* packets from the near future */
 };
@@ -85,12 +94,16 @@ struct pktrec {                  /* per created packet */
 	uint64_t last;               /* ms: reached the last node */
 	uint32_t have;               /* arrivals at nodes */
 	bool lost;                   /* only a crashed node ever held it */
+	int32_t trk;                 /* tracking index (metrics.h), -1 */
 };
 
 struct opts {
 	int nodes, degree;
 	char topology[16];
 	int64_t rate, seconds, settle, size, latency, jitter, bandwidth, seed;
+	int64_t latency_hi;                 /* per link uniform [latency, hi] */
+	int64_t track;                      /* 1 in N packets tracked, 0 auto */
+	char profile[16];
 	int64_t part_t1, part_t2;           /* partition [t1, t2) s, -1 none */
 	int64_t restart_node, restart_t1, restart_t2;
 	int64_t skew;                       /* node 0's clock offset, s */
@@ -105,6 +118,12 @@ static uint32_t ncreated, nlost;
 static uint64_t now_ms;
 static uint64_t rng_state;
 static uint64_t control_bytes, packet_bytes, misbehaved;
+/* the graph as metrics.h sees it (CSR over nodes[].out) */
+static uint32_t *g_off, *g_lat;
+static int *g_to;
+static bool *g_up, *g_lup;
+static struct met_graph graph;
+static int64_t track_every;
 
 static uint64_t rng(void)
 {
@@ -159,7 +178,7 @@ static struct wbuf *link_push(struct link *l, size_t len)
 		l->busy_until = start + (uint64_t)len * 1000u / (uint64_t)o.bandwidth;
 	else
 		l->busy_until = now_ms;
-	at = l->busy_until + (uint64_t)o.latency +
+	at = l->busy_until + l->lat +
 	     (o.jitter ? rng() % (uint64_t)(o.jitter + 1) : 0);
 	if (at < l->last_at)
 		at = l->last_at;
@@ -282,6 +301,9 @@ static void count_arrival(struct snode *n, const struct stored *sp)
 	n->added++;
 	if (seq < 0 || seq >= (int64_t)ncreated)
 		return;
+	if (pk[seq].trk >= 0)
+		met_arrive(pk[seq].trk, n->idx,
+		           (uint32_t)(now_ms - pk[seq].created));
 	/* a restarted node counts again: "all" is the first time the count
 	 * reaches the number of nodes */
 	if (++pk[seq].have == (uint32_t)o.nodes)
@@ -303,15 +325,18 @@ static int s_ingest(void *ctx, int peer, const uint8_t *pkt, size_t len,
 	                 &pe) == DROP_NONE) {
 		rc = fhold_put(n->hold, pkt, len, pv.timestamp, pe.priority,
 		               pe.hash, peer);
+		n->copies++;
 		if (rc == E_OK || rc == E_DUP)
 			return E_AGAIN;
 	}
 	if (*reason != DROP_NONE)
 		return E_PROTO;
 	rc = store_put(n->store, pkt, len, &pe, wall_s(n), out);
-	if (rc == E_OK)
+	n->copies++;
+	if (rc == E_OK) {
+		n->recv_new++;
 		count_arrival(n, *out);
-	else if (rc == E_DUP)
+	} else if (rc == E_DUP)
 		n->dups++;
 	else
 		return E_PROTO;
@@ -341,6 +366,8 @@ static void node_start(struct snode *n)
 	}
 	gossip_set_send_packets(n->g, s_send_packets);
 	n->up = true;
+	if (g_up)
+		g_up[n->idx] = true;
 }
 
 static void node_stop(struct snode *n)
@@ -352,6 +379,8 @@ static void node_stop(struct snode *n)
 	n->g = NULL;
 	n->store = NULL;
 	n->up = false;
+	if (g_up)
+		g_up[n->idx] = false;
 }
 
 static bool adjacent(int a, int b)
@@ -359,17 +388,30 @@ static bool adjacent(int a, int b)
 	return link_of(&nodes[a], b) != NULL;
 }
 
+/* A link's base one-way latency (both directions): -latency, or uniform
+ * in [-latency, latency_hi]. */
+static uint32_t draw_latency(void)
+{
+	if (o.latency_hi > o.latency)
+		return (uint32_t)(o.latency +
+		                  (int64_t)(rng() % (uint64_t)(o.latency_hi -
+		                                               o.latency + 1)));
+	return (uint32_t)o.latency;
+}
+
 static void add_edge(int a, int b)
 {
 	struct snode *x = &nodes[a], *y = &nodes[b];
+	uint32_t lat;
 
 	if (a == b || adjacent(a, b) || x->npeers == SIM_MAX_DEGREE ||
 	    y->npeers == SIM_MAX_DEGREE)
 		return;
-	links[nlinks] = (struct link){.from = a, .to = b};
+	lat = draw_latency();
+	links[nlinks] = (struct link){.from = a, .to = b, .lat = lat};
 	x->peers[x->npeers] = b;
 	x->out[x->npeers++] = &links[nlinks++];
-	links[nlinks] = (struct link){.from = b, .to = a};
+	links[nlinks] = (struct link){.from = b, .to = a, .lat = lat};
 	y->peers[y->npeers] = a;
 	y->out[y->npeers++] = &links[nlinks++];
 }
@@ -397,6 +439,34 @@ static void build_topology(void)
 	}
 }
 
+/* The graph for the shortest-path bound: node i's adjacency entries are
+ * g_*[g_off[i] + k] for its k-th link. */
+static void build_graph(void)
+{
+	uint32_t k = 0;
+
+	g_off = xcalloc((size_t)o.nodes + 1, sizeof(*g_off));
+	g_to = xcalloc(nlinks + 1, sizeof(*g_to));
+	g_lat = xcalloc(nlinks + 1, sizeof(*g_lat));
+	g_lup = xcalloc(nlinks + 1, sizeof(*g_lup));
+	g_up = xcalloc((size_t)o.nodes, sizeof(*g_up));
+	for (int i = 0; i < o.nodes; i++) {
+		struct snode *n = &nodes[i];
+
+		g_off[i] = k;
+		g_up[i] = n->up;
+		for (int j = 0; j < n->npeers; j++, k++) {
+			n->out[j]->adj = k;
+			g_to[k] = n->peers[j];
+			g_lat[k] = n->out[j]->lat;
+			g_lup[k] = n->out[j]->up;
+		}
+	}
+	g_off[o.nodes] = k;
+	graph = (struct met_graph){.n = o.nodes, .off = g_off, .to = g_to,
+	                           .lat = g_lat, .up = g_up, .link_up = g_lup};
+}
+
 static bool partitioned(int a, int b)
 {
 	int h = o.nodes / 2;
@@ -420,6 +490,8 @@ static void update_links(void)
 			unsigned fl = GOSSIP_PEER_FULL | GOSSIP_PEER_V2;
 
 			ab->up = ba->up = true;
+			if (g_lup)
+				g_lup[ab->adj] = g_lup[ba->adj] = true;
 			if (gossip_peer_add(nodes[a].g, b, fl, now_ms) != E_OK ||
 			    gossip_peer_add(nodes[b].g, a, fl, now_ms) != E_OK) {
 				fprintf(stderr, "sim: peer table full\n");
@@ -431,6 +503,8 @@ static void update_links(void)
 			if (nodes[b].up)
 				gossip_peer_del(nodes[b].g, a);
 			ab->up = ba->up = false;
+			if (g_lup)
+				g_lup[ab->adj] = g_lup[ba->adj] = false;
 			link_clear(ab);
 			link_clear(ba);
 		}
@@ -517,7 +591,9 @@ static void create_packet(void)
 	if (store_put(n->store, buf, len, &pe, wall_s(n), &sp) != E_OK)
 		return;
 	pk[ncreated] = (struct pktrec){.created = now_ms, .last = now_ms,
-	                               .have = 0};
+	                               .have = 0, .trk = -1};
+	if (ncreated % (uint32_t)track_every == 0)
+		pk[ncreated].trk = met_track(&graph, origin, 0);
 	ncreated++;
 	count_arrival(n, sp);
 	gossip_on_new(n->g, sp, -1, now_ms);
@@ -569,6 +645,7 @@ static void release_cb(void *arg, const uint8_t *pkt, size_t len, int peer)
 	    DROP_NONE)
 		return;
 	if (store_put(n->store, pkt, len, &pe, wall_s(n), &sp) == E_OK) {
+		n->recv_new++;
 		count_arrival(n, sp);
 		gossip_on_new(n->g, sp, GOSSIP_FROM_HOLD, now_ms);
 	} else {
@@ -628,13 +705,41 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The rest of the bench=sim line: the shortest-path bound and what the
+ * run reached against it (metrics.h), payload copies per delivery. */
+static void print_bound_figures(void)
+{
+	static const char *const sh[3] = {"50", "99", "100"};
+	uint64_t copies = 0, news = 0;
+	struct met_figs f;
+
+	for (int i = 0; i < o.nodes; i++) {
+		copies += nodes[i].copies;
+		news += nodes[i].recv_new;
+	}
+	met_figures(-1, &f);
+	printf(" profile=%s latency_hi_ms=%lld tracked=%u track_every=%lld "
+	       "incomplete=%u", o.profile, (long long)o.latency_hi, f.packets,
+	       (long long)track_every, f.incomplete);
+	for (int x = 0; x < 3; x++)
+		printf(" prop%s_p50_ms=%.0f prop%s_p99_ms=%.0f bound%s_p50_ms=%.0f "
+		       "bound%s_p99_ms=%.0f ratio%s_p50=%.3f ratio%s_p99=%.3f",
+		       sh[x], f.prop_ms[x][0], sh[x], f.prop_ms[x][1], sh[x],
+		       f.bound_ms[x][0], sh[x], f.bound_ms[x][1], sh[x],
+		       f.ratio[x][0], sh[x], f.ratio[x][1]);
+	printf(" delivery_ratio_p50=%.3f delivery_ratio_p99=%.3f "
+	       "delivery_ratio_max=%.3f copies_per_delivery=%.4f\n",
+	       f.dratio[0], f.dratio[1], f.dratio_max,
+	       news ? (double)copies / (double)news : 0.0);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 	"Usage: sim [-name=value ...]\n"
 	"N dexp2p nodes (store + gossip) in one process over a simulated\n"
 	"network with a virtual clock; prints one bench=sim line.\n"
-	"  -nodes=N          2..256 (10)\n"
+	"  -nodes=N          2..10000 (10)\n"
 	"  -topology=T       ring, ring3 (ring + chord to the opposite node),\n"
 	"                    line, random (ring + random chords) (ring3)\n"
 	"  -degree=D         random topology: at least D links per node,\n"
@@ -645,8 +750,14 @@ static void usage(FILE *f)
 	"  -settle=S         at most S simulated seconds after the load for\n"
 	"                    every node to hold every packet, 1..3600 (10)\n"
 	"  -size=B           packet bytes, 40..65536 (256)\n"
-	"  -latency=MS       one-way link latency, 0..10000 (5)\n"
+	"  -latency=MS       one-way link latency, 0..10000 (5); LO-HI: each\n"
+	"                    link's latency uniform in [LO, HI] (both ways)\n"
 	"  -jitter=MS        extra random delay per send, order kept (0)\n"
+	"  -profile=P        wan: -latency=20-150 -jitter=10 unless given;\n"
+	"                    lan: the defaults (lan)\n"
+	"  -track=K          per-node arrival times and shortest-path bound\n"
+	"                    for 1 packet in K, 0 = as many as %u cells\n"
+	"                    (nodes x packets) allow (0)\n"
 	"  -bandwidth=B      bytes/s per link direction, 0 = unlimited (0)\n"
 	"  -partition=T1:T2  split nodes [0,N/2) from [N/2,N) from second T1\n"
 	"                    to T2 of the run\n"
@@ -655,7 +766,7 @@ static void usage(FILE *f)
 	"  -skew=S           node 0's clock is S seconds ahead (negative:\n"
 	"                    behind), -3600..3600 (0)\n"
 	"  -seed=N           random seed (1)\n"
-	"  -help             this text\n");
+	"  -help             this text\n", SIM_TRACK_CELLS);
 }
 
 static int parse_range(const char *s, int64_t lo, int64_t hi, int64_t *out)
@@ -680,8 +791,30 @@ static int parse_tuple(const char *s, int64_t *v, int n)
 	return i == n ? 0 : -1;
 }
 
+/* "MS" or "LO-HI" */
+static int parse_latency(const char *s)
+{
+	const char *dash = strchr(s, '-');
+	char buf[32];
+
+	if (!dash)
+		return parse_range(s, 0, 10000, &o.latency) ? -1 :
+		       (o.latency_hi = o.latency, 0);
+	if ((size_t)(dash - s) >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, (size_t)(dash - s));
+	buf[dash - s] = 0;
+	if (parse_range(buf, 0, 10000, &o.latency) ||
+	    parse_range(dash + 1, 0, 10000, &o.latency_hi) ||
+	    o.latency_hi < o.latency)
+		return -1;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv)
 {
+	bool lat_set = false, jit_set = false;
+
 	memset(&o, 0, sizeof(o));
 	o.nodes = 10;
 	o.degree = 4;
@@ -690,7 +823,8 @@ static int parse_args(int argc, char **argv)
 	o.seconds = 10;
 	o.settle = 10;
 	o.size = 256;
-	o.latency = 5;
+	o.latency = o.latency_hi = 5;
+	strcpy(o.profile, "lan");
 	o.seed = 1;
 	o.part_t1 = o.restart_node = -1;
 	for (int i = 1; i < argc; i++) {
@@ -727,9 +861,17 @@ static int parse_args(int argc, char **argv)
 		} else if (!strncmp(a, "size=", 5)) {
 			bad = parse_range(eq + 1, 40, 65536, &o.size);
 		} else if (!strncmp(a, "latency=", 8)) {
-			bad = parse_range(eq + 1, 0, 10000, &o.latency);
+			bad = parse_latency(eq + 1);
+			lat_set = true;
 		} else if (!strncmp(a, "jitter=", 7)) {
 			bad = parse_range(eq + 1, 0, 10000, &o.jitter);
+			jit_set = true;
+		} else if (!strncmp(a, "profile=", 8)) {
+			bad = strcmp(eq + 1, "wan") && strcmp(eq + 1, "lan");
+			if (!bad)
+				strcpy(o.profile, eq + 1);
+		} else if (!strncmp(a, "track=", 6)) {
+			bad = parse_range(eq + 1, 0, SIM_MAX_PACKETS, &o.track);
 		} else if (!strncmp(a, "bandwidth=", 10)) {
 			bad = parse_range(eq + 1, 0, INT64_MAX / 1000, &o.bandwidth);
 		} else if (!strncmp(a, "skew=", 5)) {
@@ -758,6 +900,14 @@ static int parse_args(int argc, char **argv)
 			        argv[i]);
 			return -1;
 		}
+	}
+	if (!strcmp(o.profile, "wan")) {
+		if (!lat_set) {
+			o.latency = 20;
+			o.latency_hi = 150;
+		}
+		if (!jit_set)
+			o.jitter = 10;
 	}
 	if (o.restart_node >= o.nodes) {
 		fprintf(stderr, "sim: -restart node must be below -nodes\n");
@@ -791,7 +941,22 @@ int main(int argc, char **argv)
 		node_start(&nodes[i]);
 	}
 	build_topology();
+	build_graph();
 	update_links();
+	{
+		/* track every packet if the tables allow, else 1 in K */
+		uint64_t total = (uint64_t)o.rate * (uint64_t)o.seconds + 1;
+		uint64_t maxt = SIM_TRACK_CELLS / (uint64_t)o.nodes;
+
+		track_every = o.track ? o.track
+		                      : (int64_t)((total + maxt - 1) / maxt);
+		if (track_every < 1)
+			track_every = 1;
+		maxt = total / (uint64_t)track_every + 1;
+		if (maxt > SIM_TRACK_CELLS / (uint64_t)o.nodes)
+			maxt = SIM_TRACK_CELLS / (uint64_t)o.nodes;
+		met_init(o.nodes, (uint32_t)maxt);
+	}
 	load_end = SIM_T0 + (uint64_t)o.seconds * 1000;
 	deadline = load_end + (uint64_t)o.settle * 1000;
 	for (; now_ms < deadline; now_ms++) {
@@ -833,7 +998,7 @@ int main(int argc, char **argv)
 	       "missing=%llu "
 	       "dup_ratio=%.4f control_ratio=%.4f latency_p50_ms=%llu "
 	       "latency_p99_ms=%llu latency_max_ms=%llu converged_after_ms=%lld "
-	       "fingerprints_equal=%d skew=%lld misbehaved=%llu\n",
+	       "fingerprints_equal=%d skew=%lld misbehaved=%llu",
 	       o.nodes, o.topology, (double)nlinks / o.nodes, (long long)o.rate,
 	       (long long)o.seconds, (long long)o.size, (long long)o.latency,
 	       (long long)o.jitter, (long long)o.bandwidth, (long long)o.seed,
@@ -846,6 +1011,7 @@ int main(int argc, char **argv)
 	       conv ? (long long)conv_ms : -1LL, conv ? 1 : 0,
 	       (long long)o.skew, (unsigned long long)misbehaved);
 	free(lat);
+	print_bound_figures();
 	for (int i = 0; i < o.nodes; i++)
 		if (nodes[i].up)
 			node_stop(&nodes[i]);
@@ -856,5 +1022,11 @@ int main(int argc, char **argv)
 	free(links);
 	free(nodes);
 	free(pk);
+	met_free();
+	free(g_off);
+	free(g_to);
+	free(g_lat);
+	free(g_lup);
+	free(g_up);
 	return 0;
 }
