@@ -65,7 +65,6 @@
 #include "wheel.h"
 
 #define SIM_T0 1767225600000ull  /* virtual clock start, ms */
-#define SIM_PURGETIME 3600u
 #define SIM_MAX_NODES 10000
 /* Above this many nodes sim runs sim-small (same options, smaller gossip
  * tables: Makefile SIM_SMALL_TABLES). */
@@ -156,6 +155,7 @@ struct opts {
 	int64_t priority;                   /* honest packets' priority */
 	int64_t catchup;                    /* joiner's downlink, bytes/s */
 	char tables[8];                     /* auto, large, small */
+	int64_t purgetime;                  /* s, as -purgetime */
 };
 
 static struct opts o;
@@ -448,9 +448,9 @@ static int s_ingest(void *ctx, int peer, const uint8_t *pkt, size_t len,
 	int rc;
 
 	*out = NULL;
-	*reason = packet_check(pkt, len, wall_s(n), 0, SIM_PURGETIME, &pv, &pe);
+	*reason = packet_check(pkt, len, wall_s(n), 0, (uint32_t)o.purgetime, &pv, &pe);
 	if (*reason == DROP_FUTURE && pv.timestamp <= wall_s(n) + 60 &&
-	    packet_check(pkt, len, pv.timestamp - 1, 0, SIM_PURGETIME, &pv,
+	    packet_check(pkt, len, pv.timestamp - 1, 0, (uint32_t)o.purgetime, &pv,
 	                 &pe) == DROP_NONE) {
 		rc = fhold_put(n->hold, pkt, len, pv.timestamp, pe.priority,
 		               pe.hash, peer);
@@ -514,9 +514,9 @@ static void node_after(struct snode *n)
 
 static void node_start(struct snode *n)
 {
-	struct store_config sc = {.purgetime = SIM_PURGETIME,
+	struct store_config sc = {.purgetime = (uint32_t)o.purgetime,
 	                          .maxmem = STORE_DEFAULT_MAXMEM};
-	struct gossip_cfg gc = {.purgetime = SIM_PURGETIME, .full = true};
+	struct gossip_cfg gc = {.purgetime = (uint32_t)o.purgetime, .full = true};
 	struct gossip_ops ops = {
 		.ctx = n, .send = s_send, .send_packet = s_send_packet,
 		.room = s_room, .ingest = s_ingest, .wall_now = s_wall,
@@ -946,7 +946,7 @@ static void release_cb(void *arg, const uint8_t *pkt, size_t len, int peer)
 	struct pow_eval pe;
 	struct stored *sp;
 
-	if (packet_check(pkt, len, wall_s(n), 0, SIM_PURGETIME, &pv, &pe) !=
+	if (packet_check(pkt, len, wall_s(n), 0, (uint32_t)o.purgetime, &pv, &pe) !=
 	    DROP_NONE)
 		return;
 	if (store_put(n->store, pkt, len, &pe, wall_s(n), &sp) == E_OK) {
@@ -1143,7 +1143,7 @@ static void usage(FILE *f)
 	"network with a virtual clock; prints one bench=sim line.\n"
 	"  -nodes=N          2..10000 (10)\n"
 	"  -tables=T         gossip tables: large (16,384 known ids per peer,\n"
-	"                    65,536 pending fetches), small (2,048 and 4,096:\n"
+	"                    65,536 pending fetches), small (2,048 and 1,024:\n"
 	"                    the binary sim-small, for 100s of packets/s), or\n"
 	"                    auto: small above %d nodes (auto)\n"
 	"  -topology=T       ring, ring3 (ring + chord to the opposite node),\n"
@@ -1161,6 +1161,9 @@ static void usage(FILE *f)
 	"  -jitter=MS        extra random delay per send, order kept (0)\n"
 	"  -profile=P        wan: -latency=20-150 -jitter=10 unless given;\n"
 	"                    lan: the defaults (lan)\n"
+	"  -purgetime=S      the nodes' -purgetime, 60..86400 (3600); less\n"
+	"                    saves memory (each store keeps a list head per\n"
+	"                    second of it) and reconciliation work\n"
 	"  -track=K          per-node arrival times and shortest-path bound\n"
 	"                    for 1 packet in K, 0 = as many as %u cells\n"
 	"                    (nodes x packets) allow (0)\n"
@@ -1263,6 +1266,7 @@ static int parse_args(int argc, char **argv)
 	o.latency = o.latency_hi = 5;
 	strcpy(o.profile, "lan");
 	strcpy(o.tables, "auto");
+	o.purgetime = 3600;
 	o.seed = 1;
 	o.part_t1 = o.restart_node = -1;
 	for (int i = 1; i < argc; i++) {
@@ -1313,6 +1317,8 @@ static int parse_args(int argc, char **argv)
 			      strcmp(eq + 1, "small");
 			if (!bad)
 				strcpy(o.tables, eq + 1);
+		} else if (!strncmp(a, "purgetime=", 10)) {
+			bad = parse_range(eq + 1, 60, 86400, &o.purgetime);
 		} else if (!strncmp(a, "track=", 6)) {
 			bad = parse_range(eq + 1, 0, SIM_MAX_PACKETS, &o.track);
 		} else if (!strncmp(a, "bandwidth=", 10)) {
