@@ -30,9 +30,9 @@
 #include "core/store.h"
 
 #define GOSSIP_CLASSES 14            /* priority 0..12, >= 13 */
-/* GOSSIP_KNOWN_SLOTS and GOSSIP_PENDING_MAX may be set smaller at build
- * time (powers of two): tools/sim runs thousands of engines in one process
- * (Makefile SIM_TABLES). */
+/* GOSSIP_KNOWN_SLOTS, GOSSIP_PENDING_MAX and GOSSIP_INV_SEQS may be set
+ * smaller at build time (powers of two): tools/sim runs thousands of
+ * engines in one process (Makefile SIM_TABLES). */
 #ifndef GOSSIP_KNOWN_SLOTS
 #define GOSSIP_KNOWN_SLOTS 32768u
 #endif
@@ -75,7 +75,9 @@
  * last GOSSIP_INV_SEQS INV frames.  An older INV is not resolved (the
  * requester re-asks by id after its fetch timeout). */
 #define GOSSIP_INV_RING 32768u
+#ifndef GOSSIP_INV_SEQS
 #define GOSSIP_INV_SEQS 1024u
+#endif
 /* PACKETS frames to v2 peers carry at most this many payload bytes
  * (a larger packet travels alone). */
 #define GOSSIP_PACKETS_BATCH 65536u

@@ -762,20 +762,25 @@ static void update_restart(void)
  * with an empty store. */
 static void update_churn(void)
 {
-	static double acc;
+	uint64_t t = (now_ms - SIM_T0) / 1000u, want;
 	int up = 0;
 
 	if (o.churn <= 0)
 		return;
-	acc += o.churn * o.nodes / 60.0;
+	/* departures due by second t, from the total (no drift) */
+	want = (uint64_t)(o.churn * o.nodes * (double)t / 60.0 + 1e-9);
 	for (int i = 0; i < o.nodes; i++)
 		up += nodes[i].up;
-	while (acc >= 1.0 && up > o.nodes / 2) {
-		struct snode *n = &nodes[rng() % (uint64_t)o.nodes];
+	while (churn_leaves < want && up > o.nodes / 2) {
+		struct snode *n = NULL;
 
-		acc -= 1.0;
-		if (!n->up)
-			continue;    /* already away: this departure is skipped */
+		for (int tries = 0; tries < 64 && !n; tries++) {
+			n = &nodes[rng() % (uint64_t)o.nodes];
+			if (!n->up)
+				n = NULL;
+		}
+		if (!n)
+			break;
 		node_down(n);
 		up--;
 		churn_leaves++;
@@ -1438,7 +1443,8 @@ int main(int argc, char **argv)
 	 * raises its own after frees), and no spare top of heap (M_TOP_PAD,
 	 * 128 KiB by default) that a table would be carved from and cleared
 	 * with memset by calloc. */
-	mallopt(M_MMAP_THRESHOLD, 64 << 10);
+	mallopt(M_MMAP_THRESHOLD, 8 << 10);
+	mallopt(M_MMAP_MAX, 1 << 30);
 	mallopt(M_TOP_PAD, 0);
 	if (parse_args(argc, argv))
 		return 2;
