@@ -156,6 +156,7 @@ struct opts {
 	int64_t catchup;                    /* joiner's downlink, bytes/s */
 	char tables[8];                     /* auto, large, small */
 	int64_t purgetime;                  /* s, as -purgetime */
+	int64_t progress;                   /* 1: a stderr line a second */
 };
 
 static struct opts o;
@@ -1195,6 +1196,7 @@ static void usage(FILE *f)
 	"  -skew=S           node 0's clock is S seconds ahead (negative:\n"
 	"                    behind), -3600..3600 (0)\n"
 	"  -seed=N           random seed (1)\n"
+	"  -progress=1       a line on stderr every simulated second\n"
 	"  -help             this text\n", SIM_LARGE_NODES, SIM_TRACK_CELLS,
 	SIM_CHURN_DOWN_S);
 }
@@ -1324,6 +1326,8 @@ static int parse_args(int argc, char **argv)
 				strcpy(o.tables, eq + 1);
 		} else if (!strncmp(a, "purgetime=", 10)) {
 			bad = parse_range(eq + 1, 60, 86400, &o.purgetime);
+		} else if (!strncmp(a, "progress=", 9)) {
+			bad = parse_range(eq + 1, 0, 1, &o.progress);
 		} else if (!strncmp(a, "track=", 6)) {
 			bad = parse_range(eq + 1, 0, SIM_MAX_PACKETS, &o.track);
 		} else if (!strncmp(a, "bandwidth=", 10)) {
@@ -1494,6 +1498,11 @@ int main(int argc, char **argv)
 		if (o.restart_node >= 0)
 			update_restart();
 		if (t % 1000 == 0) {
+			if (o.progress)
+				fprintf(stderr, "# sim: t=%llus created=%u events=%zu "
+				        "rss_mb=%.0f\n", (unsigned long long)(t / 1000),
+				        ncreated, wheel_count(),
+				        (double)peak_rss_kb() / 1024.0);
 			if (o.part_t1 >= 0)
 				update_links();
 			if (now_ms < load_end)
