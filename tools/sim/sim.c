@@ -748,13 +748,13 @@ static void update_restart(void)
 	if (n->up && now_ms >= t1 && now_ms < t2) {
 		node_down(n);
 	} else if (!n->up && now_ms >= t2) {
-		node_up(n);
 		if (o.catchup) {
 			n->downlink = (uint64_t)o.catchup;
 			cu_start = now_ms;
 			cu_copies0 = n->copies;
 			cu_new0 = n->recv_new;
 		}
+		node_up(n);
 	}
 }
 
