@@ -93,11 +93,11 @@ $(BUILD)/tools/%: $(call obj,$(TOOL_SRC)) $(LIBNODE) $(LIBCORE)
 # (gossip.h), touched a page at a time as packets flow.  sim: 16,384
 # known slots per peer (the daemon: 32,768), the daemon's 65,536 pending
 # fetches (fewer stall 40,000 packets/s); sim-small (sim -tables=small,
-# and by default above 2,000 nodes): 2,048 and 1,024, and the last 128
+# and by default above 2,000 nodes): 1,024 and 1,024, and the last 128
 # INVs resolvable by GETBITS (the daemon: 1,024), for low rates
 # (100 packets/s).
 SIM_TABLES       := -DGOSSIP_KNOWN_SLOTS=16384u
-SIM_SMALL_TABLES := -DGOSSIP_KNOWN_SLOTS=2048u -DGOSSIP_PENDING_MAX=1024u \
+SIM_SMALL_TABLES := -DGOSSIP_KNOWN_SLOTS=1024u -DGOSSIP_PENDING_MAX=1024u \
 	-DGOSSIP_INV_SEQS=128u
 SIM_PROTO := $(patsubst %.c,$(BUILD)/obj-sim/%.o,$(PROTO_SRC))
 SIM_SMALL_PROTO := $(patsubst %.c,$(BUILD)/obj-simsmall/%.o,$(PROTO_SRC))

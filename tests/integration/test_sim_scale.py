@@ -118,7 +118,7 @@ def test_small_tables_and_deterministic_features():
     b = run_sim(*args)[1]
     assert a == b
     r = kv(a)
-    assert r["tables"] == "small" and r["gossip_known_slots"] == "2048", a
+    assert r["tables"] == "small" and r["gossip_known_slots"] == "1024", a
     assert converged(r), a
     c = kv(run_sim(*args[:-1])[1])
     assert c["tables"] == "large" and c["gossip_known_slots"] == "16384"

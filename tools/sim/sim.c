@@ -1149,7 +1149,7 @@ static void usage(FILE *f)
 	"network with a virtual clock; prints one bench=sim line.\n"
 	"  -nodes=N          2..10000 (10)\n"
 	"  -tables=T         gossip tables: large (16,384 known ids per peer,\n"
-	"                    65,536 pending fetches), small (2,048 and 1,024:\n"
+	"                    65,536 pending fetches), small (1,024 and 1,024:\n"
 	"                    the binary sim-small, for 100s of packets/s), or\n"
 	"                    auto: small above %d nodes (auto)\n"
 	"  -topology=T       ring, ring3 (ring + chord to the opposite node),\n"
