@@ -77,7 +77,8 @@ def test_churn_nodes_back_empty_catch_up():
     r, line = run_sim("-nodes=40", "-topology=random", "-degree=6",
                       "-profile=wan", "-rate=50", "-seconds=30",
                       "-churn=20", "-settle=40", "-seed=4", timeout=300)
-    assert int(r["churn_leaves"]) >= 4, line
+    # 20 % of 40 nodes a minute: 3 departures in the 29 whole seconds
+    assert int(r["churn_leaves"]) == 3, line
     assert r["churn_joins"] == r["churn_leaves"], line
     assert int(r["churn_nodes_checked"]) >= 30, line
     assert int(r["churn_missing"]) == 0, line
