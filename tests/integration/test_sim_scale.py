@@ -151,3 +151,19 @@ def test_run_cost_on_stderr():
                        timeout=30 * dexnet.TIMEOUT_SCALE)
     assert p.returncode == 0
     assert "# sim cost: run_s=" in p.stderr and "peak_rss_mb=" in p.stderr
+
+
+def test_output_buffer_decides_what_priorities_can_do():
+    # 8 nodes on a ring of 40 kB/s links, honest packets (priority >= 2)
+    # at 40/s and a spammer's (priority 0) at 400/s: more than the links
+    # carry.  With net.c's 1 MiB output buffer, seconds of spam wait in
+    # each link ahead of honest packets; with 16 KiB the rest waits in
+    # gossip's priority queues, where honest packets go first
+    base = ("-nodes=8", "-topology=ring", "-rate=40", "-spam=10",
+            "-seconds=4", "-bandwidth=40000", "-settle=200")
+    a, aline = run_sim(*base)
+    b, bline = run_sim(*base, "-sndbuf=16384")
+    assert converged(a), aline
+    assert converged(b), bline
+    assert int(b["honest_prop100_p50_ms"]) < int(a["honest_prop100_p50_ms"])
+    assert int(b["honest_prop100_p99_ms"]) < int(a["honest_prop100_p99_ms"])

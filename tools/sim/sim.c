@@ -72,9 +72,11 @@
 #define SIM_MAX_DEGREE 16
 #define SIM_MAX_PACKETS 4000000u
 #define SIM_TICK_MS 20u          /* gossip_tick period, as net.c */
-/* A link's send buffer: room() says full once this many ms of sending
- * are queued at its bandwidth (TCP socket buffer stand-in). */
-#define SIM_BUFFER_MS 50u
+/* A link's output buffer, as net.c's: room() is what keeps the bytes
+ * waiting behind the link's bottleneck under NET_OUT_HIGH (1 MiB, -sndbuf),
+ * and the node drains its send queue once they are under a quarter of it
+ * (NET_OUT_LOW, net.c's write callback). */
+#define SIM_SNDBUF (1u << 20)
 /* Tracked packets (per-node arrival times and bounds, metrics.h): at most
  * this many cells (nodes x tracked packets) in each of the two tables. */
 #define SIM_TRACK_CELLS (16u << 20)
@@ -157,6 +159,7 @@ struct opts {
 	char tables[8];                     /* auto, large, small */
 	int64_t purgetime;                  /* s, as -purgetime */
 	int64_t progress;                   /* 1: a stderr line a second */
+	int64_t sndbuf;                     /* output buffer, bytes */
 };
 
 static struct opts o;
@@ -380,7 +383,7 @@ static void s_send_packets(void *ctx, int peer,
 }
 
 /* ms of data queued on l beyond its propagation time (what sits in the
- * sender's socket buffer or in flight behind a bottleneck) */
+ * sender's buffers or in flight behind a bottleneck or a retransmission) */
 static uint64_t link_queued_ms(const struct link *l)
 {
 	uint64_t horizon = now_ms + l->lat + (uint64_t)o.jitter;
@@ -388,22 +391,27 @@ static uint64_t link_queued_ms(const struct link *l)
 	return l->last_at > horizon ? l->last_at - horizon : 0;
 }
 
+/* ... and as bytes at the link's bottleneck rate (1 Gbit/s when only
+ * loss limits it) */
+static uint64_t link_queued_bytes(const struct link *l, uint64_t *rate)
+{
+	*rate = link_rate(l);
+	if (!*rate)
+		*rate = 125000000u;
+	return link_queued_ms(l) * *rate / 1000u;
+}
+
 static size_t s_room(void *ctx, int peer)
 {
 	struct link *l = link_of(ctx, peer);
-	uint64_t queued_ms, rate;
+	uint64_t q, rate;
 
 	if (!l || !l->up)
 		return 0;
 	if (!limited)
 		return SIZE_MAX;
-	queued_ms = link_queued_ms(l);
-	if (queued_ms >= SIM_BUFFER_MS)
-		return 0;
-	rate = link_rate(l);
-	if (!rate)   /* loss only: a window's worth at 1 Gbit/s */
-		rate = 125000000u;
-	return (size_t)((SIM_BUFFER_MS - queued_ms) * rate / 1000u) + 1;
+	q = link_queued_bytes(l, &rate);
+	return q >= (uint64_t)o.sndbuf ? 0 : (size_t)((uint64_t)o.sndbuf - q);
 }
 
 /* The packet's creation number, from its payload ("sim <n> ..."). */
@@ -477,8 +485,8 @@ static int s_ingest(void *ctx, int peer, const uint8_t *pkt, size_t len,
 /* ---- after an entry point: timers and drains ------------------------------ */
 
 /* Node n ran gossip code: schedule its next gossip_tick for the queued
- * announcements, and a drain of every link whose send queue holds
- * packets for when its buffer has room again. */
+ * announcements, and a drain of every link whose send queue or catch-up
+ * backlog holds packets for when its buffer has room again. */
 static void node_after(struct snode *n)
 {
 	uint64_t d;
@@ -500,12 +508,22 @@ static void node_after(struct snode *n)
 		struct link *l = n->out[k];
 		uint64_t q, t;
 
+		/* net.c drains whenever the output buffer runs low; only a
+		 * peer with queued packets or a catch-up backlog gains */
 		if (!l->up || l->drain_at ||
-		    !gossip_queued_bytes(n->g, n->peers[k]))
+		    (!gossip_queued_bytes(n->g, n->peers[k]) &&
+		     !gossip_catchup_backlog(n->g, n->peers[k])))
 			continue;
-		q = link_queued_ms(l);
-		t = q >= SIM_BUFFER_MS ? now_ms + q - SIM_BUFFER_MS + 1
-		                       : now_ms + 1;
+		{
+			/* when the waiting bytes are down to the low mark */
+			uint64_t rate, low = (uint64_t)o.sndbuf / 4;
+
+			q = link_queued_bytes(l, &rate);
+			t = q > low ? now_ms + ((q - low) * 1000u + rate - 1) / rate
+			            : now_ms + 1;
+			if (t <= now_ms)
+				t = now_ms + 1;
+		}
 		l->drain_at = t;
 		schedule(t, EV_DRAIN, link_index(l));
 	}
@@ -1176,6 +1194,10 @@ static void usage(FILE *f)
 	"  -bandwidth=B      bytes/s per link direction, 0 = unlimited (0)\n"
 	"  -uplink=B         bytes/s a node sends on all its links together (0)\n"
 	"  -downlink=B       bytes/s a node receives on all its links (0)\n"
+	"  -sndbuf=B         a link's output buffer when bandwidth or loss\n"
+	"                    limits it: room() keeps what waits behind the\n"
+	"                    bottleneck under B, a drain at B/4, as net.c's\n"
+	"                    NET_OUT_HIGH/LOW (1048576)\n"
 	"  -loss=P           percent of IP packets (1448 B) lost: each delays\n"
 	"                    its segment and the link behind it by a TCP\n"
 	"                    retransmission, 200 ms + one round trip (0)\n"
@@ -1274,6 +1296,7 @@ static int parse_args(int argc, char **argv)
 	strcpy(o.profile, "lan");
 	strcpy(o.tables, "auto");
 	o.purgetime = 3600;
+	o.sndbuf = SIM_SNDBUF;
 	o.seed = 1;
 	o.part_t1 = o.restart_node = -1;
 	for (int i = 1; i < argc; i++) {
@@ -1326,6 +1349,8 @@ static int parse_args(int argc, char **argv)
 				strcpy(o.tables, eq + 1);
 		} else if (!strncmp(a, "purgetime=", 10)) {
 			bad = parse_range(eq + 1, 60, 86400, &o.purgetime);
+		} else if (!strncmp(a, "sndbuf=", 7)) {
+			bad = parse_range(eq + 1, 4096, 1 << 30, &o.sndbuf);
 		} else if (!strncmp(a, "progress=", 9)) {
 			bad = parse_range(eq + 1, 0, 1, &o.progress);
 		} else if (!strncmp(a, "track=", 6)) {
