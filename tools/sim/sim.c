@@ -33,9 +33,9 @@
  * receiver's downlink (-downlink) allows; a lost IP packet (-loss) delays
  * its segment by a retransmission timeout (200 ms, Linux's minimum RTO,
  * plus one round trip) and everything behind it on that link (head of line
- * blocking), never drops it.  ops->room is what a 50 ms socket buffer
- * would take: the bytes that could still be sent before the data queued
- * on the link reaches 50 ms of its bottleneck rate.
+ * blocking), never drops it.  ops->room is net.c's: what keeps the bytes
+ * waiting behind the link's bottleneck under 1 MiB (-sndbuf), drained at a
+ * quarter of it.
  *
  * Not simulated: handshakes, keepalives and addr exchange (net.c; links
  * are given), proof of work (txpowbits 0: priorities are drawn by trying
