@@ -61,3 +61,24 @@ def test_netbench_random_topology_reports_rss():
     d = dict(x.split("=", 1) for x in detail[0].split()[3:] if "=" in x)
     # a daemon holds at least a few MB; under load no less than idle
     assert 1.0 < float(d["rss_idle_mb_avg"]) <= float(d["rss_load_mb_max"]), detail
+
+
+def test_sim_plot_lines_and_png(tmp_path):
+    png = tmp_path / "p.png"
+    e = dict(os.environ, SP_NODES="8 12", SP_SECONDS="1", SP_RATE="20",
+             SP_PNG=str(png))
+    p = subprocess.run([os.path.join(ROOT, "scripts", "sim-plot.sh"),
+                        dexnet.BUILD], capture_output=True, text=True, env=e,
+                       timeout=60 * dexnet.TIMEOUT_SCALE)
+    assert p.returncode == 0, p.stderr
+    rows = [dict(x.split("=", 1) for x in l.split()[1:])
+            for l in p.stdout.splitlines() if l.startswith("bench=sim_plot")]
+    assert [r["nodes"] for r in rows] == ["8", "12"], p.stdout
+    for r in rows:
+        assert r["label"] == "current" and r["missing"] == "0", r
+        assert int(r["prop100_p50_ms"]) >= int(r["bound100_p50_ms"]) > 0, r
+    if subprocess.run(["sh", "-c", "command -v gnuplot"],
+                      capture_output=True).returncode == 0:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    else:
+        assert "no PNG" in p.stdout
