@@ -18,6 +18,8 @@
 #   PB_BASEPORT=28500  first port tried (node i: p2p base+3i, rpc base+3i+1;
 #                      proxies after the nodes)
 #   PB_KEEP=0          1 keeps the datadirs (each node's output)
+#   PB_GRAPH_OUT=      write the graph there ("A B MS" lines) for
+#                      tools/sim -graph=FILE: the same network simulated
 #   PB_DAEMON_ARGS=    extra dexp2pd flags for every node
 # Everything runs on 127.0.0.1 with -txpowbits=0; every wait is bounded and
 # the daemons are stopped on exit.
@@ -62,6 +64,7 @@ cat >"$TMP/args.json" <<EOT
 {"nodes": $N, "degree": $DEGREE, "delay_lo": $LO, "delay_hi": $HI,
  "rate": $RATE, "seconds": $SECS, "settle": $SETTLE,
  "seed": $SEED, "base": $base, "tmp": "$TMP",
- "daemon": "$DAEMON", "daemon_args": $extra_json}
+ "daemon": "$DAEMON", "daemon_args": $extra_json,
+ "graph_out": "${PB_GRAPH_OUT:-}"}
 EOT
 "$PY" scripts/proxybench.py "$TMP/args.json"

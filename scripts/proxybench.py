@@ -179,6 +179,13 @@ def main():
     n, base = a["nodes"], a["base"]
     rng = random.Random(a["seed"])
     edges = graph(n, a["degree"], a["delay_lo"], a["delay_hi"], rng)
+    if a.get("graph_out"):
+        # the same graph for the simulator: tools/sim -graph=FILE
+        with open(a["graph_out"], "w") as f:
+            f.write("# proxy-bench graph: node node one-way-ms (seed %d)\n"
+                    % a["seed"])
+            for (x, y), d in sorted(edges.items()):
+                f.write("%d %d %d\n" % (x, y, d))
     p2p = [base + 3 * i for i in range(n)]
     rpcp = [base + 3 * i + 1 for i in range(n)]
     pport = {}

@@ -24,11 +24,12 @@ def run_script(name, env, timeout):
     return kv, lines[0], p.stdout
 
 
-def test_proxy_network_delivers_no_faster_than_the_links():
+def test_proxy_network_delivers_no_faster_than_the_links(tmp_path):
+    gfile = tmp_path / "graph.txt"
     r, line, _ = run_script("proxy-bench.sh", {
         "PB_NODES": "5", "PB_DEGREE": "3", "PB_RATE": "10",
         "PB_SECONDS": "2", "PB_DELAY_LO": "30", "PB_DELAY_HI": "60",
-        "PB_BASEPORT": "29100"}, 90)
+        "PB_BASEPORT": "29100", "PB_GRAPH_OUT": str(gfile)}, 90)
     assert int(r["sent"]) == 20, line
     assert int(r["missing"]) == 0 and int(r["missing_by_ram"]) == 0, line
     assert int(r["deliveries"]) == 20 * 4, line
@@ -38,6 +39,15 @@ def test_proxy_network_delivers_no_faster_than_the_links():
     assert float(r["ratio_p50"]) >= 1.0, line
     assert 30 <= int(r["bound_p50_ms"]) <= 4 * 60, line
     assert float(r["delivery_p50_ms"]) >= 30, line
+    # the same network in the simulator: same nodes, links and bound
+    p = subprocess.run([os.path.join(dexnet.BUILD, "tools", "sim"),
+                        "-graph=%s" % gfile, "-rate=10", "-seconds=2"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    s = dict(x.split("=", 1) for x in p.stdout.split()[1:])
+    assert s["nodes"] == "5", p.stdout
+    assert abs(float(s["avg_degree"]) - float(r["degree"])) < 0.01
+    assert float(s["delivery_ratio_p50"]) >= 1.0
 
 
 def test_proxy_bench_rejects_bad_settings():

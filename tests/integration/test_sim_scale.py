@@ -167,3 +167,25 @@ def test_output_buffer_decides_what_priorities_can_do():
     assert converged(b), bline
     assert int(b["honest_prop100_p50_ms"]) < int(a["honest_prop100_p50_ms"])
     assert int(b["honest_prop100_p99_ms"]) < int(a["honest_prop100_p99_ms"])
+
+
+def test_graph_file(tmp_path):
+    # a triangle 0-1 20 ms, 1-2 30 ms, 2-0 100 ms: from 0 the nodes are
+    # 0, 20, 50 ms away, from 1 0, 20, 30, from 2 0, 30, 50
+    g = tmp_path / "g.txt"
+    g.write_text("# a triangle\n0 1 20\n1 2 30\n\n2 0 100\n")
+    r, line = run_sim("-graph=%s" % g, "-rate=30", "-seconds=2",
+                      "-nodes=50")
+    assert r["nodes"] == "3" and r["topology"] == "file", line
+    assert converged(r), line
+    assert r["bound100_p99_ms"] == "50" and r["bound50_p99_ms"] == "30", line
+    assert r["bound50_p50_ms"] == "20", line
+    for bad in ("0 1\n", "0 0 5\n", "0 1 -3\n", "0 1 5 x\n", "# none\n",
+                "0 10000 5\n"):
+        g.write_text(bad)
+        p = subprocess.run([SIM, "-graph=%s" % g], capture_output=True,
+                           text=True, timeout=10)
+        assert p.returncode == 2 and "sim:" in p.stderr, bad
+    p = subprocess.run([SIM, "-graph=/nonexistent/g"], capture_output=True,
+                       text=True, timeout=10)
+    assert p.returncode == 2 and "cannot open" in p.stderr

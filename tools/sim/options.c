@@ -24,6 +24,10 @@ static void usage(FILE *f)
 	"                    auto: small above %d nodes (auto)\n"
 	"  -topology=T       ring, ring3 (ring + chord to the opposite node),\n"
 	"                    line, random (ring + random chords) (ring3)\n"
+	"  -graph=FILE       the links from FILE instead: lines \"A B MS\"\n"
+	"                    (nodes A and B, 0-based, one-way latency MS;\n"
+	"                    # comments); -nodes is the highest index + 1\n"
+	"                    (scripts/proxy-bench.sh writes its graph so)\n"
 	"  -degree=D         random topology: at least D links per node,\n"
 	"                    2..16 (4)\n"
 	"  -rate=R           packets created per simulated second, at random\n"
@@ -132,6 +136,46 @@ static int parse_latency(const char *s)
 	return 0;
 }
 
+/* Check a -graph file (every line "A B MS" or a comment, A != B, both
+ * below SIM_MAX_NODES, MS 0..10000) and set *count to the highest index
+ * + 1.  0, or -1 with a message. */
+static int read_graph_nodes(const char *path, int *count)
+{
+	FILE *f = fopen(path, "r");
+	char line[256];
+	int max = -1, ln = 0;
+
+	if (!f) {
+		fprintf(stderr, "sim: cannot open %s\n", path);
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		long a, b, ms;
+		char extra;
+
+		ln++;
+		if (line[0] == '#' || line[strspn(line, " \t\r\n")] == 0)
+			continue;
+		if (sscanf(line, "%ld %ld %ld %c", &a, &b, &ms, &extra) != 3 ||
+		    a < 0 || b < 0 || a >= SIM_MAX_NODES || b >= SIM_MAX_NODES ||
+		    a == b || ms < 0 || ms > 10000) {
+			fprintf(stderr, "sim: %s line %d: want \"A B MS\"\n", path,
+			        ln);
+			fclose(f);
+			return -1;
+		}
+		max = (int)(a > max ? a : max);
+		max = (int)(b > max ? b : max);
+	}
+	fclose(f);
+	if (max < 1) {
+		fprintf(stderr, "sim: %s: no links\n", path);
+		return -1;
+	}
+	*count = max + 1;
+	return 0;
+}
+
 int parse_args(int argc, char **argv)
 {
 	bool lat_set = false, jit_set = false, prio_set = false;
@@ -168,6 +212,13 @@ int parse_args(int argc, char **argv)
 		} else if (!strncmp(a, "nodes=", 6)) {
 			bad = parse_range(eq + 1, 2, SIM_MAX_NODES, &v);
 			o.nodes = (int)v;
+		} else if (!strncmp(a, "graph=", 6)) {
+			bad = !eq[1] || strlen(eq + 1) >= sizeof(o.graph) ||
+			      read_graph_nodes(eq + 1, &o.nodes);
+			if (!bad) {
+				strcpy(o.graph, eq + 1);
+				strcpy(o.topology, "file");
+			}
 		} else if (!strncmp(a, "degree=", 7)) {
 			bad = parse_range(eq + 1, 2, SIM_MAX_DEGREE, &v);
 			o.degree = (int)v;
@@ -251,6 +302,12 @@ int parse_args(int argc, char **argv)
 			        argv[i]);
 			return -1;
 		}
+	}
+	if (o.graph[0] && read_graph_nodes(o.graph, &o.nodes))
+		return -1;      /* -graph decides the node count */
+	if (o.graph[0] && o.catchup) {
+		fprintf(stderr, "sim: -catchup has its own graph\n");
+		return -1;
 	}
 	if (!strcmp(o.profile, "wan")) {
 		if (!lat_set) {

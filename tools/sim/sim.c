@@ -324,9 +324,39 @@ static void add_edge(int a, int b)
 	y->out[y->npeers++] = &links[nlinks++];
 }
 
+/* -graph: the links of the file (checked by options.c), their latency
+ * as given. */
+static void read_graph(void)
+{
+	FILE *f = fopen(o.graph, "r");
+	char line[256];
+
+	if (!f) {
+		fprintf(stderr, "sim: cannot open %s\n", o.graph);
+		exit(1);
+	}
+	while (fgets(line, sizeof(line), f)) {
+		long a, b, ms;
+		size_t before = nlinks;
+
+		if (sscanf(line, "%ld %ld %ld", &a, &b, &ms) != 3)
+			continue;
+		add_edge((int)a, (int)b);
+		if (nlinks > before)
+			links[nlinks - 1].lat = links[nlinks - 2].lat =
+				(uint32_t)ms;
+	}
+	fclose(f);
+}
+
 static void build_topology(void)
 {
 	int n = o.nodes;
+
+	if (o.graph[0]) {
+		read_graph();
+		return;
+	}
 
 	if (o.catchup) {
 		/* three full nodes, all linked, and the joiner linked to each */

@@ -93,6 +93,7 @@ struct pktrec {                  /* per created packet */
 struct opts {
 	int nodes, degree;
 	char topology[16];
+	char graph[256];                    /* -graph file, "" none */
 	int64_t rate, seconds, settle, size, latency, jitter, bandwidth, seed;
 	int64_t latency_hi;                 /* per link uniform [latency, hi] */
 	int64_t track;                      /* 1 in N packets tracked, 0 auto */
