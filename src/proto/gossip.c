@@ -32,6 +32,8 @@ void gsp_flush(struct gossip *g)
 			gsp_send_inv(g, p);
 		if (p->req.n)
 			gsp_send_ids(g, p, WIRE_GETDATA, &p->req);
+		if (p->prune.n || p->graft.n)
+			gsp_tree_flush(g, p);
 		if (p->qn || gsp_cu_pending(p))
 			gsp_drain(g, p);
 	}
@@ -52,6 +54,15 @@ struct gossip *gossip_new(struct store *s, const struct gossip_cfg *cfg,
 	if (!g->cfg.queue_cap)
 		g->cfg.queue_cap = GOSSIP_DEFAULT_QUEUE_CAP;
 	g->ops = *ops;
+	g->tree_key = g->cfg.tree_key & WIRE_TREE_KEY_MASK;
+	if (!g->tree_key) {
+		/* no key given: one from the engine's address (any will do
+		 * that the neighbours do not share) */
+		uint64_t h = (uint64_t)(uintptr_t)g * 0x9E3779B97F4A7C15ULL;
+		g->tree_key = (uint32_t)(h >> 33) & WIRE_TREE_KEY_MASK;
+		if (!g->tree_key)
+			g->tree_key = 1;
+	}
 	g->pend = xcalloc(PEND_SLOTS, sizeof(*g->pend));
 	g->fifo = xcalloc(FIFO_SLOTS, sizeof(*g->fifo));
 	wb_init(&g->wb);
@@ -61,6 +72,11 @@ struct gossip *gossip_new(struct store *s, const struct gossip_cfg *cfg,
 void gossip_set_send_packets(struct gossip *g, gossip_send_packets_fn fn)
 {
 	g->send_packets = fn;
+}
+
+void gossip_set_send_tpackets(struct gossip *g, gossip_send_tpackets_fn fn)
+{
+	g->send_tpackets = fn;
 }
 
 void gossip_hold(struct gossip *g)
@@ -83,6 +99,8 @@ static void peer_free(struct gpeer *p)
 	free(p->invr);
 	free(p->invb);
 	free(p->cu.v);
+	free(p->prune.v);
+	free(p->graft.v);
 	for (int c = 0; c < QCLASSES; c++)
 		free(p->q[c].v);
 	free(p);
@@ -97,6 +115,11 @@ void gossip_free(struct gossip *g)
 	free(g->pend);
 	free(g->fifo);
 	free(g->cug);
+	free(g->trees);
+	free(g->km_sid);
+	free(g->km_key);
+	free(g->km_src);
+	free(g->dfifo);
 	wb_fini(&g->wb);
 	free(g);
 }
@@ -111,6 +134,7 @@ int gossip_peer_add(struct gossip *g, int peer, unsigned flags,
 	p->id = peer;
 	p->full = full;
 	p->v2 = (flags & GOSSIP_PEER_V2) != 0;
+	p->v3 = (flags & GOSSIP_PEER_V3) != 0;
 	p->synced = !full;
 	p->known = xcalloc(GOSSIP_KNOWN_SLOTS, sizeof(uint64_t));
 	p->kmeta = xcalloc(GOSSIP_KNOWN_SLOTS, sizeof(uint32_t));
@@ -127,6 +151,8 @@ int gossip_peer_add(struct gossip *g, int peer, unsigned flags,
 	bk_init(&p->rl_unk, RL_UNK_BURST, now_ms);
 	bk_init(&p->rl_nf, RL_NF_BURST, now_ms);
 	bk_init(&p->rl_recon, RL_RECON_BURST, now_ms);
+	bk_init(&p->rl_tree, RL_TREE_BURST, now_ms);
+	gsp_tree_peer_add(g, p);
 	g->peers[g->npeers++] = p;
 	if (full)
 		gsp_recon_start(g, p);
@@ -159,6 +185,7 @@ void gossip_peer_del(struct gossip *g, int peer)
 			if (g->pend[k].sid == sid)
 				k++;
 		}
+		gsp_tree_peer_del(g, p);
 		peer_free(p);
 		return;
 	}
@@ -181,6 +208,15 @@ int gossip_on_msg(struct gossip *g, int peer, uint8_t type,
 		if (n == 0)
 			return E_PROTO;
 		rc = gsp_on_packet(g, gp, p, n, reason);
+		break;
+	case WIRE_TPACKETS:
+		rc = gsp_on_tpackets(g, gp, p, n, reason);
+		break;
+	case WIRE_PRUNE:
+	case WIRE_GRAFT:
+		if (wire_keys_decode(p, n, &ids, &c) != E_OK)
+			return E_PROTO;
+		gsp_on_prune(g, gp, ids, c, type == WIRE_GRAFT);
 		break;
 	case WIRE_PACKETS: {
 		struct wire_packets w;
@@ -262,8 +298,10 @@ uint64_t gossip_next_due(const struct gossip *g)
 	uint64_t due = UINT64_MAX;
 	for (size_t i = 0; i < g->npeers; i++) {
 		const struct gpeer *p = g->peers[i];
-		if (p->ann.n && p->ann_t + GOSSIP_INV_DELAY_MS < due)
-			due = p->ann_t + GOSSIP_INV_DELAY_MS;
+		uint64_t d = gsp_tree_peer(g, p) ? TREE_INV_DELAY_MS
+		                                  : GOSSIP_INV_DELAY_MS;
+		if (p->ann.n && p->ann_t + d < due)
+			due = p->ann_t + d;
 	}
 	return due;
 }
@@ -321,6 +359,7 @@ static size_t peer_mem(const struct gpeer *p)
 	size_t m = sizeof(*p) + GOSSIP_KNOWN_SLOTS * (sizeof(uint64_t) +
 	                                              sizeof(uint32_t));
 	m += vec_mem(&p->ann) + vec_mem(&p->req) + vec_mem(&p->cu);
+	m += (p->prune.cap + p->graft.cap) * sizeof(uint32_t);
 	if (p->invr)
 		m += GOSSIP_INV_RING * sizeof(*p->invr) +
 		     GOSSIP_INV_SEQS * sizeof(*p->invb);
@@ -340,7 +379,9 @@ size_t gossip_peer_mem(const struct gossip *g, int peer)
 size_t gossip_mem(const struct gossip *g)
 {
 	size_t m = sizeof(*g) + PEND_SLOTS * sizeof(struct pend) +
-	           FIFO_SLOTS * sizeof(struct fifo_ent) + g->wb.cap;
+	           FIFO_SLOTS * sizeof(struct fifo_ent) + g->wb.cap +
+	           gsp_tree_mem(g) +
+	           (g->dfifo ? DFIFO_SLOTS * sizeof(struct fifo_ent) : 0);
 	for (size_t i = 0; i < g->npeers; i++) {
 		const struct gpeer *p = g->peers[i];
 		m += peer_mem(p) - p->npend * (2 * sizeof(struct pend) +
@@ -360,6 +401,7 @@ __attribute__((no_sanitize("coverage")))
 int gossip_debug_check(const struct gossip *g)
 {
 	size_t used = 0, asked[MAX_PEERS] = {0};
+	uint32_t tslots = 0;
 	DCHK(g->npend <= GOSSIP_PENDING_MAX);
 	DCHK(g->fn <= FIFO_SLOTS);
 	DCHK(g->npeers <= MAX_PEERS);
@@ -397,7 +439,18 @@ int gossip_debug_check(const struct gossip *g)
 		DCHK(p->qn <= QENT_MAX);
 		DCHK(p->ann.n <= GOSSIP_ANN_MAX);
 		DCHK(p->cu_head <= p->cu.n && p->cu.n <= GOSSIP_CATCHUP_MAX);
+		/* tree peers: a slot of their own, marked in use */
+		DCHK(p->tslot >= -1 && p->tslot < TREE_PEERS);
+		if (p->tslot >= 0) {
+			DCHK(p->v3 && g->trees);
+			DCHK(g->tslots & (1u << p->tslot));
+			tslots |= 1u << p->tslot;
+			for (size_t k = 0; k < i; k++)
+				DCHK(g->peers[k]->tslot != p->tslot);
+		}
+		DCHK(p->prune.n <= WIRE_MAX_KEYS && p->graft.n <= WIRE_MAX_KEYS);
 		DCHK(peer_mem(p) <= GOSSIP_PEER_MEM_MAX);
 	}
+	DCHK(tslots == g->tslots);
 	return 0;
 }

@@ -136,7 +136,7 @@ static void pend_reclaim(struct gossip *g)
 /* Register a new pending fetch of sid from p.  by_ref: the caller asks
  * for it by GETBITS (not in p's GETDATA batch).  False when full. */
 static bool pend_new(struct gossip *g, struct gpeer *p, uint64_t sid,
-                     bool by_ref)
+                     bool by_ref, bool defer)
 {
 	if (sid == 0 || p->npend >= p->pcap)
 		return false;
@@ -152,10 +152,18 @@ static bool pend_new(struct gossip *g, struct gpeer *p, uint64_t sid,
 	e->sid = sid;
 	e->asked = p->id;
 	e->tries = 1;
-	e->deadline = g->now_ms + GOSSIP_FETCH_TIMEOUT_MS;
+	e->deadline = g->now_ms + (defer ? TREE_FETCH_WAIT_MS
+	                                 : GOSSIP_FETCH_TIMEOUT_MS);
 	e->asked_ms = g->now_ms;
+	e->deferred = defer;
 	g->npend++;
 	p->npend++;
+	if (defer) {
+		g->dfifo[(g->dhead + g->dn) % DFIFO_SLOTS] =
+			(struct fifo_ent){sid, e->deadline};
+		g->dn++;
+		return true;
+	}
 	fifo_push(g, sid, e->deadline);
 	if (by_ref)
 		g->st.fetch_sent++;
@@ -169,6 +177,7 @@ static bool pend_new(struct gossip *g, struct gpeer *p, uint64_t sid,
  * have named an INV it no longer held.  Drop the entry when neither. */
 void gsp_pend_retry(struct gossip *g, struct pend *e, bool same_ok)
 {
+	e->deferred = false;
 	while (e->nalt > 0 && e->tries < GOSSIP_FETCH_TRIES &&
 	       g->fn < FIFO_SLOTS) {
 		int id = e->alt[0];
@@ -276,11 +285,11 @@ void gsp_send_inv(struct gossip *g, struct gpeer *p)
 }
 bool gsp_inv_due(const struct gossip *g, const struct gpeer *p)
 {
-	return p->ann.n && g->now_ms >= p->ann_t + GOSSIP_INV_DELAY_MS;
+	uint64_t d = gsp_tree_peer(g, p) ? TREE_INV_DELAY_MS
+	                                  : GOSSIP_INV_DELAY_MS;
+	return p->ann.n && g->now_ms >= p->ann_t + d;
 }
 
-/* End of every entry point: send due INVs and GETDATA batches, drain
- * queues. */
 /* ---- message handlers ---- */
 
 /* INV from p.  A v2 peer is answered with one GETBITS naming this INV
@@ -291,6 +300,10 @@ void gsp_on_inv(struct gossip *g, struct gpeer *p, const uint8_t *ids,
 {
 	uint8_t bits[WIRE_MAX_BITMAP];
 	uint32_t seq = p->inv_in++, nbytes = 0;
+	/* a tree peer's announcement: the tree's copy gets a head start */
+	bool defer = gsp_tree_peer(g, p);
+	if (defer && !g->dfifo)
+		g->dfifo = xcalloc(DFIFO_SLOTS, sizeof(*g->dfifo));
 
 	if (!bk_take(&p->rl_inv, RL_INV_RATE, RL_INV_BURST, g->now_ms, c)) {
 		misbehave(g, p->id, 1, "INV rate");
@@ -315,7 +328,11 @@ void gsp_on_inv(struct gossip *g, struct gpeer *p, const uint8_t *ids,
 			}
 			continue;
 		}
-		if (pend_new(g, p, sid, p->v2) && p->v2) {
+		if (defer && g->dn < DFIFO_SLOTS) {
+			pend_new(g, p, sid, false, true);
+			continue;
+		}
+		if (pend_new(g, p, sid, p->v2, false) && p->v2) {
 			bits[i / 8] |= (uint8_t)(1u << (i % 8));
 			nbytes = i / 8 + 1;
 		}
@@ -358,7 +375,8 @@ static void serve(struct gossip *g, struct gpeer *p, uint64_t sid,
 	/* A pulled packet is not pushed on: relay 0.  (Sending the held
 	 * budget made the puller push it again to peers that were fetching
 	 * it anyway: 30-65 % duplicates on those.) */
-	gsp_enqueue(g, p, sp, 0, false);
+	gsp_enqueue(g, p, sp, 0,
+	            gsp_tree_peer(g, p) ? gsp_tree_key_of(g, sid) : 0, false);
 }
 
 void gsp_on_getdata(struct gossip *g, struct gpeer *p, const uint8_t *ids,
@@ -441,6 +459,24 @@ static bool fetch_busy(const struct gossip *g, const struct pend *e,
  * more time (fetch_busy), otherwise the next alternate is asked. */
 void gsp_fetch_tick(struct gossip *g, uint64_t now_ms)
 {
+	/* deferred fetches the tree did not settle: ask now */
+	while (g->dn > 0) {
+		struct fifo_ent f = g->dfifo[g->dhead];
+		if (f.deadline > now_ms || g->fn >= FIFO_SLOTS)
+			break;
+		g->dhead = (g->dhead + 1) % DFIFO_SLOTS;
+		g->dn--;
+		struct pend *e = gsp_pend_get(g, f.sid);
+		if (!e || !e->deferred || e->deadline != f.deadline)
+			continue;
+		struct gpeer *p = peer_get(g, e->asked);
+		e->deferred = false;
+		e->deadline = now_ms + GOSSIP_FETCH_TIMEOUT_MS;
+		e->asked_ms = now_ms;
+		fifo_push(g, e->sid, e->deadline);
+		if (p)
+			request(g, p, e->sid);
+	}
 	while (g->fn > 0) {
 		struct fifo_ent f = g->fifo[g->fhead];
 		if (f.deadline > now_ms)

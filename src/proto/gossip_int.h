@@ -8,7 +8,9 @@
  *   gossip_fetch.c   announce and fetch: INV batches, the pending-fetch
  *                    table with re-requests, GETDATA/GETBITS/NOTFOUND;
  *   gossip_recon.c   reconciliation (SUMMARY, SUMMARY_SEC, IDLIST) and the
- *                    catch-up backlog with its budgets.
+ *                    catch-up backlog with its budgets;
+ *   gossip_tree.c    the eager-push trees of v3 peers (which peer gets a
+ *                    packet pushed, PRUNE and GRAFT).
  *
  * The limits below are the engine's own; those a caller may need are in
  * gossip.h, the wire limits in wire.h.
@@ -104,11 +106,26 @@ static inline void u64_push(struct u64vec *a, uint64_t x)
 	a->v[a->n++] = x;
 }
 
+struct u32vec {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+static inline void u32_push(struct u32vec *a, uint32_t x)
+{
+	if (a->n == a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 16;
+		a->v = xrealloc(a->v, a->cap * sizeof(*a->v));
+	}
+	a->v[a->n++] = x;
+}
+
 /* ---- per-peer priority queue ---- */
 
 struct qent {
 	uint8_t hash[32];
 	uint32_t len;
+	uint32_t tag;                /* TPACKETS tag (v3 peers) */
 	uint8_t relay;
 };
 
@@ -194,6 +211,10 @@ struct gpeer {
 	uint64_t last_pkt_ms;        /* last packet received from it */
 	bool full;
 	bool v2;                     /* send GETBITS and PACKETS */
+	bool v3;                     /* VERSION >= 3 */
+	int tslot;                   /* tree peer: its bit in tree.lazy, or -1 */
+	struct u32vec prune, graft;  /* tree keys to send in PRUNE / GRAFT */
+	struct bucket rl_tree;       /* PRUNE + GRAFT keys received */
 	uint32_t inv_out, inv_in;    /* INV frames sent / received */
 	uint64_t *invr;              /* GOSSIP_INV_RING ids, v2 only, lazy */
 	uint64_t invr_total;         /* ids ever written to invr */
@@ -237,6 +258,7 @@ struct pend {
 	int asked;
 	int alt[GOSSIP_ALTS];
 	uint8_t nalt, tries;
+	bool deferred;               /* not asked yet: waits for the tree */
 };
 
 struct fifo_ent {
@@ -265,6 +287,7 @@ struct gossip {
 	struct gossip_cfg cfg;
 	struct gossip_ops ops;
 	gossip_send_packets_fn send_packets;
+	gossip_send_tpackets_fn send_tpackets;
 	bool hold;                   /* gossip_hold(): gsp_flush() deferred */
 	struct gossip_stats st;
 	uint64_t overload_until;
@@ -279,6 +302,17 @@ struct gossip {
 	size_t fhead, fn;
 	uint64_t last_reclaim;
 	struct wbuf wb;
+	/* eager-push trees (gossip_tree.c), allocated with the first v3 peer */
+	struct tree *trees;          /* TREE_SETS * TREE_WAYS */
+	uint64_t *km_sid;            /* KEYMAP_SLOTS: short id -> tree key */
+	uint32_t *km_key;
+	int8_t *km_src;              /* ... tree slot of the peer that pushed
+	                                the first copy, -1 none */
+	uint32_t tslots;             /* tree peer bits in use */
+	uint32_t tree_key;           /* of the packets created here */
+	uint32_t tclock;             /* tree table use counter (LRU) */
+	struct fifo_ent *dfifo;      /* deferred fetches, DFIFO_SLOTS ring */
+	size_t dhead, dn;
 };
 
 /* Wall clock seconds for reconciliation windows (ops.wall_now, else the
@@ -414,6 +448,54 @@ static inline struct stored *sidx_get(const struct gossip *g, uint64_t sid)
 	return store_get_short(g->store, sid);
 }
 
+/* ---- eager-push trees (gossip_tree.c) ----
+ *
+ * One tree per creator (tree key), formed from first arrivals: a node
+ * pushes a packet at once to each tree peer that has not pruned its key
+ * and announces it to a few of the others.  A peer that pushes us a packet
+ * we hold already is sent PRUNE (it stops pushing that key to us; we go on
+ * pushing to it until it prunes us: pruning is per direction, so a push
+ * that crossed ours cannot cut a node off).  A packet whose first copy
+ * came as the answer to a fetch makes the peer that answered push to us
+ * again (GRAFT).  A key not in the table is eager to every tree peer: a
+ * creator's first packet floods, its next ones follow the tree its first
+ * one drew (the shortest-path tree, less jitter). */
+#define TREE_PEERS 32                /* tree peers per node (bits of lazy) */
+#define TREE_SETS 1024u              /* table: 4-way sets, LRU */
+#define TREE_WAYS 4u
+/* Short id -> tree key of recent packets, direct mapped: the key of a
+ * packet served to a fetch (TPACKETS answers carry it, for GRAFT).  An
+ * entry overwritten is sent with key 0 (no GRAFT: the tree is repaired by
+ * the next fetch). */
+#define KEYMAP_SLOTS 16384u
+/* Lazy announcements (INV) per packet to tree peers at most: the tree
+ * delivers, announcements only repair it; each id announced costs 8
+ * control bytes per link (announcing to every lazy peer of a degree-8
+ * node was ~19 % of 256-byte payloads, to 2 of them 7.6 %). */
+#define TREE_LAZY_ANN 1u
+/* ... and wait this long for others to share their INV frame (instead of
+ * GOSSIP_INV_DELAY_MS): they repair, they do not carry, the latency. */
+#define TREE_INV_DELAY_MS 50u
+/* A packet announced by a tree peer is asked for only after this long
+ * (Plumtree's graft timer): the tree's copy is on its way, usually ahead
+ * of the announcement, and asking at once would fetch it twice.  If the
+ * tree did not bring it by then, it is fetched and the tree grafted. */
+#define TREE_FETCH_WAIT_MS 100u
+/* Deferred fetches wait in a FIFO of their own (one wait for all: in
+ * deadline order); when it is full, announcements are fetched at once. */
+#define DFIFO_SLOTS 16384u
+/* PRUNE + GRAFT keys a peer may send (rate per second, burst): honest
+ * peers send about one per creator and link when trees form. */
+#define RL_TREE_RATE 20000u
+#define RL_TREE_BURST 100000u
+
+struct tree {
+	uint32_t key;                /* 0 = free */
+	uint32_t lazy;               /* tree peer bits: pruned us, do not push */
+	uint32_t pruned;             /* ... we pruned (sent PRUNE) */
+	uint32_t used;               /* tclock at the last use */
+};
+
 /* ---- across the parts ---- */
 
 /* gossip.c */
@@ -422,7 +504,11 @@ void gsp_flush(struct gossip *g);
 
 /* gossip_push.c */
 bool gsp_enqueue(struct gossip *g, struct gpeer *p, const struct stored *sp,
-                 uint8_t relay, bool catchup);
+                 uint8_t relay, uint32_t tag, bool catchup);
+void gsp_on_new_key(struct gossip *g, struct stored *sp, int from_peer,
+                    uint32_t tag);
+int gsp_on_tpackets(struct gossip *g, struct gpeer *p,
+                    const uint8_t *buf, size_t n, enum drop_reason *reason);
 void gsp_drain(struct gossip *g, struct gpeer *p);
 int gsp_on_packet(struct gossip *g, struct gpeer *p, const uint8_t *pkt,
                   size_t n, enum drop_reason *reason);
@@ -457,5 +543,23 @@ void gsp_on_summary(struct gossip *g, struct gpeer *p,
 void gsp_on_summary_sec(struct gossip *g, struct gpeer *p,
                         const struct wire_summary_sec *s);
 void gsp_on_idlist(struct gossip *g, struct gpeer *p, struct wire_idlist *l);
+
+/* gossip_tree.c */
+void gsp_tree_peer_add(struct gossip *g, struct gpeer *p);
+void gsp_tree_peer_del(struct gossip *g, struct gpeer *p);
+bool gsp_tree_peer(const struct gossip *g, const struct gpeer *p);
+uint32_t gsp_tree_key_of(const struct gossip *g, uint64_t sid);
+void gsp_tree_note(struct gossip *g, uint64_t sid, uint32_t key,
+                   const struct gpeer *src);
+struct tree *gsp_tree_get(struct gossip *g, uint32_t key, bool create);
+bool gsp_tree_eager(const struct gossip *g, const struct tree *t,
+                    const struct gpeer *p);
+void gsp_tree_dup(struct gossip *g, struct gpeer *p, uint64_t sid,
+                  uint32_t key);
+void gsp_tree_fetched(struct gossip *g, struct gpeer *p, uint32_t key);
+void gsp_tree_flush(struct gossip *g, struct gpeer *p);
+void gsp_on_prune(struct gossip *g, struct gpeer *p, const uint8_t *keys,
+                  uint32_t c, bool graft);
+size_t gsp_tree_mem(const struct gossip *g);
 
 #endif

@@ -51,7 +51,7 @@ void gsp_cu_refill(struct gossip *g, struct gpeer *p)
 			double cost = (double)sp->len + CU_PKT_COST;
 			if (p->cub->tokens < cost)
 				break;  /* budget spent: more as it refills */
-			if (!gsp_enqueue(g, p, sp, 0, true) && p->qn > 0)
+			if (!gsp_enqueue(g, p, sp, 0, 0, true) && p->qn > 0)
 				break;  /* half the cap reached: more when it drains */
 			p->cub->tokens -= cost;
 		}

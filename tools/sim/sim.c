@@ -94,6 +94,7 @@ struct opts {
 	int64_t part_t1, part_t2;           /* partition [t1, t2) s, -1 none */
 	int64_t restart_node, restart_t1, restart_t2;
 	int64_t skew;                       /* node 0's clock offset, s */
+	int64_t mode;                       /* gossip_cfg.mode */
 };
 
 static struct opts o;
@@ -242,6 +243,31 @@ static void s_send_packets(void *ctx, int peer,
 	control_bytes += WIRE_HDR_LEN + total - pbytes; /* header, lengths */
 }
 
+static void s_send_tpackets(void *ctx, int peer,
+                            const struct stored *const *sps,
+                            const uint8_t *relays, const uint32_t *tags,
+                            size_t n)
+{
+	struct link *l = link_of(ctx, peer);
+	size_t total = 0, pbytes = 0;
+	struct wbuf *b;
+
+	if (!l || !l->up)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		total += wire_tpackets_entry_len(sps[i]->len);
+		pbytes += sps[i]->len;
+	}
+	b = link_push(l, WIRE_HDR_LEN + total);
+	wb_begin(b, WIRE_TPACKETS);
+	for (size_t i = 0; i < n; i++)
+		wire_tpackets_add(b, tags[i], stored_bytes(sps[i]),
+		                  sps[i]->len, relays[i]);
+	wb_end(b);
+	packet_bytes += pbytes;
+	control_bytes += WIRE_HDR_LEN + total - pbytes; /* header, tags */
+}
+
 static size_t s_room(void *ctx, int peer)
 {
 	struct link *l = link_of(ctx, peer);
@@ -324,7 +350,9 @@ static void node_start(struct snode *n)
 {
 	struct store_config sc = {.purgetime = SIM_PURGETIME,
 	                          .maxmem = STORE_DEFAULT_MAXMEM};
-	struct gossip_cfg gc = {.purgetime = SIM_PURGETIME, .full = true};
+	struct gossip_cfg gc = {.purgetime = SIM_PURGETIME, .full = true,
+	                        .mode = (unsigned)o.mode,
+	                        .tree_key = (uint32_t)n->idx + 1};
 	struct gossip_ops ops = {
 		.ctx = n, .send = s_send, .send_packet = s_send_packet,
 		.room = s_room, .ingest = s_ingest, .wall_now = s_wall,
@@ -340,6 +368,7 @@ static void node_start(struct snode *n)
 		exit(1);
 	}
 	gossip_set_send_packets(n->g, s_send_packets);
+	gossip_set_send_tpackets(n->g, s_send_tpackets);
 	n->up = true;
 }
 
@@ -417,7 +446,8 @@ static void update_links(void)
 		if (want == ab->up)
 			continue;
 		if (want) {
-			unsigned fl = GOSSIP_PEER_FULL | GOSSIP_PEER_V2;
+			unsigned fl = GOSSIP_PEER_FULL | GOSSIP_PEER_V2 |
+			              GOSSIP_PEER_V3;
 
 			ab->up = ba->up = true;
 			if (gossip_peer_add(nodes[a].g, b, fl, now_ms) != E_OK ||
@@ -655,6 +685,8 @@ static void usage(FILE *f)
 	"  -skew=S           node 0's clock is S seconds ahead (negative:\n"
 	"                    behind), -3600..3600 (0)\n"
 	"  -seed=N           random seed (1)\n"
+	"  -mode=M           dissemination to v3 peers: 0 tree, 1 hop (as\n"
+	"                    v2), 2 mesh, 3 flood (gossip.h) (0)\n"
 	"  -help             this text\n");
 }
 
@@ -735,6 +767,8 @@ static int parse_args(int argc, char **argv)
 		} else if (!strncmp(a, "skew=", 5)) {
 			bad = parse_int64(eq + 1, &o.skew) != E_OK ||
 			      o.skew < -3600 || o.skew > 3600;
+		} else if (!strncmp(a, "mode=", 5)) {
+			bad = parse_range(eq + 1, 0, 3, &o.mode);
 		} else if (!strncmp(a, "seed=", 5)) {
 			bad = parse_range(eq + 1, 0, INT64_MAX, &o.seed);
 		} else if (!strncmp(a, "partition=", 10)) {
