@@ -12,10 +12,14 @@
 #
 # Usage: scripts/netbench.sh [build-dir]     (default $DEXP2P_BUILD or build)
 # Environment (defaults):
-#   NB_NODES=10       number of nodes (2..32)
+#   NB_NODES=10       number of nodes (2..64)
 #   NB_TOPOLOGY=ring3 ring (each node -connect's the next: degree 2), ring3
-#                     (ring plus a chord to the opposite node: degree 3), or
-#                     line (a chain: worst case diameter)
+#                     (ring plus a chord to the opposite node: degree 3),
+#                     line (a chain: worst case diameter), or random (a ring
+#                     plus random chords until each node has NB_DEGREE
+#                     links, seeded by NB_SEED)
+#   NB_DEGREE=8       random: links a node at least (2..16)
+#   NB_SEED=1         random: the graph
 #   NB_RATE=2000      packets/s offered by the generator to node 0
 #   NB_SECONDS=10     load duration (1..600)
 #   NB_SETTLE=5       seconds allowed after the load before counting missing
@@ -50,9 +54,37 @@ done
 for v in N RATE SECONDS_ SETTLE SAMPLE POLL_MS; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || { echo "netbench: $v must be a number" >&2; exit 1; }
 done
-[ "$N" -ge 2 ] && [ "$N" -le 32 ] || { echo "netbench: NB_NODES 2..32" >&2; exit 1; }
+[ "$N" -ge 2 ] && [ "$N" -le 64 ] || { echo "netbench: NB_NODES 2..64" >&2; exit 1; }
 [ "$SECONDS_" -ge 1 ] && [ "$SECONDS_" -le 600 ] || { echo "netbench: NB_SECONDS 1..600" >&2; exit 1; }
-case $TOPO in ring|ring3|line) ;; *) echo "netbench: NB_TOPOLOGY ring|ring3|line" >&2; exit 1;; esac
+case $TOPO in ring|ring3|line|random) ;; *) echo "netbench: NB_TOPOLOGY ring|ring3|line|random" >&2; exit 1;; esac
+DEGREE=${NB_DEGREE:-8}
+SEED=${NB_SEED:-1}
+[[ $DEGREE =~ ^[0-9]+$ ]] && [ "$DEGREE" -ge 2 ] && [ "$DEGREE" -le 16 ] || { echo "netbench: NB_DEGREE 2..16" >&2; exit 1; }
+[[ $SEED =~ ^[0-9]+$ ]] || { echo "netbench: NB_SEED must be a number" >&2; exit 1; }
+# random: "i j" lines, node i dials node j (a ring, then random chords)
+if [ "$TOPO" = random ]; then
+	random_edges=$("$PY" - "$N" "$DEGREE" "$SEED" <<'PYEOF'
+import random, sys
+n, deg, seed = map(int, sys.argv[1:])
+rng = random.Random(seed)
+adj = {i: set() for i in range(n)}
+out = []
+def add(a, b):
+    if a == b or b in adj[a] or len(adj[a]) >= 16 or len(adj[b]) >= 16:
+        return
+    adj[a].add(b); adj[b].add(a); out.append((a, b))
+for i in range(n):
+    add(i, (i + 1) % n)
+for i in range(n):
+    for _ in range(64):
+        if len(adj[i]) >= deg:
+            break
+        add(i, rng.randrange(n))
+for a, b in out:
+    print(a, b)
+PYEOF
+)
+fi
 
 . scripts/benchlib.sh
 bench_tmp netbench
@@ -69,6 +101,7 @@ targets() {
 		if [ "$i" -lt $((N / 2)) ] && [ $((N / 2)) -gt 1 ]; then
 			echo $((i + N / 2))
 		fi ;;
+	random) echo "$random_edges" | awk -v i="$i" '$1 == i { print $2 }' ;;
 	esac
 	return 0
 }
@@ -103,9 +136,19 @@ def Rpc(port):
 
 cpu_s = benchrpc.cpu_s
 
-def snapshot(rpcs):
+def rss_mb(pid):
+    try:
+        with open('/proc/%d/status' % pid) as f:
+            for l in f:
+                if l.startswith('VmRSS:'):
+                    return int(l.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return -1.0
+
+def snapshot(rpcs, pids=None):
     out = []
-    for r in rpcs:
+    for k, r in enumerate(rpcs):
         s = r.call('DEX_stats')
         p = r.call('getpeerinfo')
         links = [x for x in p if not x.get('subver', '').startswith('/netbench')]
@@ -114,7 +157,8 @@ def snapshot(rpcs):
                     'added': s['added'], 'dropped': s['dropped'],
                     'peers': len(links),
                     'bsent': sum(x['bytessent'] for x in links),
-                    'psent': sum(x['packetssent'] for x in links)})
+                    'psent': sum(x['packetssent'] for x in links),
+                    'rss': rss_mb(pids[k]) if pids else -1.0})
     return out
 
 def pct(v, q):
@@ -175,7 +219,7 @@ def main_run(a):
         if time.time() > t_end:
             sys.exit('netbench: topology not up after 30 s: %s (want %s)' % (cnt, deg))
         time.sleep(0.2)
-    base = snapshot(rpcs)
+    base = snapshot(rpcs, pids)
     cpu0 = [cpu_s(p) for p in pids]
     # 2. latency poller on the farthest node, then the generator on node 0
     stopfile = a['tmp'] + '/poll.stop'
@@ -190,7 +234,7 @@ def main_run(a):
                            stdout=subprocess.PIPE, text=True)
     line = gen.stdout.readline()      # printed the moment sending stops
     t_stop = now_ms()
-    end = snapshot(rpcs)
+    end = snapshot(rpcs, pids)
     cpu1 = [cpu_s(p) for p in pids]
     try:
         gen.wait(timeout=10)
@@ -256,14 +300,18 @@ def main_run(a):
           'latency_hops=%d latency_samples=%d/%d latency_max_ms=%.1f '
           'latency_resolution_ms=+-%.1f polls=%d packets_sent=%d '
           'link_bytes=%d '
-          'dups_per_node=%s node_cpu_s_during_load=%s load_cpu_pct_of_2_cores=%.0f'
+          'dups_per_node=%s node_cpu_s_during_load=%s load_cpu_pct_of_2_cores=%.0f '
+          'rss_idle_mb_avg=%.1f rss_idle_mb_max=%.1f rss_load_mb_avg=%.1f '
+          'rss_load_mb_max=%.1f'
           % (sent, g['rate_actual'], g['max_behind'], delivered, all_ms,
              a['settle'], over, fp_same,
              ','.join('%s:%d' % kv for kv in dropped.items() if kv[1]) or 'none',
              a['far'], a['hops'], len(samp), nsamp,
              max(lats) if lats else -1.0, res_ms, lat['polls'], dpk, dbytes, ndup,
              ','.join('%.1f' % c for c in cpu),
-             100.0 * sum(cpu) / (gsecs * 2)))
+             100.0 * sum(cpu) / (gsecs * 2),
+             sum(b['rss'] for b in base) / n, max(b['rss'] for b in base),
+             sum(e['rss'] for e in end) / n, max(e['rss'] for e in end)))
     bad = [f for f in fin if f['peers'] < 1]
     if bad:
         print('# network warning: a node lost its peers', file=sys.stderr)

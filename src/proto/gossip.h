@@ -30,7 +30,12 @@
 #include "core/store.h"
 
 #define GOSSIP_CLASSES 14            /* priority 0..12, >= 13 */
+/* GOSSIP_KNOWN_SLOTS, GOSSIP_PENDING_MAX and GOSSIP_INV_SEQS may be set
+ * smaller at build time (powers of two): tools/sim runs thousands of
+ * engines in one process (Makefile SIM_TABLES). */
+#ifndef GOSSIP_KNOWN_SLOTS
 #define GOSSIP_KNOWN_SLOTS 32768u
+#endif
 #define GOSSIP_ANN_MAX 65536u
 #define GOSSIP_INV_BATCH 4096u
 /* An announcement waits at most about this long for others to share its
@@ -41,7 +46,9 @@
  * waits half of it on average; smaller costs frame headers (control
  * bytes) at low rates. */
 #define GOSSIP_INV_DELAY_MS 10u
+#ifndef GOSSIP_PENDING_MAX
 #define GOSSIP_PENDING_MAX 65536u
+#endif
 #define GOSSIP_FETCH_TIMEOUT_MS 2000u
 #define GOSSIP_FETCH_TRIES 4u
 /* A fetch whose deadline passes while the peer asked is still delivering
@@ -68,7 +75,9 @@
  * last GOSSIP_INV_SEQS INV frames.  An older INV is not resolved (the
  * requester re-asks by id after its fetch timeout). */
 #define GOSSIP_INV_RING 32768u
+#ifndef GOSSIP_INV_SEQS
 #define GOSSIP_INV_SEQS 1024u
+#endif
 /* PACKETS frames to v2 peers carry at most this many payload bytes
  * (a larger packet travels alone). */
 #define GOSSIP_PACKETS_BATCH 65536u

@@ -461,13 +461,19 @@ static inline struct stored *sidx_get(const struct gossip *g, uint64_t sid)
  * creator's first packet floods, its next ones follow the tree its first
  * one drew (the shortest-path tree, less jitter). */
 #define TREE_PEERS 32                /* tree peers per node (bits of lazy) */
+/* TREE_SETS, KEYMAP_SLOTS and DFIFO_SLOTS may be set smaller at build
+ * time (powers of two; Makefile SIM_SMALL_TABLES). */
+#ifndef TREE_SETS
 #define TREE_SETS 1024u              /* table: 4-way sets, LRU */
+#endif
 #define TREE_WAYS 4u
 /* Short id -> tree key of recent packets, direct mapped: the key of a
  * packet served to a fetch (TPACKETS answers carry it, for GRAFT).  An
  * entry overwritten is sent with key 0 (no GRAFT: the tree is repaired by
  * the next fetch). */
+#ifndef KEYMAP_SLOTS
 #define KEYMAP_SLOTS 16384u
+#endif
 /* Lazy announcements (INV) per packet to tree peers at most: the tree
  * delivers, announcements only repair it; each id announced costs 8
  * control bytes per link (announcing to every lazy peer of a degree-8
@@ -483,7 +489,9 @@ static inline struct stored *sidx_get(const struct gossip *g, uint64_t sid)
 #define TREE_FETCH_WAIT_MS 100u
 /* Deferred fetches wait in a FIFO of their own (one wait for all: in
  * deadline order); when it is full, announcements are fetched at once. */
+#ifndef DFIFO_SLOTS
 #define DFIFO_SLOTS 16384u
+#endif
 /* PRUNE + GRAFT keys a peer may send (rate per second, burst): honest
  * peers send about one per creator and link when trees form. */
 #define RL_TREE_RATE 20000u

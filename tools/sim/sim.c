@@ -1,37 +1,55 @@
 /* sim.c - N dexp2p nodes in one process over a simulated network
- * (DESIGN.md 2, tools/sim/).  Each node is the daemon's own store and
- * gossip engine (src/core, src/proto); the network is links with a
- * one-way latency, jitter and a bandwidth, driven by a virtual clock in
- * 1 ms steps, so a run is deterministic for its seed and a minute of
- * traffic takes seconds.  Partitions and restarts (a node down, then back
- * with an empty store) exercise reconciliation.
+ * (DESIGN.md 2, tools/sim/, docs/bench.md "sim").  Each node is the
+ * daemon's own store and gossip engine (src/core, src/proto; the sim's
+ * copy of gossip has smaller tables, see the Makefile); the network is
+ * links with a one-way latency (fixed, or drawn per link), jitter,
+ * bandwidth per link and per node, and loss, driven by a virtual clock
+ * and an event queue (wheel.h), so a run is deterministic for its seed and
+ * a minute of traffic takes seconds.  Partitions, restarts and churn (a
+ * node down, then back with an empty store) exercise reconciliation; a
+ * spammer and a late joiner the priority queues and catch-up.
  *
  * Prints one line of key=value (docs/bench.md, "sim"):
  *   bench=sim nodes topology avg_degree rate seconds packet_bytes latency_ms
  *   jitter_ms bandwidth seed created lost_in_crash delivered_all missing
  *   dup_ratio control_ratio latency_p50_ms latency_p99_ms latency_max_ms
- *   converged_after_ms fingerprints_equal skew misbehaved
+ *   converged_after_ms fingerprints_equal skew misbehaved, then the
+ *   shortest-path figures (metrics.h) and the scenario's own keys.
  * created: packets made (at random up nodes); lost_in_crash: held by no
- * node but one that crashed (-restart); delivered_all: packets that
- * reached every node; missing: sum over nodes of the packets (created -
- * lost) it lacks at the end; latency: creation to the last node, over
- * delivered_all; converged_after_ms: after the load, when every node held
- * the same created - lost packets (-1: not within -settle); skew: node 0's
- * clock offset (-skew); misbehaved: reports to gossip_ops.misbehave (0 for
+ * node but one that went down; delivered_all: packets that reached every
+ * node; missing: sum over nodes of the packets (created - lost) it lacks
+ * at the end; latency: creation to the last node, over delivered_all;
+ * converged_after_ms: after the load, when every node held the same
+ * created - lost packets (-1: not within -settle); skew: node 0's clock
+ * offset (-skew); misbehaved: reports to gossip_ops.misbehave (0 for
  * honest traffic).  Each node keeps packets from the near future in a
  * future hold (core/fhold.h, 60 s window) as the daemon does.
  * Exit status 0 when the run completed (whatever it measured), 2 on a bad
  * argument.
  *
+ * Links are TCP streams: bytes arrive whole and in order.  A send leaves
+ * when its link (-bandwidth) and its node's uplink (-uplink) are free,
+ * arrives after the link's latency and a jitter, and no earlier than its
+ * receiver's downlink (-downlink) allows; a lost IP packet (-loss) delays
+ * its segment by a retransmission timeout (200 ms, Linux's minimum RTO,
+ * plus one round trip) and everything behind it on that link (head of line
+ * blocking), never drops it.  ops->room is what a 50 ms socket buffer
+ * would take: the bytes that could still be sent before the data queued
+ * on the link reaches 50 ms of its bottleneck rate.
+ *
  * Not simulated: handshakes, keepalives and addr exchange (net.c; links
- * are given), the TCP stream itself (frames arrive whole, in order),
- * proof of work (txpowbits 0), crypto envelopes and cancels (node.c).
+ * are given), proof of work (txpowbits 0: priorities are drawn by trying
+ * nonces), crypto envelopes and cancels (node.c), CPU time.
  */
+#include <malloc.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/check.h"
 #include "core/err.h"
@@ -43,15 +61,34 @@
 #include "proto/gossip.h"
 #include "proto/wire.h"
 
+#include "metrics.h"
+#include "wheel.h"
+
 #define SIM_T0 1767225600000ull  /* virtual clock start, ms */
-#define SIM_PURGETIME 3600u
-#define SIM_MAX_NODES 256
+#define SIM_MAX_NODES 10000
+/* Above this many nodes sim runs sim-small (same options, smaller gossip
+ * tables: Makefile SIM_SMALL_TABLES). */
+#define SIM_LARGE_NODES 2000
 #define SIM_MAX_DEGREE 16
 #define SIM_MAX_PACKETS 4000000u
 #define SIM_TICK_MS 20u          /* gossip_tick period, as net.c */
 /* A link's send buffer: room() says full once this many ms of sending
  * are queued at its bandwidth (TCP socket buffer stand-in). */
 #define SIM_BUFFER_MS 50u
+/* Tracked packets (per-node arrival times and bounds, metrics.h): at most
+ * this many cells (nodes x tracked packets) in each of the two tables. */
+#define SIM_TRACK_CELLS (16u << 20)
+/* Loss: IP packets of this many payload bytes; a lost one costs its
+ * segment a retransmission timeout (Linux TCP_RTO_MIN) plus a round trip. */
+#define SIM_MSS 1448u
+#define SIM_RTO_MS 200u
+/* Churn: a node that leaves is down this long, then back empty. */
+#define SIM_CHURN_DOWN_S 5
+/* Churn check: nodes up at least this long at the end hold every packet
+ * made while they were up. */
+#define SIM_CHURN_STAY_S 10
+
+enum { EV_LINK, EV_DUE, EV_DRAIN, EV_REJOIN };
 
 struct seg {                     /* bytes arriving at `at` */
 	uint64_t at;
@@ -61,8 +98,12 @@ struct seg {                     /* bytes arriving at `at` */
 struct link {                    /* one direction */
 	int from, to;
 	bool up;
-	uint64_t busy_until;         /* bandwidth: sender busy until (ms) */
-	uint64_t last_at;            /* FIFO: no segment before this */
+	uint32_t lat;                /* base one-way latency, ms */
+	uint32_t adj;                /* index in the metrics graph */
+	uint64_t busy_us;            /* -bandwidth: sender busy until (us) */
+	uint64_t last_at;            /* FIFO: no segment before this (ms) */
+	uint64_t ev_at;              /* EV_LINK scheduled at (0 none) */
+	uint64_t drain_at;           /* EV_DRAIN scheduled at (0 none) */
 	struct seg *q;
 	size_t qhead, qn, qcap;
 };
@@ -76,25 +117,47 @@ struct snode {
 	struct link *out[SIM_MAX_DEGREE];
 	int npeers;
 	uint64_t added, dups;
+	uint64_t copies;             /* packets received from peers */
+	uint64_t recv_new;           /* ... that were new here */
 	int skew;                    /* wall clock offset (s) */
 	struct fhold *hold;          /* packets from the near future */
+	uint64_t due_at;             /* EV_DUE scheduled at (0 none) */
+	uint64_t up_busy_us;         /* -uplink: busy until (us) */
+	uint64_t down_busy_us;       /* -downlink: busy until (us) */
+	uint64_t up_since;           /* ms */
+	uint64_t downlink;           /* bytes/s, 0 unlimited */
 };
 
 struct pktrec {                  /* per created packet */
 	uint64_t created;            /* ms */
 	uint64_t last;               /* ms: reached the last node */
 	uint32_t have;               /* arrivals at nodes */
-	bool lost;                   /* only a crashed node ever held it */
+	uint32_t holders;            /* up nodes holding it */
+	bool lost;                   /* only a node that went down held it */
+	bool spam;
+	int32_t trk;                 /* tracking index (metrics.h), -1 */
 };
 
 struct opts {
 	int nodes, degree;
 	char topology[16];
 	int64_t rate, seconds, settle, size, latency, jitter, bandwidth, seed;
+	int64_t latency_hi;                 /* per link uniform [latency, hi] */
+	int64_t track;                      /* 1 in N packets tracked, 0 auto */
+	char profile[16];
 	int64_t part_t1, part_t2;           /* partition [t1, t2) s, -1 none */
 	int64_t restart_node, restart_t1, restart_t2;
 	int64_t skew;                       /* node 0's clock offset, s */
 	int64_t mode;                       /* gossip_cfg.mode */
+	int64_t uplink, downlink;           /* bytes/s per node, 0 unlimited */
+	double loss;                        /* per IP packet, 0..1 */
+	double churn;                       /* share of nodes per minute */
+	int64_t spam;                       /* spammer rate / honest rate */
+	int64_t priority;                   /* honest packets' priority */
+	int64_t catchup;                    /* joiner's downlink, bytes/s */
+	char tables[8];                     /* auto, large, small */
+	int64_t purgetime;                  /* s, as -purgetime */
+	int64_t progress;                   /* 1: a stderr line a second */
 };
 
 static struct opts o;
@@ -102,10 +165,21 @@ static struct snode *nodes;
 static struct link *links;
 static size_t nlinks;
 static struct pktrec *pk;
-static uint32_t ncreated, nlost;
+static size_t pkcap;
+static uint32_t ncreated, nlost, nspam;
 static uint64_t now_ms;
 static uint64_t rng_state;
 static uint64_t control_bytes, packet_bytes, misbehaved;
+static uint64_t seg_lost, churn_leaves, churn_joins;
+static bool limited;             /* some bandwidth limit or loss */
+/* the graph as metrics.h sees it (CSR over nodes[].out) */
+static uint32_t *g_off, *g_lat;
+static int *g_to;
+static bool *g_up, *g_lup;
+static struct met_graph graph;
+static int64_t track_every;
+/* catch-up scenario: the joiner (node 3) */
+static uint64_t cu_start, cu_done, cu_copies0, cu_new0;
 
 static uint64_t rng(void)
 {
@@ -114,6 +188,12 @@ static uint64_t rng(void)
 	rng_state ^= rng_state << 25;
 	rng_state ^= rng_state >> 27;
 	return rng_state * 0x2545F4914F6CDD1DULL;
+}
+
+/* uniform in [0, 1) */
+static double rng_unit(void)
+{
+	return (double)(rng() >> 11) / 9007199254740992.0;
 }
 
 static uint32_t now_s(void)
@@ -137,6 +217,11 @@ static void s_misbehave(void *ctx, int peer, unsigned score, const char *why)
 	misbehaved++;
 }
 
+static void schedule(uint64_t at, uint32_t kind, uint32_t id)
+{
+	wheel_add(at < now_ms ? now_ms : at, kind, id);
+}
+
 /* ---- links ------------------------------------------------------------ */
 
 static struct link *link_of(const struct snode *n, int peer)
@@ -147,21 +232,68 @@ static struct link *link_of(const struct snode *n, int peer)
 	return NULL;
 }
 
-/* Queue len bytes on l: they arrive after the bandwidth delay, the
- * latency and a jitter, never before bytes sent earlier (one TCP
- * stream). */
+static uint32_t link_index(const struct link *l)
+{
+	return (uint32_t)(l - links);
+}
+
+/* The rate (bytes/s) of l's bottleneck, 0 when unlimited. */
+static uint64_t link_rate(const struct link *l)
+{
+	uint64_t r = 0;
+	uint64_t v[3] = {(uint64_t)o.bandwidth, (uint64_t)o.uplink,
+	                 nodes[l->to].downlink};
+
+	for (int i = 0; i < 3; i++)
+		if (v[i] && (!r || v[i] < r))
+			r = v[i];
+	return r;
+}
+
+/* Queue len bytes on l: they leave when the link and the sender's uplink
+ * are free, arrive after the latency, a jitter and any retransmission,
+ * no earlier than the receiver's downlink allows, and never before bytes
+ * sent earlier (one TCP stream). */
 static struct wbuf *link_push(struct link *l, size_t len)
 {
-	uint64_t start = l->busy_until > now_ms ? l->busy_until : now_ms;
-	uint64_t at;
+	struct snode *from = &nodes[l->from], *to = &nodes[l->to];
+	uint64_t now_us = now_ms * 1000u, start = now_us, end, at_us, at;
 	struct seg *s;
 
+	if (o.bandwidth && l->busy_us > start)
+		start = l->busy_us;
+	if (o.uplink && from->up_busy_us > start)
+		start = from->up_busy_us;
+	end = start;
 	if (o.bandwidth)
-		l->busy_until = start + (uint64_t)len * 1000u / (uint64_t)o.bandwidth;
-	else
-		l->busy_until = now_ms;
-	at = l->busy_until + (uint64_t)o.latency +
-	     (o.jitter ? rng() % (uint64_t)(o.jitter + 1) : 0);
+		end = start + (uint64_t)len * 1000000u / (uint64_t)o.bandwidth;
+	if (o.uplink) {
+		uint64_t e = start + (uint64_t)len * 1000000u / (uint64_t)o.uplink;
+
+		end = e > end ? e : end;
+		from->up_busy_us = end;
+	}
+	if (o.bandwidth)
+		l->busy_us = end;
+	at_us = end + (uint64_t)l->lat * 1000u +
+	        (o.jitter ? rng() % (uint64_t)(o.jitter + 1) : 0) * 1000u;
+	if (o.loss > 0) {
+		size_t k = (len + SIM_MSS - 1) / SIM_MSS;
+
+		for (size_t i = 0; i < k; i++)
+			if (rng_unit() < o.loss) {
+				at_us += (SIM_RTO_MS + 2u * (uint64_t)l->lat) * 1000u;
+				seg_lost++;
+				break;
+			}
+	}
+	if (to->downlink) {
+		if (to->down_busy_us > at_us)
+			at_us = to->down_busy_us;
+		at_us += (uint64_t)len * 1000000u / to->downlink;
+		to->down_busy_us = at_us;
+	}
+	at = (at_us + 999u) / 1000u;
 	if (at < l->last_at)
 		at = l->last_at;
 	l->last_at = at;
@@ -181,6 +313,10 @@ static struct wbuf *link_push(struct link *l, size_t len)
 	s = &l->q[(l->qhead + l->qn++) % l->qcap];
 	s->at = at;
 	wb_init(&s->b);
+	if (l->qn == 1) {
+		l->ev_at = at;
+		schedule(at, EV_LINK, link_index(l));
+	}
 	return &s->b;
 }
 
@@ -191,7 +327,8 @@ static void link_clear(struct link *l)
 		l->qhead = (l->qhead + 1) % l->qcap;
 		l->qn--;
 	}
-	l->busy_until = l->last_at = 0;
+	l->busy_us = l->last_at = 0;
+	l->ev_at = l->drain_at = 0;  /* scheduled events are stale now */
 }
 
 /* ---- gossip callbacks --------------------------------------------------- */
@@ -268,20 +405,31 @@ static void s_send_tpackets(void *ctx, int peer,
 	control_bytes += WIRE_HDR_LEN + total - pbytes; /* header, tags */
 }
 
+/* ms of data queued on l beyond its propagation time (what sits in the
+ * sender's socket buffer or in flight behind a bottleneck) */
+static uint64_t link_queued_ms(const struct link *l)
+{
+	uint64_t horizon = now_ms + l->lat + (uint64_t)o.jitter;
+
+	return l->last_at > horizon ? l->last_at - horizon : 0;
+}
+
 static size_t s_room(void *ctx, int peer)
 {
 	struct link *l = link_of(ctx, peer);
-	uint64_t queued_ms;
+	uint64_t queued_ms, rate;
 
 	if (!l || !l->up)
 		return 0;
-	if (!o.bandwidth)
+	if (!limited)
 		return SIZE_MAX;
-	queued_ms = l->busy_until > now_ms ? l->busy_until - now_ms : 0;
+	queued_ms = link_queued_ms(l);
 	if (queued_ms >= SIM_BUFFER_MS)
 		return 0;
-	return (size_t)((SIM_BUFFER_MS - queued_ms) * (uint64_t)o.bandwidth /
-	                1000u) + 1;
+	rate = link_rate(l);
+	if (!rate)   /* loss only: a window's worth at 1 Gbit/s */
+		rate = 125000000u;
+	return (size_t)((SIM_BUFFER_MS - queued_ms) * rate / 1000u) + 1;
 }
 
 /* The packet's creation number, from its payload ("sim <n> ..."). */
@@ -308,6 +456,10 @@ static void count_arrival(struct snode *n, const struct stored *sp)
 	n->added++;
 	if (seq < 0 || seq >= (int64_t)ncreated)
 		return;
+	pk[seq].holders++;
+	if (pk[seq].trk >= 0)
+		met_arrive(pk[seq].trk, n->idx,
+		           (uint32_t)(now_ms - pk[seq].created));
 	/* a restarted node counts again: "all" is the first time the count
 	 * reaches the number of nodes */
 	if (++pk[seq].have == (uint32_t)o.nodes)
@@ -323,34 +475,75 @@ static int s_ingest(void *ctx, int peer, const uint8_t *pkt, size_t len,
 	int rc;
 
 	*out = NULL;
-	*reason = packet_check(pkt, len, wall_s(n), 0, SIM_PURGETIME, &pv, &pe);
+	*reason = packet_check(pkt, len, wall_s(n), 0, (uint32_t)o.purgetime, &pv, &pe);
 	if (*reason == DROP_FUTURE && pv.timestamp <= wall_s(n) + 60 &&
-	    packet_check(pkt, len, pv.timestamp - 1, 0, SIM_PURGETIME, &pv,
+	    packet_check(pkt, len, pv.timestamp - 1, 0, (uint32_t)o.purgetime, &pv,
 	                 &pe) == DROP_NONE) {
 		rc = fhold_put(n->hold, pkt, len, pv.timestamp, pe.priority,
 		               pe.hash, peer);
+		n->copies++;
 		if (rc == E_OK || rc == E_DUP)
 			return E_AGAIN;
 	}
 	if (*reason != DROP_NONE)
 		return E_PROTO;
 	rc = store_put(n->store, pkt, len, &pe, wall_s(n), out);
-	if (rc == E_OK)
+	n->copies++;
+	if (rc == E_OK) {
+		n->recv_new++;
 		count_arrival(n, *out);
-	else if (rc == E_DUP)
+	} else if (rc == E_DUP) {
 		n->dups++;
-	else
+	} else {
 		return E_PROTO;
+	}
 	return rc;
+}
+
+/* ---- after an entry point: timers and drains ------------------------------ */
+
+/* Node n ran gossip code: schedule its next gossip_tick for the queued
+ * announcements, and a drain of every link whose send queue holds
+ * packets for when its buffer has room again. */
+static void node_after(struct snode *n)
+{
+	uint64_t d;
+
+	if (!n->up)
+		return;
+	d = gossip_next_due(n->g);
+	if (d != UINT64_MAX) {
+		if (d < now_ms)
+			d = now_ms;
+		if (!n->due_at || d < n->due_at) {
+			n->due_at = d;
+			schedule(d, EV_DUE, (uint32_t)n->idx);
+		}
+	}
+	if (!limited)
+		return;
+	for (int k = 0; k < n->npeers; k++) {
+		struct link *l = n->out[k];
+		uint64_t q, t;
+
+		if (!l->up || l->drain_at ||
+		    !gossip_queued_bytes(n->g, n->peers[k]))
+			continue;
+		q = link_queued_ms(l);
+		t = q >= SIM_BUFFER_MS ? now_ms + q - SIM_BUFFER_MS + 1
+		                       : now_ms + 1;
+		l->drain_at = t;
+		schedule(t, EV_DRAIN, link_index(l));
+	}
 }
 
 /* ---- nodes and topology ------------------------------------------------- */
 
 static void node_start(struct snode *n)
 {
-	struct store_config sc = {.purgetime = SIM_PURGETIME,
+	struct store_config sc = {.purgetime = (uint32_t)o.purgetime,
 	                          .maxmem = STORE_DEFAULT_MAXMEM};
-	struct gossip_cfg gc = {.purgetime = SIM_PURGETIME, .full = true,
+	struct gossip_cfg gc = {.purgetime = (uint32_t)o.purgetime, .full = true,
 	                        .mode = (unsigned)o.mode,
 	                        .tree_key = (uint32_t)n->idx + 1};
 	struct gossip_ops ops = {
@@ -360,7 +553,10 @@ static void node_start(struct snode *n)
 	};
 
 	n->skew = n->idx == 0 ? (int)o.skew : 0;
-	n->hold = fhold_new(64u << 20, 65536);
+	/* the daemon's hold is 64 MiB / 65,536 packets; its table of heads
+	 * alone would cost 10,000 nodes 2.5 GB, so it is sized for 4,096
+	 * unless a clock is skewed (-skew: node 0's packets are held) */
+	n->hold = fhold_new(64u << 20, o.skew ? 65536 : 4096);
 	n->store = store_new(&sc);
 	n->g = gossip_new(n->store, &gc, &ops);
 	if (!n->store || !n->g) {
@@ -370,6 +566,11 @@ static void node_start(struct snode *n)
 	gossip_set_send_packets(n->g, s_send_packets);
 	gossip_set_send_tpackets(n->g, s_send_tpackets);
 	n->up = true;
+	n->up_since = now_ms;
+	n->due_at = 0;
+	n->up_busy_us = n->down_busy_us = 0;
+	if (g_up)
+		g_up[n->idx] = true;
 }
 
 static void node_stop(struct snode *n)
@@ -381,6 +582,9 @@ static void node_stop(struct snode *n)
 	n->g = NULL;
 	n->store = NULL;
 	n->up = false;
+	n->due_at = 0;
+	if (g_up)
+		g_up[n->idx] = false;
 }
 
 static bool adjacent(int a, int b)
@@ -388,17 +592,30 @@ static bool adjacent(int a, int b)
 	return link_of(&nodes[a], b) != NULL;
 }
 
+/* A link's base one-way latency (both directions): -latency, or uniform
+ * in [-latency, latency_hi]. */
+static uint32_t draw_latency(void)
+{
+	if (o.latency_hi > o.latency)
+		return (uint32_t)(o.latency +
+		                  (int64_t)(rng() % (uint64_t)(o.latency_hi -
+		                                               o.latency + 1)));
+	return (uint32_t)o.latency;
+}
+
 static void add_edge(int a, int b)
 {
 	struct snode *x = &nodes[a], *y = &nodes[b];
+	uint32_t lat;
 
 	if (a == b || adjacent(a, b) || x->npeers == SIM_MAX_DEGREE ||
 	    y->npeers == SIM_MAX_DEGREE)
 		return;
-	links[nlinks] = (struct link){.from = a, .to = b};
+	lat = draw_latency();
+	links[nlinks] = (struct link){.from = a, .to = b, .lat = lat};
 	x->peers[x->npeers] = b;
 	x->out[x->npeers++] = &links[nlinks++];
-	links[nlinks] = (struct link){.from = b, .to = a};
+	links[nlinks] = (struct link){.from = b, .to = a, .lat = lat};
 	y->peers[y->npeers] = a;
 	y->out[y->npeers++] = &links[nlinks++];
 }
@@ -407,6 +624,15 @@ static void build_topology(void)
 {
 	int n = o.nodes;
 
+	if (o.catchup) {
+		/* three full nodes, all linked, and the joiner linked to each */
+		add_edge(0, 1);
+		add_edge(1, 2);
+		add_edge(0, 2);
+		for (int i = 0; i < 3; i++)
+			add_edge(3, i);
+		return;
+	}
 	for (int i = 0; i < n; i++) {
 		if (!strcmp(o.topology, "line")) {
 			if (i + 1 < n)
@@ -426,6 +652,34 @@ static void build_topology(void)
 	}
 }
 
+/* The graph for the shortest-path bound: node i's adjacency entries are
+ * g_*[g_off[i] + k] for its k-th link. */
+static void build_graph(void)
+{
+	uint32_t k = 0;
+
+	g_off = xcalloc((size_t)o.nodes + 1, sizeof(*g_off));
+	g_to = xcalloc(nlinks + 1, sizeof(*g_to));
+	g_lat = xcalloc(nlinks + 1, sizeof(*g_lat));
+	g_lup = xcalloc(nlinks + 1, sizeof(*g_lup));
+	g_up = xcalloc((size_t)o.nodes, sizeof(*g_up));
+	for (int i = 0; i < o.nodes; i++) {
+		struct snode *n = &nodes[i];
+
+		g_off[i] = k;
+		g_up[i] = n->up;
+		for (int j = 0; j < n->npeers; j++, k++) {
+			n->out[j]->adj = k;
+			g_to[k] = n->peers[j];
+			g_lat[k] = n->out[j]->lat;
+			g_lup[k] = n->out[j]->up;
+		}
+	}
+	g_off[o.nodes] = k;
+	graph = (struct met_graph){.n = o.nodes, .off = g_off, .to = g_to,
+	                           .lat = g_lat, .up = g_up, .link_up = g_lup};
+}
+
 static bool partitioned(int a, int b)
 {
 	int h = o.nodes / 2;
@@ -435,54 +689,80 @@ static bool partitioned(int a, int b)
 	       ((a < h) != (b < h));
 }
 
-/* Bring each link up or down as partitions and restarts say. */
-static void update_links(void)
+/* Bring the link pair at links[i], links[i + 1] up or down as nodes,
+ * partitions and restarts say. */
+static void update_pair(size_t i)
 {
-	for (size_t i = 0; i < nlinks; i += 2) {
-		struct link *ab = &links[i], *ba = &links[i + 1];
-		int a = ab->from, b = ab->to;
-		bool want = nodes[a].up && nodes[b].up && !partitioned(a, b);
+	struct link *ab = &links[i], *ba = &links[i + 1];
+	int a = ab->from, b = ab->to;
+	bool want = nodes[a].up && nodes[b].up && !partitioned(a, b);
 
-		if (want == ab->up)
-			continue;
-		if (want) {
-			unsigned fl = GOSSIP_PEER_FULL | GOSSIP_PEER_V2 |
-			              GOSSIP_PEER_V3;
+	if (want == ab->up)
+		return;
+	if (want) {
+		unsigned fl = GOSSIP_PEER_FULL | GOSSIP_PEER_V2 |
+		              GOSSIP_PEER_V3;
 
-			ab->up = ba->up = true;
-			if (gossip_peer_add(nodes[a].g, b, fl, now_ms) != E_OK ||
-			    gossip_peer_add(nodes[b].g, a, fl, now_ms) != E_OK) {
-				fprintf(stderr, "sim: peer table full\n");
-				exit(1);
-			}
-		} else {
-			if (nodes[a].up)
-				gossip_peer_del(nodes[a].g, b);
-			if (nodes[b].up)
-				gossip_peer_del(nodes[b].g, a);
-			ab->up = ba->up = false;
-			link_clear(ab);
-			link_clear(ba);
+		ab->up = ba->up = true;
+		g_lup[ab->adj] = g_lup[ba->adj] = true;
+		if (gossip_peer_add(nodes[a].g, b, fl, now_ms) != E_OK ||
+		    gossip_peer_add(nodes[b].g, a, fl, now_ms) != E_OK) {
+			fprintf(stderr, "sim: peer table full\n");
+			exit(1);
 		}
+		node_after(&nodes[a]);
+		node_after(&nodes[b]);
+	} else {
+		if (nodes[a].up)
+			gossip_peer_del(nodes[a].g, b);
+		if (nodes[b].up)
+			gossip_peer_del(nodes[b].g, a);
+		ab->up = ba->up = false;
+		g_lup[ab->adj] = g_lup[ba->adj] = false;
+		link_clear(ab);
+		link_clear(ba);
 	}
 }
 
-/* A node crashes: the packets no other node holds (created there and not
- * sent yet, or in flight on its links) are gone from the network. */
+static void update_links(void)
+{
+	for (size_t i = 0; i < nlinks; i += 2)
+		update_pair(i);
+}
+
+static void update_node_links(const struct snode *n)
+{
+	for (int k = 0; k < n->npeers; k++)
+		update_pair(link_index(n->out[k]) & ~(size_t)1);
+}
+
+/* A node goes down: the packets no other up node holds (created there
+ * and not sent yet; what is in flight on its links goes with them) are
+ * gone from the network. */
 static bool lost_cb(struct stored *sp, void *arg)
 {
-	const struct snode *dead = arg;
 	int64_t seq = packet_seq(stored_bytes(sp), sp->len);
 
-	for (int i = 0; i < o.nodes; i++)
-		if (&nodes[i] != dead && nodes[i].up &&
-		    store_has(nodes[i].store, sp->hash))
-			return true;
-	if (seq >= 0 && seq < (int64_t)ncreated && !pk[seq].lost) {
+	if (seq >= 0 && seq < (int64_t)ncreated && pk[seq].holders &&
+	    --pk[seq].holders == 0 && !pk[seq].lost) {
 		pk[seq].lost = true;
 		nlost++;
 	}
 	return true;
+}
+
+static void node_down(struct snode *n)
+{
+	n->up = false;
+	update_node_links(n);    /* peers forget it first */
+	store_foreach_time(n->store, 0, UINT32_MAX, lost_cb, NULL);
+	node_stop(n);
+}
+
+static void node_up(struct snode *n)
+{
+	node_start(n);           /* back with an empty store */
+	update_node_links(n);
 }
 
 static void update_restart(void)
@@ -496,25 +776,62 @@ static void update_restart(void)
 	t1 = SIM_T0 + (uint64_t)o.restart_t1 * 1000;
 	t2 = SIM_T0 + (uint64_t)o.restart_t2 * 1000;
 	if (n->up && now_ms >= t1 && now_ms < t2) {
-		n->up = false;
-		update_links();      /* peers forget it first */
-		store_foreach_time(n->store, 0, UINT32_MAX, lost_cb, n);
-		node_stop(n);
+		node_down(n);
 	} else if (!n->up && now_ms >= t2) {
-		node_start(n);       /* back with an empty store */
+		if (o.catchup) {
+			n->downlink = (uint64_t)o.catchup;
+			cu_start = now_ms;
+			cu_copies0 = n->copies;
+			cu_new0 = n->recv_new;
+		}
+		node_up(n);
+	}
+}
+
+/* Churn, once a second during the load: o.churn of the nodes per minute
+ * leave (at random among those up), each back SIM_CHURN_DOWN_S later
+ * with an empty store. */
+static void update_churn(void)
+{
+	uint64_t t = (now_ms - SIM_T0) / 1000u, want;
+	int up = 0;
+
+	if (o.churn <= 0)
+		return;
+	/* departures due by second t, from the total (no drift) */
+	want = (uint64_t)(o.churn * o.nodes * (double)t / 60.0 + 1e-9);
+	for (int i = 0; i < o.nodes; i++)
+		up += nodes[i].up;
+	while (churn_leaves < want && up > o.nodes / 2) {
+		struct snode *n = NULL;
+
+		for (int tries = 0; tries < 64 && !n; tries++) {
+			n = &nodes[rng() % (uint64_t)o.nodes];
+			if (!n->up)
+				n = NULL;
+		}
+		if (!n)
+			break;
+		node_down(n);
+		up--;
+		churn_leaves++;
+		schedule(now_ms + SIM_CHURN_DOWN_S * 1000u, EV_REJOIN,
+		         (uint32_t)n->idx);
 	}
 }
 
 /* ---- traffic -------------------------------------------------------------- */
 
-static void create_packet(void)
+/* A packet at a random up node (the spammer, node 0, for spam), honest
+ * ones with priority >= -priority, spam with priority 0. */
+static void create_packet(bool spam)
 {
-	int origin = (int)(rng() % (uint64_t)o.nodes);
-	struct snode *n = &nodes[origin];
+	int origin = 0;
+	struct snode *n;
 	static uint8_t buf[65536 + 64]; /* -size is at most 65536 */
 	static char pl[65536];
 	struct packet_fields f = {
-		.relay = 1, .kind = PACKET_KIND_DATA, .timestamp = wall_s(n),
+		.relay = 1, .kind = PACKET_KIND_DATA,
 		.tag_a = (const uint8_t *)"sim", .len_a = 3,
 		.payload = (const uint8_t *)pl, .nonce = ncreated,
 	};
@@ -523,8 +840,19 @@ static void create_packet(void)
 	size_t len;
 	int hl;
 
-	if (!n->up || ncreated == SIM_MAX_PACKETS)
+	if (!spam) {
+		/* a few tries for an up node: churn and restarts take some
+		 * down (o.catchup: only the three full nodes make packets) */
+		for (int t = 0; t < 8; t++) {
+			origin = (int)(rng() % (uint64_t)(o.catchup ? 3 : o.nodes));
+			if (nodes[origin].up && !(o.spam && origin == 0))
+				break;
+		}
+	}
+	n = &nodes[origin];
+	if (!n->up || ncreated == SIM_MAX_PACKETS || ncreated == pkcap)
 		return;  /* a down node creates nothing */
+	f.timestamp = wall_s(n);
 	hl = snprintf(pl, sizeof(pl), "sim %u ", ncreated);
 	f.payload_len = (size_t)o.size - PACKET_FIXED_LEN - 3;
 	if (f.payload_len < (size_t)hl)
@@ -540,26 +868,31 @@ static void create_packet(void)
 			exit(1);
 		}
 		txpow_eval(buf, len, 0, &pe);
-		if (pe.priority >= 0)
+		if (spam ? pe.priority == 0 : pe.priority >= o.priority)
 			break;
 		f.nonce += SIM_MAX_PACKETS; /* distinct from other packets' */
 	}
 	if (store_put(n->store, buf, len, &pe, wall_s(n), &sp) != E_OK)
 		return;
 	pk[ncreated] = (struct pktrec){.created = now_ms, .last = now_ms,
-	                               .have = 0};
+	                               .have = 0, .trk = -1, .spam = spam};
+	if (ncreated % (uint32_t)track_every == 0)
+		pk[ncreated].trk = met_track(&graph, origin, spam ? 1 : 0);
 	ncreated++;
+	nspam += spam;
 	count_arrival(n, sp);
 	gossip_on_new(n->g, sp, -1, now_ms);
+	node_after(n);
 }
 
-/* ---- the clock -------------------------------------------------------------- */
+/* ---- events ----------------------------------------------------------------- */
 
 static void deliver(struct link *l)
 {
+	struct snode *to = &nodes[l->to];
+
 	while (l->up && l->qn && l->q[l->qhead].at <= now_ms) {
 		struct seg s = l->q[l->qhead];
-		struct snode *to = &nodes[l->to];
 
 		l->qhead = (l->qhead + 1) % l->qcap;
 		l->qn--;
@@ -585,6 +918,60 @@ static void deliver(struct link *l)
 		}
 		wb_fini(&s.b);
 	}
+	if (l->up && l->qn) {
+		l->ev_at = l->q[l->qhead].at;
+		schedule(l->ev_at, EV_LINK, link_index(l));
+	}
+	node_after(to);
+}
+
+static void on_event(const struct wev *e)
+{
+	switch (e->kind) {
+	case EV_LINK: {
+		struct link *l = &links[e->id];
+
+		if (l->ev_at != e->at)
+			return;          /* stale: cleared or rescheduled */
+		l->ev_at = 0;
+		deliver(l);
+		return;
+	}
+	case EV_DUE: {
+		struct snode *n = &nodes[e->id];
+
+		if (n->due_at != e->at || !n->up)
+			return;
+		n->due_at = 0;
+		gossip_tick(n->g, now_ms);
+		node_after(n);
+		return;
+	}
+	case EV_DRAIN: {
+		struct link *l = &links[e->id];
+		struct snode *n = &nodes[l->from];
+
+		if (l->drain_at != e->at)
+			return;
+		l->drain_at = 0;
+		if (!l->up || !n->up)
+			return;
+		gossip_drain(n->g, l->to);
+		node_after(n);
+		return;
+	}
+	case EV_REJOIN: {
+		struct snode *n = &nodes[e->id];
+
+		if (!n->up) {
+			node_up(n);
+			churn_joins++;
+		}
+		return;
+	}
+	default:
+		return;
+	}
 }
 
 /* A held future packet is due at its node (as node_tick does). */
@@ -595,10 +982,11 @@ static void release_cb(void *arg, const uint8_t *pkt, size_t len, int peer)
 	struct pow_eval pe;
 	struct stored *sp;
 
-	if (packet_check(pkt, len, wall_s(n), 0, SIM_PURGETIME, &pv, &pe) !=
+	if (packet_check(pkt, len, wall_s(n), 0, (uint32_t)o.purgetime, &pv, &pe) !=
 	    DROP_NONE)
 		return;
 	if (store_put(n->store, pkt, len, &pe, wall_s(n), &sp) == E_OK) {
+		n->recv_new++;
 		count_arrival(n, sp);
 		gossip_on_new(n->g, sp, GOSSIP_FROM_HOLD, now_ms);
 	} else {
@@ -606,25 +994,18 @@ static void release_cb(void *arg, const uint8_t *pkt, size_t len, int peer)
 	}
 }
 
-static void step(void)
+/* Every SIM_TICK_MS: each up node's periodic tick, as net.c's timer. */
+static void tick_all(void)
 {
-	for (size_t i = 0; i < nlinks; i++)
-		deliver(&links[i]);
 	for (int i = 0; i < o.nodes; i++) {
 		struct snode *n = &nodes[i];
 
 		if (!n->up)
 			continue;
-		if ((now_ms - SIM_T0) % SIM_TICK_MS == 0 &&
-		    fhold_next(n->hold) <= (uint64_t)wall_s(n) + 1)
+		if (fhold_next(n->hold) <= (uint64_t)wall_s(n) + 1)
 			fhold_release(n->hold, wall_s(n) + 1, release_cb, n);
-		if ((now_ms - SIM_T0) % SIM_TICK_MS == 0 ||
-		    gossip_next_due(n->g) <= now_ms)
-			gossip_tick(n->g, now_ms);
-		if (o.bandwidth)
-			for (int k = 0; k < n->npeers; k++)
-				if (n->out[k]->up)
-					gossip_drain(n->g, n->peers[k]);
+		gossip_tick(n->g, now_ms);
+		node_after(n);
 	}
 }
 
@@ -641,12 +1022,52 @@ static bool converged(void)
 		store_get_stats(nodes[i].store, &st);
 		if (st.count != ncreated - nlost)
 			return false;
+	}
+	for (int i = 0; i < o.nodes; i++) {
 		store_fingerprint(nodes[i].store, first ? fp0 : fp);
 		if (!first && memcmp(fp0, fp, 32))
 			return false;
 		first = false;
 	}
 	return true;
+}
+
+/* ---- churn check -------------------------------------------------------------- */
+
+struct cc_arg {
+	uint64_t since;
+	uint64_t held;
+};
+
+static bool churn_cb(struct stored *sp, void *arg)
+{
+	struct cc_arg *a = arg;
+	int64_t seq = packet_seq(stored_bytes(sp), sp->len);
+
+	if (seq >= 0 && seq < (int64_t)ncreated && !pk[seq].lost &&
+	    pk[seq].created >= a->since)
+		a->held++;
+	return true;
+}
+
+/* Nodes up at least SIM_CHURN_STAY_S: the packets made since they came
+ * up (not lost) that they lack. */
+static void churn_check(uint64_t *checked, uint64_t *missing)
+{
+	*checked = *missing = 0;
+	for (int i = 0; i < o.nodes; i++) {
+		struct snode *n = &nodes[i];
+		struct cc_arg a = {.since = n->up_since};
+		uint64_t want = 0;
+
+		if (!n->up || now_ms - n->up_since < SIM_CHURN_STAY_S * 1000u)
+			continue;
+		for (uint32_t s = 0; s < ncreated; s++)
+			want += !pk[s].lost && pk[s].created >= n->up_since;
+		store_foreach_time(n->store, 0, UINT32_MAX, churn_cb, &a);
+		(*checked)++;
+		*missing += want > a.held ? want - a.held : 0;
+	}
 }
 
 /* ---- main ------------------------------------------------------------------- */
@@ -658,13 +1079,109 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static void print_figs(const char *pfx, const struct met_figs *f)
+{
+	static const char *const sh[3] = {"50", "99", "100"};
+
+	printf(" %stracked=%u %sincomplete=%u", pfx, f->packets, pfx,
+	       f->incomplete);
+	for (int x = 0; x < 3; x++)
+		printf(" %sprop%s_p50_ms=%.0f %sprop%s_p99_ms=%.0f "
+		       "%sbound%s_p50_ms=%.0f %sbound%s_p99_ms=%.0f "
+		       "%sratio%s_p50=%.3f %sratio%s_p99=%.3f",
+		       pfx, sh[x], f->prop_ms[x][0], pfx, sh[x], f->prop_ms[x][1],
+		       pfx, sh[x], f->bound_ms[x][0], pfx, sh[x],
+		       f->bound_ms[x][1], pfx, sh[x], f->ratio[x][0], pfx, sh[x],
+		       f->ratio[x][1]);
+	printf(" %sdelivery_ratio_p50=%.3f %sdelivery_ratio_p99=%.3f "
+	       "%sdelivery_ratio_max=%.3f", pfx, f->dratio[0], pfx,
+	       f->dratio[1], pfx, f->dratio_max);
+}
+
+static long peak_rss_kb(void)
+{
+	struct rusage ru;
+
+	return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
+}
+
+/* The rest of the bench=sim line: the shortest-path bound and what the
+ * run reached against it (metrics.h), payload copies per delivery, the
+ * scenarios' figures, and what the run cost. */
+static void print_bound_figures(double run_s)
+{
+	uint64_t copies = 0, news = 0;
+	struct met_figs f;
+
+	for (int i = 0; i < o.nodes; i++) {
+		copies += nodes[i].copies;
+		news += nodes[i].recv_new;
+	}
+	met_figures(-1, &f);
+	printf(" profile=%s latency_hi_ms=%lld track_every=%lld",
+	       o.profile, (long long)o.latency_hi, (long long)track_every);
+	print_figs("", &f);
+	printf(" copies_per_delivery=%.4f", news ? (double)copies / (double)news
+	                                         : 0.0);
+	printf(" uplink=%lld downlink=%lld loss=%g segments_delayed_by_loss=%llu",
+	       (long long)o.uplink, (long long)o.downlink, o.loss * 100.0,
+	       (unsigned long long)seg_lost);
+	if (o.spam) {
+		struct met_figs h;
+
+		met_figures(0, &h);
+		printf(" spam=%lld spam_created=%u honest_priority=%lld", (long long)o.spam,
+		       nspam, (long long)o.priority);
+		print_figs("honest_", &h);
+	}
+	if (o.churn > 0) {
+		uint64_t checked, missing;
+
+		churn_check(&checked, &missing);
+		printf(" churn=%g churn_leaves=%llu churn_joins=%llu "
+		       "churn_nodes_checked=%llu churn_missing=%llu",
+		       o.churn * 100.0, (unsigned long long)churn_leaves,
+		       (unsigned long long)churn_joins,
+		       (unsigned long long)checked, (unsigned long long)missing);
+	}
+	if (o.catchup) {
+		struct snode *j = &nodes[3];
+		uint64_t cnew = j->recv_new - cu_new0;
+		uint64_t bytes = (uint64_t)(ncreated - nlost) *
+		                 (uint64_t)(o.size + (int64_t)WIRE_HDR_LEN);
+		double ideal = (double)bytes * 1000.0 / (double)o.catchup;
+
+		printf(" catchup_downlink=%lld catchup_packets=%llu "
+		       "catchup_ms=%lld catchup_copies=%.4f "
+		       "catchup_one_copy_ms=%.0f catchup_time_ratio=%.3f",
+		       (long long)o.catchup, (unsigned long long)cnew,
+		       cu_done ? (long long)(cu_done - cu_start) : -1LL,
+		       cnew ? (double)(j->copies - cu_copies0) / (double)cnew : 0.0,
+		       ideal, cu_done ? (double)(cu_done - cu_start) / ideal : -1.0);
+	}
+	printf(" tables=%s gossip_known_slots=%u gossip_pending_max=%u\n",
+#ifdef SIM_SMALL
+	       "small",
+#else
+	       "large",
+#endif
+	       (unsigned)GOSSIP_KNOWN_SLOTS, (unsigned)GOSSIP_PENDING_MAX);
+	/* what the run cost varies from run to run: not on the line */
+	fprintf(stderr, "# sim cost: run_s=%.1f peak_rss_mb=%.0f\n", run_s,
+	        (double)peak_rss_kb() / 1024.0);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 	"Usage: sim [-name=value ...]\n"
 	"N dexp2p nodes (store + gossip) in one process over a simulated\n"
 	"network with a virtual clock; prints one bench=sim line.\n"
-	"  -nodes=N          2..256 (10)\n"
+	"  -nodes=N          2..10000 (10)\n"
+	"  -tables=T         gossip tables: large (16,384 known ids per peer,\n"
+	"                    65,536 pending fetches), small (1,024 and 1,024:\n"
+	"                    the binary sim-small, for 100s of packets/s), or\n"
+	"                    auto: small above %d nodes (auto)\n"
 	"  -topology=T       ring, ring3 (ring + chord to the opposite node),\n"
 	"                    line, random (ring + random chords) (ring3)\n"
 	"  -degree=D         random topology: at least D links per node,\n"
@@ -675,9 +1192,33 @@ static void usage(FILE *f)
 	"  -settle=S         at most S simulated seconds after the load for\n"
 	"                    every node to hold every packet, 1..3600 (10)\n"
 	"  -size=B           packet bytes, 40..65536 (256)\n"
-	"  -latency=MS       one-way link latency, 0..10000 (5)\n"
+	"  -latency=MS       one-way link latency, 0..10000 (5); LO-HI: each\n"
+	"                    link's latency uniform in [LO, HI] (both ways)\n"
 	"  -jitter=MS        extra random delay per send, order kept (0)\n"
+	"  -profile=P        wan: -latency=20-150 -jitter=10 unless given;\n"
+	"                    lan: the defaults (lan)\n"
+	"  -purgetime=S      the nodes' -purgetime, 60..86400 (3600); less\n"
+	"                    saves memory (each store keeps a list head per\n"
+	"                    second of it) and reconciliation work\n"
+	"  -track=K          per-node arrival times and shortest-path bound\n"
+	"                    for 1 packet in K, 0 = as many as %u cells\n"
+	"                    (nodes x packets) allow (0)\n"
 	"  -bandwidth=B      bytes/s per link direction, 0 = unlimited (0)\n"
+	"  -uplink=B         bytes/s a node sends on all its links together (0)\n"
+	"  -downlink=B       bytes/s a node receives on all its links (0)\n"
+	"  -loss=P           percent of IP packets (1448 B) lost: each delays\n"
+	"                    its segment and the link behind it by a TCP\n"
+	"                    retransmission, 200 ms + one round trip (0)\n"
+	"  -churn=P          percent of the nodes per minute leaving during\n"
+	"                    the load, each back %d s later with an empty\n"
+	"                    store (0)\n"
+	"  -spam=K           node 0 publishes priority-0 packets at K times\n"
+	"                    -rate, besides the honest load (0)\n"
+	"  -priority=P       honest packets are mined to priority >= P,\n"
+	"                    0..12 (0; 2 with -spam)\n"
+	"  -catchup=B        scenario: 3 full nodes get the load, node 4\n"
+	"                    (linked to each) joins at its end, empty, with a\n"
+	"                    downlink of B bytes/s (-nodes is 4)\n"
 	"  -partition=T1:T2  split nodes [0,N/2) from [N/2,N) from second T1\n"
 	"                    to T2 of the run\n"
 	"  -restart=K:T1:T2  node K down from second T1, back at T2 with an\n"
@@ -687,12 +1228,29 @@ static void usage(FILE *f)
 	"  -seed=N           random seed (1)\n"
 	"  -mode=M           dissemination to v3 peers: 0 tree, 1 hop (as\n"
 	"                    v2), 2 mesh, 3 flood (gossip.h) (0)\n"
-	"  -help             this text\n");
+	"  -progress=1       a line on stderr every simulated second\n"
+	"  -help             this text\n", SIM_LARGE_NODES, SIM_TRACK_CELLS,
+	SIM_CHURN_DOWN_S);
 }
 
 static int parse_range(const char *s, int64_t lo, int64_t hi, int64_t *out)
 {
 	return parse_int64(s, out) == E_OK && *out >= lo && *out <= hi ? 0 : -1;
+}
+
+/* A percentage 0..hi ("1", "0.5") as a share 0..hi/100. */
+static int parse_pct(const char *s, double hi, double *out)
+{
+	char *end;
+	double v;
+
+	if (!*s || strchr(s, ' ') || *s == '+' || *s == '-')
+		return -1;
+	v = strtod(s, &end);
+	if (*end || !(v >= 0 && v <= hi))
+		return -1;
+	*out = v / 100.0;
+	return 0;
 }
 
 /* "a:b[:c]" into up to n int64 values; 0 when exactly n parsed. */
@@ -712,8 +1270,30 @@ static int parse_tuple(const char *s, int64_t *v, int n)
 	return i == n ? 0 : -1;
 }
 
+/* "MS" or "LO-HI" */
+static int parse_latency(const char *s)
+{
+	const char *dash = strchr(s, '-');
+	char buf[32];
+
+	if (!dash)
+		return parse_range(s, 0, 10000, &o.latency) ? -1 :
+		       (o.latency_hi = o.latency, 0);
+	if ((size_t)(dash - s) >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, (size_t)(dash - s));
+	buf[dash - s] = 0;
+	if (parse_range(buf, 0, 10000, &o.latency) ||
+	    parse_range(dash + 1, 0, 10000, &o.latency_hi) ||
+	    o.latency_hi < o.latency)
+		return -1;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv)
 {
+	bool lat_set = false, jit_set = false, prio_set = false;
+
 	memset(&o, 0, sizeof(o));
 	o.nodes = 10;
 	o.degree = 4;
@@ -722,7 +1302,10 @@ static int parse_args(int argc, char **argv)
 	o.seconds = 10;
 	o.settle = 10;
 	o.size = 256;
-	o.latency = 5;
+	o.latency = o.latency_hi = 5;
+	strcpy(o.profile, "lan");
+	strcpy(o.tables, "auto");
+	o.purgetime = 3600;
 	o.seed = 1;
 	o.part_t1 = o.restart_node = -1;
 	for (int i = 1; i < argc; i++) {
@@ -759,11 +1342,44 @@ static int parse_args(int argc, char **argv)
 		} else if (!strncmp(a, "size=", 5)) {
 			bad = parse_range(eq + 1, 40, 65536, &o.size);
 		} else if (!strncmp(a, "latency=", 8)) {
-			bad = parse_range(eq + 1, 0, 10000, &o.latency);
+			bad = parse_latency(eq + 1);
+			lat_set = true;
 		} else if (!strncmp(a, "jitter=", 7)) {
 			bad = parse_range(eq + 1, 0, 10000, &o.jitter);
+			jit_set = true;
+		} else if (!strncmp(a, "profile=", 8)) {
+			bad = strcmp(eq + 1, "wan") && strcmp(eq + 1, "lan");
+			if (!bad)
+				strcpy(o.profile, eq + 1);
+		} else if (!strncmp(a, "tables=", 7)) {
+			bad = strcmp(eq + 1, "auto") && strcmp(eq + 1, "large") &&
+			      strcmp(eq + 1, "small");
+			if (!bad)
+				strcpy(o.tables, eq + 1);
+		} else if (!strncmp(a, "purgetime=", 10)) {
+			bad = parse_range(eq + 1, 60, 86400, &o.purgetime);
+		} else if (!strncmp(a, "progress=", 9)) {
+			bad = parse_range(eq + 1, 0, 1, &o.progress);
+		} else if (!strncmp(a, "track=", 6)) {
+			bad = parse_range(eq + 1, 0, SIM_MAX_PACKETS, &o.track);
 		} else if (!strncmp(a, "bandwidth=", 10)) {
-			bad = parse_range(eq + 1, 0, INT64_MAX / 1000, &o.bandwidth);
+			bad = parse_range(eq + 1, 0, INT64_MAX / 1000000, &o.bandwidth);
+		} else if (!strncmp(a, "uplink=", 7)) {
+			bad = parse_range(eq + 1, 0, INT64_MAX / 1000000, &o.uplink);
+		} else if (!strncmp(a, "downlink=", 9)) {
+			bad = parse_range(eq + 1, 0, INT64_MAX / 1000000, &o.downlink);
+		} else if (!strncmp(a, "loss=", 5)) {
+			bad = parse_pct(eq + 1, 50, &o.loss);
+		} else if (!strncmp(a, "churn=", 6)) {
+			bad = parse_pct(eq + 1, 100, &o.churn);
+		} else if (!strncmp(a, "spam=", 5)) {
+			bad = parse_range(eq + 1, 0, 100, &o.spam);
+		} else if (!strncmp(a, "priority=", 9)) {
+			bad = parse_range(eq + 1, 0, 12, &o.priority);
+			prio_set = true;
+		} else if (!strncmp(a, "catchup=", 8)) {
+			bad = parse_range(eq + 1, 1000, INT64_MAX / 1000000,
+			                  &o.catchup);
 		} else if (!strncmp(a, "skew=", 5)) {
 			bad = parse_int64(eq + 1, &o.skew) != E_OK ||
 			      o.skew < -3600 || o.skew > 3600;
@@ -793,51 +1409,158 @@ static int parse_args(int argc, char **argv)
 			return -1;
 		}
 	}
+	if (!strcmp(o.profile, "wan")) {
+		if (!lat_set) {
+			o.latency = 20;
+			o.latency_hi = 150;
+		}
+		if (!jit_set)
+			o.jitter = 10;
+	}
+	if (o.spam && !prio_set)
+		o.priority = 2;
+	if (o.catchup) {
+		if (o.restart_node >= 0 || o.part_t1 >= 0 || o.churn > 0 ||
+		    o.spam) {
+			fprintf(stderr, "sim: -catchup is a scenario of its own "
+			        "(no -restart, -partition, -churn, -spam)\n");
+			return -1;
+		}
+		o.nodes = 4;
+		/* the joiner is away for the load, back empty at its end */
+		o.restart_node = 3;
+		o.restart_t1 = 0;
+		o.restart_t2 = o.seconds;
+	}
 	if (o.restart_node >= o.nodes) {
 		fprintf(stderr, "sim: -restart node must be below -nodes\n");
 		return -1;
 	}
-	if ((uint64_t)o.rate * (uint64_t)o.seconds > SIM_MAX_PACKETS) {
-		fprintf(stderr, "sim: rate x seconds over %u packets\n",
+	if ((uint64_t)o.rate * (uint64_t)o.seconds * (uint64_t)(1 + o.spam) >
+	    SIM_MAX_PACKETS) {
+		fprintf(stderr, "sim: rate x seconds (with spam) over %u packets\n",
 		        SIM_MAX_PACKETS);
 		return -1;
 	}
 	return 0;
 }
 
+#ifndef SIM_SMALL
+/* Above SIM_LARGE_NODES: the same run in sim-small, beside this binary. */
+static void run_small(char **argv)
+{
+	char path[4096];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 16);
+	char *slash;
+
+	if (n <= 0)
+		return;
+	path[n] = 0;
+	slash = strrchr(path, '/');
+	if (!slash)
+		return;
+	strcpy(slash + 1, "sim-small");
+	execv(path, argv);
+	fprintf(stderr, "sim: cannot run %s; going on with the large "
+	        "tables\n", path);
+}
+#endif
+
 int main(int argc, char **argv)
 {
-	uint64_t load_end, deadline, conv_ms = 0, acc = 0, adds = 0, dups = 0;
-	uint64_t missing = 0;
+	uint64_t load_end, deadline, conv_ms = 0, acc = 0, sacc = 0, adds = 0;
+	uint64_t dups = 0, missing = 0;
 	uint64_t *lat;
 	uint32_t all = 0, n;
 	bool conv = false;
+	struct timespec t0, t1;
 
+	/* Large tables (gossip's known-sets, pending table, INV rings) must
+	 * come from fresh mmaps, whose zero pages cost nothing until touched,
+	 * so that 10,000 nodes pay for what they use: a fixed threshold (glibc
+	 * raises its own after frees), and no spare top of heap (M_TOP_PAD,
+	 * 128 KiB by default) that a table would be carved from and cleared
+	 * with memset by calloc. */
+	mallopt(M_MMAP_THRESHOLD, 8 << 10);
+	mallopt(M_MMAP_MAX, 1 << 30);
+	mallopt(M_TOP_PAD, 0);
 	if (parse_args(argc, argv))
 		return 2;
+#ifndef SIM_SMALL
+	if (!strcmp(o.tables, "small") ||
+	    (!strcmp(o.tables, "auto") && o.nodes > SIM_LARGE_NODES))
+		run_small(argv);
+#endif
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rng_state = (uint64_t)o.seed * 0x9E3779B97F4A7C15ULL + 1;
+	limited = o.bandwidth || o.uplink || o.downlink || o.loss > 0 ||
+	          o.catchup;
 	nodes = xcalloc((size_t)o.nodes, sizeof(*nodes));
 	links = xcalloc((size_t)o.nodes * SIM_MAX_DEGREE, sizeof(*links));
-	pk = xcalloc((size_t)(o.rate * o.seconds) + 1, sizeof(*pk));
+	pkcap = (size_t)(o.rate * o.seconds * (1 + o.spam)) + 1;
+	pk = xcalloc(pkcap, sizeof(*pk));
 	now_ms = SIM_T0;
+	wheel_init();
 	for (int i = 0; i < o.nodes; i++) {
 		nodes[i].idx = i;
+		nodes[i].downlink = (uint64_t)o.downlink;
 		node_start(&nodes[i]);
 	}
 	build_topology();
+	build_graph();
+	update_restart();
 	update_links();
+	{
+		/* track every packet if the tables allow, else 1 in K */
+		uint64_t total = (uint64_t)pkcap;
+		uint64_t maxt = SIM_TRACK_CELLS / (uint64_t)o.nodes;
+
+		track_every = o.track ? o.track
+		                      : (int64_t)((total + maxt - 1) / maxt);
+		if (track_every < 1)
+			track_every = 1;
+		maxt = total / (uint64_t)track_every + 1;
+		if (maxt > SIM_TRACK_CELLS / (uint64_t)o.nodes)
+			maxt = SIM_TRACK_CELLS / (uint64_t)o.nodes;
+		met_init(o.nodes, (uint32_t)maxt);
+	}
 	load_end = SIM_T0 + (uint64_t)o.seconds * 1000;
 	deadline = load_end + (uint64_t)o.settle * 1000;
 	for (; now_ms < deadline; now_ms++) {
-		update_restart();
-		update_links();
+		uint64_t t = now_ms - SIM_T0;
+
+		if (o.restart_node >= 0)
+			update_restart();
+		if (t % 1000 == 0) {
+			if (o.progress)
+				fprintf(stderr, "# sim: t=%llus created=%u events=%zu "
+				        "rss_mb=%.0f\n", (unsigned long long)(t / 1000),
+				        ncreated, wheel_count(),
+				        (double)peak_rss_kb() / 1024.0);
+			if (o.part_t1 >= 0)
+				update_links();
+			if (now_ms < load_end)
+				update_churn();
+		}
 		if (now_ms < load_end) {
 			/* rate/1000 packets per ms, the remainder carried */
 			acc += (uint64_t)o.rate;
 			for (; acc >= 1000; acc -= 1000)
-				create_packet();
+				create_packet(false);
+			sacc += (uint64_t)(o.rate * o.spam);
+			for (; sacc >= 1000; sacc -= 1000)
+				create_packet(true);
 		}
-		step();
+		wheel_run(now_ms, on_event);
+		if (t % SIM_TICK_MS == 0)
+			tick_all();
+		if (o.catchup && cu_start && !cu_done && nodes[3].up) {
+			struct store_stats st;
+
+			store_get_stats(nodes[3].store, &st);
+			if (st.count >= ncreated - nlost)
+				cu_done = now_ms;
+		}
 		if (now_ms >= load_end && (now_ms - load_end) % 10 == 0 &&
 		    converged()) {
 			conv = true;
@@ -845,6 +1568,7 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	/* figures */
 	lat = xmalloc(((size_t)ncreated + 1) * sizeof(*lat));
 	for (n = 0; n < ncreated; n++)
@@ -867,8 +1591,9 @@ int main(int argc, char **argv)
 	       "missing=%llu "
 	       "dup_ratio=%.4f control_ratio=%.4f latency_p50_ms=%llu "
 	       "latency_p99_ms=%llu latency_max_ms=%llu converged_after_ms=%lld "
-	       "fingerprints_equal=%d skew=%lld misbehaved=%llu\n",
-	       o.nodes, o.topology, (double)nlinks / o.nodes, (long long)o.rate,
+	       "fingerprints_equal=%d skew=%lld misbehaved=%llu",
+	       o.nodes, o.catchup ? "catchup" : o.topology,
+	       (double)nlinks / o.nodes, (long long)o.rate,
 	       (long long)o.seconds, (long long)o.size, (long long)o.latency,
 	       (long long)o.jitter, (long long)o.bandwidth, (long long)o.seed,
 	       ncreated, nlost, all, (unsigned long long)missing,
@@ -880,6 +1605,9 @@ int main(int argc, char **argv)
 	       conv ? (long long)conv_ms : -1LL, conv ? 1 : 0,
 	       (long long)o.skew, (unsigned long long)misbehaved);
 	free(lat);
+	print_bound_figures((double)(t1.tv_sec - t0.tv_sec) +
+	                    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	fflush(stdout);
 	for (int i = 0; i < o.nodes; i++)
 		if (nodes[i].up)
 			node_stop(&nodes[i]);
@@ -887,8 +1615,15 @@ int main(int argc, char **argv)
 		link_clear(&links[i]);
 		free(links[i].q);
 	}
+	wheel_free();
 	free(links);
 	free(nodes);
 	free(pk);
+	met_free();
+	free(g_off);
+	free(g_to);
+	free(g_lat);
+	free(g_lup);
+	free(g_up);
 	return 0;
 }

@@ -1,0 +1,63 @@
+"""The real-daemon bench harnesses (docs/bench.md "proxy", netbench): the
+delaying proxy network and netbench's random topology with RSS figures, in
+their smallest configurations.  What is checked is the harness itself: a
+proxy that did not delay, or a topology that did not come up, fails."""
+
+import os
+import subprocess
+
+import dexnet
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+
+
+def run_script(name, env, timeout):
+    e = dict(os.environ, **env)
+    p = subprocess.run([os.path.join(ROOT, "scripts", name), dexnet.BUILD],
+                       capture_output=True, text=True, env=e,
+                       timeout=timeout * dexnet.TIMEOUT_SCALE)
+    assert p.returncode == 0, p.stderr[-2000:]
+    lines = [l for l in p.stdout.splitlines() if l.startswith("bench=")]
+    assert len(lines) == 1, p.stdout
+    kv = dict(x.split("=", 1) for x in lines[0].split()[1:])
+    return kv, lines[0], p.stdout
+
+
+def test_proxy_network_delivers_no_faster_than_the_links():
+    r, line, _ = run_script("proxy-bench.sh", {
+        "PB_NODES": "5", "PB_DEGREE": "3", "PB_RATE": "10",
+        "PB_SECONDS": "2", "PB_DELAY_LO": "30", "PB_DELAY_HI": "60",
+        "PB_BASEPORT": "29100"}, 90)
+    assert int(r["sent"]) == 20, line
+    assert int(r["missing"]) == 0 and int(r["missing_by_ram"]) == 0, line
+    assert int(r["deliveries"]) == 20 * 4, line
+    # every hop is delayed 30-60 ms: nothing arrives before the shortest
+    # path (the proxy stamps the write, so only a proxy that skipped its
+    # delay could give a ratio under 1)
+    assert float(r["ratio_p50"]) >= 1.0, line
+    assert 30 <= int(r["bound_p50_ms"]) <= 4 * 60, line
+    assert float(r["delivery_p50_ms"]) >= 30, line
+
+
+def test_proxy_bench_rejects_bad_settings():
+    for env in ({"PB_NODES": "1"}, {"PB_DELAY_LO": "90", "PB_DELAY_HI": "20"},
+                {"PB_RATE": "x"}):
+        e = dict(os.environ, **env)
+        p = subprocess.run([os.path.join(ROOT, "scripts", "proxy-bench.sh"),
+                            dexnet.BUILD], capture_output=True, text=True,
+                           env=e, timeout=30)
+        assert p.returncode != 0 and "proxy-bench:" in p.stderr, env
+
+
+def test_netbench_random_topology_reports_rss():
+    r, line, out = run_script("netbench.sh", {
+        "NB_NODES": "6", "NB_TOPOLOGY": "random", "NB_DEGREE": "3",
+        "NB_RATE": "200", "NB_SECONDS": "2", "NB_SETTLE": "10",
+        "NB_BASEPORT": "29300"}, 120)
+    assert r["topology"] == "random" and r["nodes"] == "6", line
+    assert int(r["missing"]) == 0, line
+    detail = [l for l in out.splitlines() if l.startswith("# network detail")]
+    d = dict(x.split("=", 1) for x in detail[0].split()[3:] if "=" in x)
+    # a daemon holds at least a few MB; under load no less than idle
+    assert 1.0 < float(d["rss_idle_mb_avg"]) <= float(d["rss_load_mb_max"]), detail

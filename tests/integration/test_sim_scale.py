@@ -1,0 +1,153 @@
+"""The simulator's internet-scale model (tools/sim, docs/bench.md "sim"):
+the shortest-path bound, per-link latency profiles, loss, per-node
+bandwidth, churn, the spammer, the late-joiner catch-up scenario and the
+small-table build.  Each check is of the model itself (what it must
+compute for a known graph, or an invariant no run can break), not of the
+dissemination design it measures."""
+
+import subprocess
+
+import dexnet
+from test_sim import SIM, run_sim, converged
+
+
+def kv(line):
+    return dict(x.split("=", 1) for x in line.split()[1:])
+
+
+def test_bound_on_a_ring_is_exact():
+    # 10 nodes on a ring, 20 ms a link: from any creator the k-th nearest
+    # nodes are 0, 20, 20, 40, 40, ..., 80, 80, 100 ms away
+    r, line = run_sim("-nodes=10", "-topology=ring", "-latency=20",
+                      "-rate=100", "-seconds=2")
+    assert converged(r), line
+    assert int(r["tracked"]) == int(r["created"]) == 200, line
+    assert r["bound50_p50_ms"] == r["bound50_p99_ms"] == "40", line
+    assert r["bound99_p50_ms"] == r["bound100_p99_ms"] == "100", line
+    assert int(r["incomplete"]) == 0, line
+    # nothing beats the shortest path; the pull design pays for each hop
+    for k in ("ratio50_p50", "ratio99_p50", "ratio100_p50",
+              "delivery_ratio_p50"):
+        assert float(r[k]) >= 1.0, (k, line)
+    assert int(r["prop100_p50_ms"]) >= 100, line
+    assert float(r["copies_per_delivery"]) >= 1.0, line
+
+
+def test_latency_range_and_wan_profile():
+    r, line = run_sim("-nodes=60", "-topology=random", "-degree=6",
+                      "-latency=20-150", "-jitter=10", "-rate=50",
+                      "-seconds=2", "-seed=3")
+    assert converged(r), line
+    assert r["latency_ms"] == "20" and r["latency_hi_ms"] == "150", line
+    # random latencies: from a random creator the median node is more
+    # than one shortest link and less than the graph's worst path away
+    assert 20 < int(r["bound50_p50_ms"]) < int(r["bound100_p99_ms"]), line
+    assert float(r["ratio100_p50"]) >= 1.0, line
+    w, wline = run_sim("-nodes=60", "-topology=random", "-degree=6",
+                       "-profile=wan", "-rate=50", "-seconds=2", "-seed=3")
+    # the profile is those options: the same run, only the name differs
+    assert wline.replace("profile=wan", "profile=lan") == line
+
+
+def test_loss_delays_but_loses_nothing():
+    base = ("-nodes=20", "-topology=random", "-degree=4", "-rate=200",
+            "-seconds=3", "-latency=30", "-seed=5")
+    a, aline = run_sim(*base)
+    b, bline = run_sim(*base, "-loss=3")
+    assert converged(b), bline
+    assert int(a["segments_delayed_by_loss"]) == 0, aline
+    assert int(b["segments_delayed_by_loss"]) > 0, bline
+    # a retransmission costs 200 ms + a round trip: the tail grows
+    assert int(b["prop100_p99_ms"]) >= int(a["prop100_p99_ms"]) + 200, (
+        aline, bline)
+
+
+def test_uplink_limit_slows_the_spread():
+    base = ("-nodes=20", "-topology=random", "-degree=6", "-rate=400",
+            "-seconds=3", "-latency=20", "-seed=2")
+    a, aline = run_sim(*base)
+    # 400 packets/s x 256 B reach every node; a 100 kB/s uplink shared by
+    # 6 links cannot forward each packet to every peer at once
+    b, bline = run_sim(*base, "-uplink=100000", "-settle=60")
+    assert converged(b), bline
+    assert int(b["prop100_p50_ms"]) > int(a["prop100_p50_ms"]), (aline, bline)
+
+
+def test_churn_nodes_back_empty_catch_up():
+    r, line = run_sim("-nodes=40", "-topology=random", "-degree=6",
+                      "-profile=wan", "-rate=50", "-seconds=30",
+                      "-churn=20", "-settle=40", "-seed=4", timeout=300)
+    # 20 % of 40 nodes a minute: 3 departures in the 29 whole seconds
+    assert int(r["churn_leaves"]) == 3, line
+    assert r["churn_joins"] == r["churn_leaves"], line
+    assert int(r["churn_nodes_checked"]) >= 30, line
+    assert int(r["churn_missing"]) == 0, line
+    assert converged(r), line
+
+
+def test_spammer_counted_apart():
+    r, line = run_sim("-nodes=20", "-topology=random", "-degree=4",
+                      "-profile=wan", "-rate=50", "-seconds=2", "-spam=10",
+                      "-seed=6")
+    assert converged(r), line
+    honest = int(r["created"]) - int(r["spam_created"])
+    assert int(r["spam_created"]) == 10 * honest == 1000, line
+    assert r["honest_priority"] == "2", line
+    assert int(r["honest_tracked"]) == honest, line
+    assert int(r["tracked"]) == int(r["created"]), line
+    assert float(r["honest_ratio100_p50"]) >= 1.0, line
+
+
+def test_catchup_scenario_measures_against_one_copy():
+    r, line = run_sim("-catchup=125000", "-rate=1000", "-seconds=4",
+                      "-settle=120")
+    assert r["topology"] == "catchup" and r["nodes"] == "4", line
+    assert converged(r), line
+    assert int(r["catchup_packets"]) == int(r["created"]) == 4000, line
+    # one copy of 4,000 x (256 B + a 9-byte frame header) at 125 kB/s
+    assert abs(float(r["catchup_one_copy_ms"]) - 8480) <= 1, line
+    # nothing is faster than the joiner's downlink, nor below one copy
+    assert float(r["catchup_time_ratio"]) >= 0.99, line
+    assert float(r["catchup_copies"]) >= 1.0, line
+
+
+def test_small_tables_and_deterministic_features():
+    args = ("-nodes=30", "-topology=random", "-degree=5", "-profile=wan",
+            "-rate=100", "-seconds=3", "-loss=1", "-spam=2", "-seed=9",
+            "-tables=small")
+    a = run_sim(*args)[1]
+    b = run_sim(*args)[1]
+    assert a == b
+    r = kv(a)
+    assert r["tables"] == "small" and r["gossip_known_slots"] == "1024", a
+    assert converged(r), a
+    c = kv(run_sim(*args[:-1])[1])
+    assert c["tables"] == "large" and c["gossip_known_slots"] == "16384"
+
+
+def test_bad_new_arguments():
+    for bad in ("-latency=150-20", "-latency=20-", "-loss=-1", "-loss=51",
+                "-loss=x", "-churn=101", "-spam=-2", "-priority=13",
+                "-tables=huge", "-profile=moon", "-purgetime=5",
+                "-track=-1", "-catchup=100"):
+        p = subprocess.run([SIM, bad], capture_output=True, text=True,
+                           timeout=10)
+        assert p.returncode == 2, bad
+        assert "sim:" in p.stderr, bad
+    p = subprocess.run([SIM, "-catchup=125000", "-spam=3"],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 2 and "scenario" in p.stderr
+    p = subprocess.run([SIM, "-help"], capture_output=True, text=True,
+                       timeout=10)
+    for opt in ("-profile", "-loss", "-uplink", "-downlink", "-churn",
+                "-spam", "-priority", "-catchup", "-tables", "-track",
+                "-purgetime"):
+        assert opt in p.stdout, opt
+
+
+def test_run_cost_on_stderr():
+    p = subprocess.run([SIM, "-nodes=4", "-rate=10", "-seconds=1"],
+                       capture_output=True, text=True,
+                       timeout=30 * dexnet.TIMEOUT_SCALE)
+    assert p.returncode == 0
+    assert "# sim cost: run_s=" in p.stderr and "peak_rss_mb=" in p.stderr
