@@ -136,6 +136,10 @@ int gossip_peer_add(struct gossip *g, int peer, unsigned flags,
 	p->v2 = (flags & GOSSIP_PEER_V2) != 0;
 	p->v3 = (flags & GOSSIP_PEER_V3) != 0;
 	p->synced = !full;
+	/* busy until its first round: a joiner's first rounds with all its
+	 * peers start at once, each gets its own share */
+	p->cu_busy = full;
+	p->cu_busy_since = now_ms;
 	p->known = xcalloc(GOSSIP_KNOWN_SLOTS, sizeof(uint64_t));
 	p->kmeta = xcalloc(GOSSIP_KNOWN_SLOTS, sizeof(uint32_t));
 	p->pcap = PEER_PENDING_START;
@@ -285,8 +289,10 @@ void gossip_tick(struct gossip *g, uint64_t now_ms)
 		struct gpeer *p = g->peers[i];
 		if (gsp_inv_due(g, p))
 			gsp_send_inv(g, p);
-		if (p->recon_open && now_ms >= p->recon_deadline)
+		if (p->recon_open && now_ms >= p->recon_deadline) {
 			p->recon_open = false;
+			gsp_cu_idle(p); /* no answer: its seconds to the others */
+		}
 		if (p->full && !p->recon_open && now_ms >= p->next_recon)
 			gsp_recon_start(g, p);
 	}

@@ -56,6 +56,17 @@
 #define CU_RATE (128u << 10)
 #define CU_PERIOD_S 600u
 #define CU_STARVED_MAX 10u
+/* Catch-up split (initiator side): the seconds that differ are owned, by
+ * blocks of CU_SPLIT_S seconds, in turn by the full peers (ordered by id);
+ * a round with a peer lists in its IDLIST (and so is sent) only the
+ * seconds it owns, and those of owners that are not busy (their last
+ * round found nothing to send us, or did not finish).  So a late joiner
+ * with 3 full peers gets each packet once, a third from each, instead of
+ * three times.  An owner is trusted with its seconds for CU_OWNER_MAX_MS
+ * of being busy at most: a peer whose rounds keep finding differences
+ * (what it sends us we cannot keep) does not hold back the others'. */
+#define CU_SPLIT_S 10u
+#define CU_OWNER_MAX_MS 60000u
 /* Address groups whose catch-up budget is remembered (gossip_peer_set_group);
  * the one whose peers left longest ago gives way. */
 #define CU_GROUPS 1024u
@@ -220,6 +231,8 @@ struct gpeer {
 	uint64_t invr_total;         /* ids ever written to invr */
 	struct invb *invb;           /* GOSSIP_INV_SEQS, by seq */
 	bool synced;
+	bool cu_busy;                /* its last round had something for us */
+	uint64_t cu_busy_since;
 	bool recon_open;
 	uint32_t recon_t0, recon_t1;
 	uint64_t recon_deadline, next_recon;
@@ -546,6 +559,7 @@ bool gsp_cu_pending(const struct gpeer *p);
 void gsp_cu_refill(struct gossip *g, struct gpeer *p);
 void gsp_cu_params(const struct gossip *g, double *rate, double *burst);
 void gsp_recon_start(struct gossip *g, struct gpeer *p);
+void gsp_cu_idle(struct gpeer *p);
 void gsp_on_summary(struct gossip *g, struct gpeer *p,
                     const struct wire_summary *s);
 void gsp_on_summary_sec(struct gossip *g, struct gpeer *p,

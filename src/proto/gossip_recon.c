@@ -209,14 +209,48 @@ static bool collect_cb(struct stored *sp, void *arg)
 }
 
 /* Initiator: our ids for every second that differs. */
-void gsp_on_summary_sec(struct gossip *g, struct gpeer *p,
-                           const struct wire_summary_sec *s)
+/* Second t of a round with p: left to another full peer (its owner,
+ * busy sending us its own seconds)? */
+static bool cu_withheld(const struct gossip *g, const struct gpeer *p,
+                        uint32_t t)
 {
+	size_t k = 0;
+	for (size_t i = 0; i < g->npeers; i++)
+		k += g->peers[i]->full;
+	if (k < 2)
+		return false;
+	/* owner: the full peer of rank (t / CU_SPLIT_S) mod k by id */
+	size_t want = (t / CU_SPLIT_S) % k;
+	for (size_t i = 0; i < g->npeers; i++) {
+		const struct gpeer *q = g->peers[i];
+		if (!q->full)
+			continue;
+		size_t rank = 0;
+		for (size_t j = 0; j < g->npeers; j++)
+			rank += g->peers[j]->full && g->peers[j]->id < q->id;
+		if (rank != want)
+			continue;
+		return q != p && q->cu_busy &&
+		       g->now_ms < q->cu_busy_since + CU_OWNER_MAX_MS;
+	}
+	return false;
+}
+
+void gsp_cu_idle(struct gpeer *p)
+{
+	p->cu_busy = false;
+}
+
+void gsp_on_summary_sec(struct gossip *g, struct gpeer *p,
+                        const struct wire_summary_sec *s)
+{
+	bool withheld = false;
 	if (!p->recon_open || s->t0 != p->recon_t0 || s->t1 != p->recon_t1)
 		return;
 	p->recon_open = false;
 	if (s->n == 0) {
 		p->synced = true;
+		p->cu_busy = false;
 		return;
 	}
 	struct u64vec ids = {0};
@@ -234,6 +268,10 @@ void gsp_on_summary_sec(struct gossip *g, struct gpeer *p,
 		store_bucket(g->store, t, &sb);
 		if (!fp_differs(&sb, count, fp))
 			continue;
+		if (cu_withheld(g, p, t)) {
+			withheld = true;
+			continue;
+		}
 		ids.n = 0;
 		store_foreach_time(g->store, t, t, collect_cb, &ids);
 		size_t room = WIRE_IDLIST_BUDGET - 8 -
@@ -252,12 +290,17 @@ void gsp_on_summary_sec(struct gossip *g, struct gpeer *p,
 	free(ids.v);
 	if (nent == 0) {
 		wb_reset(&g->wb);
-		p->synced = true;
+		p->synced = !withheld;
+		p->cu_busy = false;
 		return;
 	}
 	put_le32(g->wb.p + n_off, (uint32_t)nent);
 	wb_end(&g->wb);
 	gsp_send_wb(g, p, true);
+	if (!p->cu_busy) {
+		p->cu_busy = true;
+		p->cu_busy_since = g->now_ms;
+	}
 }
 
 static int cmp_u64(const void *a, const void *b)
