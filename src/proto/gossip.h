@@ -1,8 +1,9 @@
 /* gossip.h - the dissemination and sync state machine (DESIGN.md 4,
- * docs/PROTOCOL.md 5-6): push with a hop budget and fan-out, batched
+ * docs/PROTOCOL.md 5-6): eager push along a tree per creator to v3 peers
+ * (PRUNE/GRAFT), push with a hop budget and fan-out to older peers, batched
  * announcements (INV) and pulls (GETDATA) with re-requests, range-based
- * reconciliation of per-minute / per-second fingerprints, and bounded
- * per-peer priority send queues.
+ * reconciliation of per-minute / per-second fingerprints with catch-up
+ * split between full peers, and bounded per-peer priority send queues.
  *
  * Sans I/O: it is driven by (state, peer, message, now) and emits frames
  * through the callbacks of struct gossip_ops; net.c maps them to sockets,
