@@ -180,10 +180,7 @@ void gsp_on_new_key(struct gossip *g, struct stored *sp, int from_peer,
 		if (p == from || known_has(p, sid))
 			continue;
 		if (t && gsp_tree_peer(g, p)) {
-			/* a tree nobody pruned yet floods; not onto a link that
-			 * is backed up already (there, an announcement) */
-			if (gsp_tree_eager(g, t, p) &&
-			    !(t->lazy == 0 && p->qbytes > 0)) {
+			if (gsp_tree_eager(g, t, p)) {
 				if (gsp_enqueue(g, p, sp, 0, key | WIRE_TAG_EAGER,
 				                false))
 					g->st.tree_pushed++;
