@@ -510,6 +510,10 @@ static inline struct stored *sidx_get(const struct gossip *g, uint64_t sid)
 #define RL_TREE_RATE 20000u
 #define RL_TREE_BURST 100000u
 
+/* The tag given to packets that came in PACKET/PACKETS frames (eager
+ * with key 0: never sent by us). */
+#define TAG_UNTAGGED WIRE_TAG_EAGER
+
 struct tree {
 	uint32_t key;                /* 0 = free */
 	uint32_t lazy;               /* tree peer bits: pruned us, do not push */

@@ -138,7 +138,8 @@ static void announce(struct gossip *g, struct gpeer *p, uint64_t sid)
 }
 
 /* sp was stored: from_peer as in gossip_on_new(); tag: its TPACKETS tag
- * when it came in one (tree key, WIRE_TAG_EAGER), else 0. */
+ * when it came in one (tree key, WIRE_TAG_EAGER), TAG_UNTAGGED from a
+ * PACKET(S) frame, else 0. */
 void gsp_on_new_key(struct gossip *g, struct stored *sp, int from_peer,
                     uint32_t tag)
 {
@@ -152,6 +153,11 @@ void gsp_on_new_key(struct gossip *g, struct stored *sp, int from_peer,
 	               tag & WIRE_TREE_KEY_MASK;
 	struct tree *t = NULL;
 
+	/* A packet entering the tree peers here (in a PACKET(S) frame: from
+	 * a v1/v2 peer, or a client that injects packets) is pushed on as
+	 * ours: in our tree. */
+	if (key == 0 && from && (tag == TAG_UNTAGGED || !gsp_tree_peer(g, from)))
+		key = g->tree_key;
 	struct pend *pe = gsp_pend_get(g, sid);
 	if (pe) {
 		if (from && pe->asked == from->id) {
@@ -207,7 +213,7 @@ void gossip_on_new(struct gossip *g, struct stored *sp, int from_peer,
 	gsp_flush(g);
 }
 
-/* One packet from p; tag: its TPACKETS tag, 0 from PACKET(S). */
+/* One packet from p; tag: its TPACKETS tag, TAG_UNTAGGED from PACKET(S). */
 static int on_packet(struct gossip *g, struct gpeer *p, const uint8_t *pkt,
                      size_t n, uint32_t tag, enum drop_reason *reason)
 {
@@ -261,7 +267,7 @@ static int on_packet(struct gossip *g, struct gpeer *p, const uint8_t *pkt,
 int gsp_on_packet(struct gossip *g, struct gpeer *p, const uint8_t *pkt,
                   size_t n, enum drop_reason *reason)
 {
-	return on_packet(g, p, pkt, n, 0, reason);
+	return on_packet(g, p, pkt, n, TAG_UNTAGGED, reason);
 }
 
 int gsp_on_tpackets(struct gossip *g, struct gpeer *p,

@@ -505,6 +505,42 @@ static void test_catchup_split(void **state)
 	teardown();
 }
 
+/* A packet that enters in a PACKET frame (from a client that injects
+ * packets, or a v1/v2 peer) is pushed on along the entry node's tree: it
+ * crosses the line 0 - 1 - 2 with no clock (before: announced only, each
+ * hop waiting for the INV and the tree). */
+static void test_untagged_entry(void **state)
+{
+	setup();
+	link_nodes(0, 1);
+	link_nodes(1, 2);
+	run_ms(100);
+	assert_int_equal(gossip_peer_add(nodes[0].g, SCRIPTED,
+	                 GOSSIP_PEER_V2 | GOSSIP_PEER_V3, now_ms), E_OK);
+	uint8_t payload[64], buf[256];
+	struct packet_fields pf = {0};
+	memset(payload, 0x5a, sizeof(payload));
+	pf.kind = PACKET_KIND_DATA;
+	pf.timestamp = (uint32_t)(now_ms / 1000);
+	pf.tag_a = (const uint8_t *)"in";
+	pf.len_a = 2;
+	pf.payload = payload;
+	pf.payload_len = sizeof(payload);
+	size_t len = packet_encode(buf, sizeof(buf), &pf);
+	assert_true(len > 0);
+	enum drop_reason why;
+	assert_int_equal(gossip_on_msg(nodes[0].g, SCRIPTED, WIRE_PACKET, buf,
+	                 len, now_ms, &why), E_OK);
+	settle();
+	struct store_stats a, c;
+	store_get_stats(nodes[0].store, &a);
+	store_get_stats(nodes[2].store, &c);
+	assert_int_equal(a.count, 1);
+	assert_int_equal(c.count, 1);       /* at node 2 with no clock */
+	gossip_peer_del(nodes[0].g, SCRIPTED);
+	teardown();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -514,6 +550,7 @@ int main(void)
 		cmocka_unit_test(test_mixed_v2),
 		cmocka_unit_test(test_hostile_tree_frames),
 		cmocka_unit_test(test_catchup_split),
+		cmocka_unit_test(test_untagged_entry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
