@@ -118,7 +118,8 @@ $(BUILD)/tools/%: $(call obj,$(TOOL_SRC)) $(LIBNODE) $(LIBCORE)
 # (100 packets/s).
 SIM_TABLES       := -DGOSSIP_KNOWN_SLOTS=16384u
 SIM_SMALL_TABLES := -DGOSSIP_KNOWN_SLOTS=1024u -DGOSSIP_PENDING_MAX=1024u \
-	-DGOSSIP_INV_SEQS=128u
+	-DGOSSIP_INV_SEQS=128u -DTREE_SETS=256u -DKEYMAP_SLOTS=1024u \
+	-DDFIFO_SLOTS=1024u
 SIM_PROTO := $(patsubst %.c,$(BUILD)/obj-sim/%.o,$(PROTO_SRC))
 SIM_SMALL_PROTO := $(patsubst %.c,$(BUILD)/obj-simsmall/%.o,$(PROTO_SRC))
 SIM_SMALL_OBJ := $(patsubst %.c,$(BUILD)/obj-simsmall/%.o,$(SIM_SRC))

@@ -825,6 +825,44 @@ static void g_send_packets(void *ctx, int peer,
 	c->packetssent += n;
 }
 
+/* One TPACKETS frame (v3 peers): as PACKETS, each entry with its tree
+ * tag first. */
+static void g_send_tpackets(void *ctx, int peer,
+                            const struct stored *const *sps,
+                            const uint8_t *relays, const uint32_t *tags,
+                            size_t n)
+{
+	struct net *net = ctx;
+	struct conn *c = conn_by_id(net, peer);
+	uint8_t h[WIRE_HDR_LEN], e[9];
+	size_t total = 0;
+	if (!c || c->closing)
+		return;
+	for (size_t i = 0; i < n; i++)
+		total += wire_tpackets_entry_len(sps[i]->len);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	int rc = 0;
+	if (!conn_budget(c, total + WIRE_HDR_LEN))
+		return;
+	wire_hdr_encode(h, WIRE_TPACKETS, (uint32_t)total);
+	rc |= evbuffer_add(out, h, sizeof(h));
+	for (size_t i = 0; i < n; i++) {
+		put_le32(e, tags[i]);
+		put_le32(e + 4, sps[i]->len);
+		e[8] = relays[i];
+		rc |= evbuffer_add(out, e, sizeof(e));
+		rc |= evbuffer_add(out, stored_bytes(sps[i]) + 1,
+		                   sps[i]->len - 1);
+	}
+	if (rc != 0) {
+		conn_kill(c, "out of memory (send)");
+		return;
+	}
+	c->bytessent += sizeof(h) + total;
+	c->lastsend = node_now();
+	c->packetssent += n;
+}
+
 static size_t g_room(void *ctx, int peer)
 {
 	struct conn *c = conn_by_id(ctx, peer);
@@ -982,7 +1020,8 @@ static void on_ready(struct net *net, struct conn *c)
 	               !(c->pv.services & WIRE_SVC_LIGHT);
 	unsigned gflags = ((c->pv.services & WIRE_SVC_FULL) ? GOSSIP_PEER_FULL
 	                                                     : 0) |
-	                  (c->pv.version >= WIRE_V2 ? GOSSIP_PEER_V2 : 0);
+	                  (c->pv.version >= WIRE_V2 ? GOSSIP_PEER_V2 : 0) |
+	                  (c->pv.version >= WIRE_V3 ? GOSSIP_PEER_V3 : 0);
 	if (c->gossiping &&
 	    gossip_peer_add(net->g, c->id, gflags, now_ms) != E_OK) {
 		epoch_on_close(net, c); /* gives the position back */
@@ -1822,14 +1861,16 @@ struct net *net_new(struct node *n)
 	gc.purgetime = n->cfg->purgetime;
 	gc.full = n->cfg->dexp2p == 2;
 	gc.queue_cap = NET_QUEUE_CAP;
-	net->g = gossip_new(n->store, &gc, &ops);
-	gossip_set_send_packets(net->g, g_send_packets);
-	n->lightsrv = lightsrv_new(n);
-	if (n->cfg->light)
-		n->lightcli = lightcli_new(n);
 	if (getrandom(&net->nonce, sizeof(net->nonce), 0) !=
 	    (ssize_t)sizeof(net->nonce))
 		net->nonce = node_now_ms() ^ ((uint64_t)getpid() << 32);
+	gc.tree_key = (uint32_t)(net->nonce >> 32); /* fresh each start */
+	net->g = gossip_new(n->store, &gc, &ops);
+	gossip_set_send_packets(net->g, g_send_packets);
+	gossip_set_send_tpackets(net->g, g_send_tpackets);
+	n->lightsrv = lightsrv_new(n);
+	if (n->cfg->light)
+		n->lightcli = lightcli_new(n);
 	srand((unsigned)(net->nonce ^ (net->nonce >> 32)));
 	session_cfg_init(net);
 	peers_book_init(&net->book);

@@ -1,8 +1,9 @@
 /* gossip.h - the dissemination and sync state machine (DESIGN.md 4,
- * docs/PROTOCOL.md 5-6): push with a hop budget and fan-out, batched
+ * docs/PROTOCOL.md 5-6): eager push along a tree per creator to v3 peers
+ * (PRUNE/GRAFT), push with a hop budget and fan-out to older peers, batched
  * announcements (INV) and pulls (GETDATA) with re-requests, range-based
- * reconciliation of per-minute / per-second fingerprints, and bounded
- * per-peer priority send queues.
+ * reconciliation of per-minute / per-second fingerprints with catch-up
+ * split between full peers, and bounded per-peer priority send queues.
  *
  * Sans I/O: it is driven by (state, peer, message, now) and emits frames
  * through the callbacks of struct gossip_ops; net.c maps them to sockets,
@@ -91,6 +92,24 @@
 /* gossip_peer_add() flags */
 #define GOSSIP_PEER_FULL 1u          /* advertised WIRE_SVC_FULL */
 #define GOSSIP_PEER_V2 2u            /* VERSION >= 2: GETBITS, PACKETS */
+#define GOSSIP_PEER_V3 4u            /* VERSION >= 3: TPACKETS, PRUNE, GRAFT */
+
+/* Dissemination to v3 peers (gossip_cfg.mode; docs/PROTOCOL.md 5.2).
+ * TREE (the default): eager push along a tree per packet creator, formed
+ * from first arrivals (Plumtree: PRUNE on a pushed duplicate, GRAFT when
+ * a fetch delivered first), lazy announcements to a few other peers.
+ * HOP: as to v2 peers (push from the creator, then announce and fetch).
+ * MESH: eager push to a fixed choice of about GOSSIP_MESH_D of every 8
+ * v3 peers, no PRUNE/GRAFT (gossipsub's mesh without its upkeep).
+ * FLOOD: eager push to every v3 peer, no PRUNE (for comparison only).
+ * v1/v2 peers always get HOP. */
+enum gossip_mode {
+	GOSSIP_MODE_TREE = 0,
+	GOSSIP_MODE_HOP = 1,
+	GOSSIP_MODE_MESH = 2,
+	GOSSIP_MODE_FLOOD = 3,
+};
+#define GOSSIP_MESH_D 3u
 
 struct gossip_ops {
 	void *ctx;
@@ -133,6 +152,12 @@ struct gossip_cfg {
 	unsigned fanout;             /* push fan-out, 0 = default */
 	unsigned max_relay;          /* hop budget clamp, 0 = default */
 	size_t queue_cap;            /* per-peer send queue bytes, 0 = default */
+	unsigned mode;               /* enum gossip_mode */
+	/* The tree key of the packets created here (bits 0-30; 0: derived
+	 * from the engine's address).  Every node on a packet's path learns
+	 * it: the packets of one creator are linkable by it (they are by
+	 * their first hop already; docs/decisions.md). */
+	uint32_t tree_key;
 };
 
 struct gossip_stats {
@@ -148,6 +173,9 @@ struct gossip_stats {
 	uint64_t getbits_stale;      /* GETBITS naming an INV no longer held */
 	uint64_t misbehaved;         /* reports to ops->misbehave */
 	uint64_t cu_refused;         /* IDLISTs not served: catch-up budget */
+	uint64_t tree_pushed;        /* packets pushed eagerly along a tree */
+	uint64_t tree_pruned;        /* PRUNE keys sent */
+	uint64_t tree_grafted;       /* GRAFT keys sent */
 	bool overloaded;             /* shed something in the last second */
 };
 
@@ -160,9 +188,19 @@ void gossip_free(struct gossip *g);
  * every packet goes through ops->send_packet. */
 void gossip_set_send_packets(struct gossip *g, gossip_send_packets_fn fn);
 
+/* Write one TPACKETS frame (v3 peers): packet sps[i] with relay byte
+ * relays[i] and tree tag tags[i] (wire.h, WIRE_TAG_EAGER). */
+typedef void (*gossip_send_tpackets_fn)(void *ctx, int peer,
+                                        const struct stored *const *sps,
+                                        const uint8_t *relays,
+                                        const uint32_t *tags, size_t n);
+/* Optional: how to send TPACKETS frames.  Without it every peer is
+ * treated as a v2 peer (GOSSIP_MODE_HOP). */
+void gossip_set_send_tpackets(struct gossip *g, gossip_send_tpackets_fn fn);
+
 /* A peer finished its handshake; flags: GOSSIP_PEER_FULL (it advertised
  * WIRE_SVC_FULL), GOSSIP_PEER_V2 (its VERSION is >= 2: it is sent GETBITS
- * and PACKETS).  Starts a reconciliation round at once with a full peer.
+ * and PACKETS), GOSSIP_PEER_V3 (VERSION >= 3: TPACKETS, PRUNE, GRAFT).  Starts a reconciliation round at once with a full peer.
  * Returns E_OK or E_NOMEM (peer table full). */
 int gossip_peer_add(struct gossip *g, int peer, unsigned flags,
                     uint64_t now_ms);
@@ -175,7 +213,8 @@ void gossip_peer_del(struct gossip *g, int peer);
 void gossip_peer_set_group(struct gossip *g, int peer, uint64_t key);
 
 /* A dissemination/sync frame from peer (types PACKET, PACKETS, INV,
- * GETDATA, GETBITS, NOTFOUND, SUMMARY, SUMMARY_SEC, IDLIST).  Returns E_OK, or E_PROTO when
+ * GETDATA, GETBITS, NOTFOUND, SUMMARY, SUMMARY_SEC, IDLIST, TPACKETS,
+ * PRUNE, GRAFT).  Returns E_OK, or E_PROTO when
  * the peer must be disconnected (malformed frame, or a packet dropped as
  * malformed/oversize/badpow: *reason tells which, DROP_NONE for a frame
  * error). */

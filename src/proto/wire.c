@@ -26,6 +26,8 @@ static const char *const type_names[WIRE_TYPE_MAX] = {
 	[WIRE_LANSWER] = "lanswer",   [WIRE_LSUB] = "lsub",
 	[WIRE_LUNSUB] = "lunsub",     [WIRE_LPUSH] = "lpush",
 	[WIRE_LRELAY] = "lrelay",
+	[WIRE_TPACKETS] = "tpackets", [WIRE_PRUNE] = "prune",
+	[WIRE_GRAFT] = "graft",
 };
 
 const char *wire_type_name(int type)
@@ -379,6 +381,78 @@ int wire_packets_decode(const uint8_t *p, size_t n, struct wire_packets *w)
 	w->p = p;
 	w->end = end;
 	return E_OK;
+}
+
+int wire_tpackets_decode(const uint8_t *p, size_t n,
+                         struct wire_tpackets *w)
+{
+	const uint8_t *q = p, *end = p + n;
+	uint32_t k = 0;
+	if (n == 0)
+		return E_PROTO;
+	while (q < end) {
+		if ((size_t)(end - q) < 8)
+			return E_PROTO;
+		uint32_t len = le32(q + 4);
+		q += 8;
+		if (len == 0 || len > PACKET_MAX_LEN || (size_t)(end - q) < len)
+			return E_PROTO;
+		q += len;
+		k++;
+	}
+	w->n = k;
+	w->p = p;
+	w->end = end;
+	return E_OK;
+}
+
+bool wire_tpackets_next(struct wire_tpackets *w, uint32_t *tag,
+                        const uint8_t **pkt, uint32_t *len)
+{
+	if (w->p >= w->end || (size_t)(w->end - w->p) < 8)
+		return false;
+	*tag = le32(w->p);
+	*len = le32(w->p + 4);
+	*pkt = w->p + 8;
+	w->p += 8 + (size_t)*len;
+	return true;
+}
+
+void wire_tpackets_add(struct wbuf *wb, uint32_t tag, const uint8_t *pkt,
+                       size_t len, uint8_t relay)
+{
+	wb_u32(wb, tag);
+	wb_u32(wb, (uint32_t)len);
+	wb_u8(wb, relay);
+	wb_bytes(wb, pkt + 1, len - 1);
+}
+
+int wire_keys_decode(const uint8_t *p, size_t n, const uint8_t **keys,
+                     uint32_t *count)
+{
+	if (n < 2)
+		return E_PROTO;
+	uint32_t c = le16(p);
+	if (c == 0 || c > WIRE_MAX_KEYS || n != 2 + (size_t)c * 4)
+		return E_PROTO;
+	for (uint32_t i = 0; i < c; i++) {
+		uint32_t k = le32(p + 2 + (size_t)i * 4);
+		if (k == 0 || k > WIRE_TREE_KEY_MASK)
+			return E_PROTO;
+	}
+	*keys = p + 2;
+	*count = c;
+	return E_OK;
+}
+
+void wire_keys_encode(struct wbuf *wb, uint8_t type, const uint32_t *keys,
+                      uint32_t count)
+{
+	wb_begin(wb, type);
+	wb_u16(wb, (uint16_t)count);
+	for (uint32_t i = 0; i < count; i++)
+		wb_u32(wb, keys[i]);
+	wb_end(wb);
 }
 
 bool wire_packets_next(struct wire_packets *w, const uint8_t **pkt,
@@ -822,6 +896,13 @@ int wire_payload_validate(uint8_t type, const uint8_t *p, size_t n)
 		return wire_getbits_decode(p, n, &seq, &bits, &c);
 	case WIRE_PACKETS:
 		return wire_packets_decode(p, n, &u.pk);
+	case WIRE_TPACKETS: {
+		struct wire_tpackets tp;
+		return wire_tpackets_decode(p, n, &tp);
+	}
+	case WIRE_PRUNE:
+	case WIRE_GRAFT:
+		return wire_keys_decode(p, n, &ids, &c);
 	case WIRE_SUMMARY:
 		return wire_summary_decode(p, n, &u.s);
 	case WIRE_SUMMARY_SEC:

@@ -73,7 +73,10 @@ enum wire_type {
 	WIRE_LPUSH = 0x19,           /* subid, entries: a live match */
 	WIRE_LRELAY = 0x1a,          /* reqid, packet mined by the peer */
 	/* 0x1b: reserved for light clients */
-	WIRE_TYPE_MAX = 0x1c
+	WIRE_TPACKETS = 0x1c,        /* v3: PACKETS with a tree tag each */
+	WIRE_PRUNE = 0x1d,           /* v3: stop pushing these trees to me */
+	WIRE_GRAFT = 0x1e,           /* v3: push these trees to me again */
+	WIRE_TYPE_MAX
 };
 
 const char *wire_type_name(int type);
@@ -190,6 +193,43 @@ void wire_packets_add(struct wbuf *wb, const uint8_t *pkt, size_t len,
 static inline size_t wire_packets_entry_len(size_t len)
 {
 	return 4 + len;
+}
+
+/* TPACKETS (v3, PROTOCOL.md 5.2): PACKETS whose every entry carries a
+ * tree tag: `tag u32 | len u32` (1 .. PACKET_MAX_LEN) + packet bytes.  Bits
+ * 0-30 of the tag are the packet's tree key (the key its creator chose for
+ * its packets; 0 = none), bit 31 says it was pushed eagerly (a duplicate
+ * so received is answered with PRUNE) rather than sent as the answer to a
+ * request (a first copy so received is answered with GRAFT). */
+#define WIRE_TAG_EAGER 0x80000000u
+#define WIRE_TREE_KEY_MASK 0x7fffffffu
+struct wire_tpackets {
+	uint32_t n;                  /* entries */
+	const uint8_t *p, *end;      /* cursor */
+};
+int wire_tpackets_decode(const uint8_t *p, size_t n,
+                         struct wire_tpackets *w);
+bool wire_tpackets_next(struct wire_tpackets *w, uint32_t *tag,
+                        const uint8_t **pkt, uint32_t *len);
+/* One TPACKETS entry (between wb_begin(wb, WIRE_TPACKETS) and wb_end),
+ * the relay byte replaced by relay. */
+void wire_tpackets_add(struct wbuf *wb, uint32_t tag, const uint8_t *pkt,
+                       size_t len, uint8_t relay);
+static inline size_t wire_tpackets_entry_len(size_t len)
+{
+	return 8 + len;
+}
+
+/* PRUNE / GRAFT (v3): `count u16` (1 .. WIRE_MAX_KEYS) + count tree keys
+ * u32 (each 1 .. WIRE_TREE_KEY_MASK).  *keys points at count * 4 bytes. */
+#define WIRE_MAX_KEYS 4096u
+int wire_keys_decode(const uint8_t *p, size_t n, const uint8_t **keys,
+                     uint32_t *count);
+void wire_keys_encode(struct wbuf *wb, uint8_t type, const uint32_t *keys,
+                      uint32_t count);
+static inline uint32_t wire_keys_at(const uint8_t *keys, uint32_t i)
+{
+	return le32(keys + (size_t)i * 4);
 }
 
 /* SUMMARY: minute buckets over [t0, t1]. */

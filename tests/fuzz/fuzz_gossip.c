@@ -8,10 +8,13 @@
  *   - a built frame from a scripted peer: INV / GETDATA / NOTFOUND of ids
  *     held by A or B or random, GETBITS of a recent INV number, SUMMARY
  *     over a window with random counts, IDLIST of seconds, a valid PACKET
- *     (possibly from the future or expired);
+ *     (possibly from the future or expired), TPACKETS of one such packet
+ *     with a tree tag (A's or B's tree key or random, eager or not),
+ *     PRUNE / GRAFT of tree keys;
  *   - a packet created at A or B (gossiped);
  *   - a clock tick (both engines; frames between A and B delivered);
- *   - a scripted peer disconnected or (re)connected, full or not, v1/v2;
+ *   - a scripted peer disconnected or (re)connected, full or not,
+ *     v1/v2/v3 (A and B are v3 to each other: trees between them);
  *   - the room A's scripted peers have (0 holds packets in the queues).
  * A frame answered with E_PROTO disconnects its peer, as net.c does.
  * Every 8 operations gossip_debug_check() must pass on both engines
@@ -116,6 +119,21 @@ static void f_send_packets(void *ctx, int peer,
 	for (size_t i = 0; i < n; i++)
 		wire_packets_add(&e->to_peer, stored_bytes(sps[i]), sps[i]->len,
 		                 relays[i]);
+	wb_end(&e->to_peer);
+}
+
+static void f_send_tpackets(void *ctx, int peer,
+                            const struct stored *const *sps,
+                            const uint8_t *relays, const uint32_t *tags,
+                            size_t n)
+{
+	struct eng *e = ctx;
+	if (peer != LINK_ID)
+		return;
+	wb_begin(&e->to_peer, WIRE_TPACKETS);
+	for (size_t i = 0; i < n; i++)
+		wire_tpackets_add(&e->to_peer, tags[i], stored_bytes(sps[i]),
+		                  sps[i]->len, relays[i]);
 	wb_end(&e->to_peer);
 }
 
@@ -281,7 +299,7 @@ static uint64_t pick_id(struct in *in)
 static void built_frame(int k, struct in *in)
 {
 	struct wbuf wb;
-	uint8_t kind = u8(in) % 8;
+	uint8_t kind = u8(in) % 10;
 	wb_init(&wb);
 	switch (kind) {
 	case 0: case 1: case 2: {    /* INV, GETDATA, NOTFOUND */
@@ -344,6 +362,34 @@ static void built_frame(int k, struct in *in)
 			wb_u64(&wb, u64(in));
 		}
 		script_frame(k, WIRE_SUMMARY_SEC, wb.p, wb.len);
+		break;
+	}
+	case 7: {                    /* TPACKETS: one packet with a tag */
+		uint8_t buf[512];
+		static const uint32_t keys[4] = {100, 101, 7, 0};
+		uint8_t c = u8(in);
+		uint32_t tag = keys[c & 3] | (c & 4 ? WIRE_TAG_EAGER : 0);
+		size_t len = make_pkt(buf, sizeof(buf), wall(&E[0]) - u8(in) % 8,
+		                      u8(in));
+		if (!len)
+			break;
+		wb_begin(&wb, WIRE_TPACKETS);
+		wire_tpackets_add(&wb, tag, buf, len, buf[0]);
+		wb_end(&wb);
+		script_frame(k, WIRE_TPACKETS, wb.p + WIRE_HDR_LEN,
+		             wb.len - WIRE_HDR_LEN);
+		break;
+	}
+	case 8: {                    /* PRUNE / GRAFT */
+		uint32_t keys[8], n = u8(in) % 8 + 1;
+		uint8_t type = u8(in) & 1 ? WIRE_GRAFT : WIRE_PRUNE;
+		for (uint32_t i = 0; i < n; i++) {
+			uint8_t c = u8(in);
+			keys[i] = c < 100 ? 100 : c < 200 ? 101 : 1u + c;
+		}
+		wire_keys_encode(&wb, type, keys, n);
+		script_frame(k, type, wb.p + WIRE_HDR_LEN,
+		             wb.len - WIRE_HDR_LEN);
 		break;
 	}
 	default: {                   /* PACKET: fresh, future or expired */
@@ -423,18 +469,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		E[i].skew = 0;
 		E[i].s = store_new(&sc);
 		ops.ctx = &E[i];
+		gc.tree_key = 100u + (uint32_t)i;
 		E[i].g = gossip_new(E[i].s, &gc, &ops);
 		gossip_set_send_packets(E[i].g, f_send_packets);
+		gossip_set_send_tpackets(E[i].g, f_send_tpackets);
 		wb_init(&E[i].to_peer);
 	}
 	E[1].skew = (int)(u8(&in) % 71) - 35;
-	gossip_peer_add(E[0].g, LINK_ID, GOSSIP_PEER_FULL | GOSSIP_PEER_V2,
-	                now_ms);
-	gossip_peer_add(E[1].g, LINK_ID, GOSSIP_PEER_FULL | GOSSIP_PEER_V2,
-	                now_ms);
+	gossip_peer_add(E[0].g, LINK_ID, GOSSIP_PEER_FULL | GOSSIP_PEER_V2 |
+	                GOSSIP_PEER_V3, now_ms);
+	gossip_peer_add(E[1].g, LINK_ID, GOSSIP_PEER_FULL | GOSSIP_PEER_V2 |
+	                GOSSIP_PEER_V3, now_ms);
 	for (int k = 1; k < NSCRIPT; k++) {
-		gossip_peer_add(E[0].g, k, GOSSIP_PEER_FULL | GOSSIP_PEER_V2,
-		                now_ms);
+		gossip_peer_add(E[0].g, k, GOSSIP_PEER_FULL | GOSSIP_PEER_V2 |
+		                GOSSIP_PEER_V3, now_ms);
 		script_up[k] = true;
 	}
 	deliver();
@@ -468,7 +516,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				script_del(k);
 			} else {
 				unsigned fl = (c & 8 ? GOSSIP_PEER_FULL : 0) |
-				              (c & 0x80 ? 0 : GOSSIP_PEER_V2);
+				              (c & 0x80 ? 0 : GOSSIP_PEER_V2) |
+				              (c & 0x40 ? GOSSIP_PEER_V3 : 0);
 				if (gossip_peer_add(E[0].g, k, fl, now_ms) == E_OK)
 					script_up[k] = true;
 				inv_out_seen[k] = 0;

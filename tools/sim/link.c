@@ -170,6 +170,29 @@ void s_send_packets(void *ctx, int peer,
 	control_bytes += WIRE_HDR_LEN + total - pbytes; /* header, lengths */
 }
 
+void s_send_tpackets(void *ctx, int peer, const struct stored *const *sps,
+                     const uint8_t *relays, const uint32_t *tags, size_t n)
+{
+	struct link *l = link_of(ctx, peer);
+	size_t total = 0, pbytes = 0;
+	struct wbuf *b;
+
+	if (!l || !l->up)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		total += wire_tpackets_entry_len(sps[i]->len);
+		pbytes += sps[i]->len;
+	}
+	b = link_push(l, WIRE_HDR_LEN + total);
+	wb_begin(b, WIRE_TPACKETS);
+	for (size_t i = 0; i < n; i++)
+		wire_tpackets_add(b, tags[i], stored_bytes(sps[i]),
+		                  sps[i]->len, relays[i]);
+	wb_end(b);
+	packet_bytes += pbytes;
+	control_bytes += WIRE_HDR_LEN + total - pbytes; /* header, tags */
+}
+
 /* ms of data queued on l beyond its propagation time (what sits in the
  * sender's buffers or in flight behind a bottleneck or a retransmission) */
 static uint64_t link_queued_ms(const struct link *l)

@@ -74,6 +74,8 @@ static void usage(FILE *f)
 	"  -skew=S           node 0's clock is S seconds ahead (negative:\n"
 	"                    behind), -3600..3600 (0)\n"
 	"  -seed=N           random seed (1)\n"
+	"  -mode=M           dissemination to v3 peers: 0 tree, 1 hop (as\n"
+	"                    v2), 2 mesh, 3 flood (gossip.h) (0)\n"
 	"  -progress=1       a line on stderr every simulated second\n"
 	"  -help             this text\n", SIM_LARGE_NODES, SIM_TRACK_CELLS,
 	SIM_CHURN_DOWN_S);
@@ -279,6 +281,8 @@ int parse_args(int argc, char **argv)
 		} else if (!strncmp(a, "skew=", 5)) {
 			bad = parse_int64(eq + 1, &o.skew) != E_OK ||
 			      o.skew < -3600 || o.skew > 3600;
+		} else if (!strncmp(a, "mode=", 5)) {
+			bad = parse_range(eq + 1, 0, 3, &o.mode);
 		} else if (!strncmp(a, "seed=", 5)) {
 			bad = parse_range(eq + 1, 0, INT64_MAX, &o.seed);
 		} else if (!strncmp(a, "partition=", 10)) {

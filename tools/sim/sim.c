@@ -250,7 +250,9 @@ static void node_start(struct snode *n)
 {
 	struct store_config sc = {.purgetime = (uint32_t)o.purgetime,
 	                          .maxmem = STORE_DEFAULT_MAXMEM};
-	struct gossip_cfg gc = {.purgetime = (uint32_t)o.purgetime, .full = true};
+	struct gossip_cfg gc = {.purgetime = (uint32_t)o.purgetime, .full = true,
+	                        .mode = (unsigned)o.mode,
+	                        .tree_key = (uint32_t)n->idx + 1};
 	struct gossip_ops ops = {
 		.ctx = n, .send = s_send, .send_packet = s_send_packet,
 		.room = s_room, .ingest = s_ingest, .wall_now = s_wall,
@@ -269,6 +271,7 @@ static void node_start(struct snode *n)
 		exit(1);
 	}
 	gossip_set_send_packets(n->g, s_send_packets);
+	gossip_set_send_tpackets(n->g, s_send_tpackets);
 	n->up = true;
 	n->up_since = now_ms;
 	n->due_at = 0;
@@ -434,7 +437,8 @@ static void update_pair(size_t i)
 	if (want == ab->up)
 		return;
 	if (want) {
-		unsigned fl = GOSSIP_PEER_FULL | GOSSIP_PEER_V2;
+		unsigned fl = GOSSIP_PEER_FULL | GOSSIP_PEER_V2 |
+		              GOSSIP_PEER_V3;
 
 		ab->up = ba->up = true;
 		g_lup[ab->adj] = g_lup[ba->adj] = true;

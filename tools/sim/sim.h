@@ -101,6 +101,7 @@ struct opts {
 	int64_t part_t1, part_t2;           /* partition [t1, t2) s, -1 none */
 	int64_t restart_node, restart_t1, restart_t2;
 	int64_t skew;                       /* node 0's clock offset, s */
+	int64_t mode;                       /* gossip_cfg.mode */
 	int64_t uplink, downlink;           /* bytes/s per node, 0 unlimited */
 	double loss;                        /* per IP packet, 0..1 */
 	double churn;                       /* share of nodes per minute */
@@ -138,6 +139,8 @@ void s_send_packet(void *ctx, int peer, const struct stored *sp,
                    uint8_t relay);
 void s_send_packets(void *ctx, int peer, const struct stored *const *sps,
                     const uint8_t *relays, size_t n);
+void s_send_tpackets(void *ctx, int peer, const struct stored *const *sps,
+                     const uint8_t *relays, const uint32_t *tags, size_t n);
 size_t s_room(void *ctx, int peer);
 
 /* options.c: fills o; -1 on a bad argument (message printed), exits on
