@@ -333,6 +333,26 @@ const char *rpc_call_peer(const struct rpc_call *c)
 	return peer ? peer : "";
 }
 
+bool rpc_call_gone(const struct rpc_call *c)
+{
+	struct evhttp_connection *con =
+		c->rq && c->rq->req ? evhttp_request_get_connection(c->rq->req)
+		                    : NULL;
+	struct bufferevent *bev =
+		con ? evhttp_connection_get_bufferevent(con) : NULL;
+	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+	char b;
+
+	if (fd < 0)
+		return true;
+	/* evhttp does not read while an answer is pending: an end of file
+	 * (or an error) still waiting in the socket says the client left */
+	ssize_t r = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return r == 0 ||
+	       (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	        errno != EINTR);
+}
+
 /* Send s (n bytes, compact JSON) and a newline. */
 static void send_text(struct evhttp_request *req, int code, const char *s,
                       size_t n)
