@@ -177,7 +177,7 @@ static void dex_wait(struct node *n, struct rpc_call *c,
 	w->has_cursor = has_cursor;
 	memcpy(w->cursor, cursor, 32);
 	snprintf(w->k.sub.addr, sizeof w->k.sub.addr, "%s", rpc_call_peer(c));
-	int rc = events_add(n, &w->k);
+	enum subs_rc rc = events_add(n, &w->k);
 	if (rc != SUBS_OK) {
 		/* waiters whose clients have left hold their places until
 		 * their timeouts: end them, then try again */
