@@ -183,8 +183,11 @@ static void dex_wait(struct node *n, struct rpc_call *c,
 		 * their timeouts: end them, then try again */
 		for (struct waiter *x = waiters, *next; x; x = next) {
 			next = x->next;
-			if (rpc_call_gone(x->c))
-				waiter_done(n, x, json_null());
+			if (rpc_call_gone(x->c)) /* answered as at its timeout */
+				waiter_done(n, x,
+				            answer(&x->k.sub.f, json_array(),
+				                   x->has_cursor ? x->cursor
+				                                 : NULL));
 		}
 		rc = events_add(n, &w->k);
 	}
