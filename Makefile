@@ -55,6 +55,11 @@ UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 TOOLS   := $(foreach t,$(TOOL_SRC),$(BUILD)/tools/$(notdir $(basename $(t)))) \
 	$(BUILD)/tools/sim
+# defined before the rules that name them (integration, install): a
+# prerequisite list is expanded when its rule is read
+RPCHELP := $(BUILD)/tools/rpchelp
+MANPAGES := $(BUILD)/man/dexp2pd.1 $(BUILD)/man/dexp2p-cli.1
+COMPLETION := $(BUILD)/completion/dexp2p
 
 .PHONY: all deps test unit integration faults faults-quick run bench asan fuzz \
 	clean man completion install uninstall lint test-package
@@ -220,9 +225,6 @@ SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 INSTALL ?= install
 
 VERSION := $(shell sed -n 's|^\#define DEX_SUBVERSION "/dexp2p:\(.*\)/"|\1|p' src/node/node.h)
-RPCHELP := $(BUILD)/tools/rpchelp
-MANPAGES := $(BUILD)/man/dexp2pd.1 $(BUILD)/man/dexp2p-cli.1
-COMPLETION := $(BUILD)/completion/dexp2p
 INSTALLED := $(BINDIR)/dexp2pd $(BINDIR)/dexp2p-cli \
 	$(MANDIR)/man1/dexp2pd.1 $(MANDIR)/man1/dexp2p-cli.1 \
 	$(BASHCOMPDIR)/dexp2pd $(BASHCOMPDIR)/dexp2p-cli \

@@ -1064,6 +1064,7 @@ static json_t *wrong_sender_obj(const struct packet_view *pv)
 static json_t *open_output(struct fop *op, bool truncate_to_size)
 {
 	char dir[PATH_MAX];
+	struct stat st;
 	int w;
 
 	out_dir(op->n, dir, sizeof dir);
@@ -1074,6 +1075,11 @@ static json_t *open_output(struct fop *op, bool truncate_to_size)
 	op->outfd = open(op->outpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
 	                 0644);
 	if (op->outfd < 0)
+		goto fail;
+	/* not through a symbolic link (O_NOFOLLOW) nor a hard link: the
+	 * bytes written would land in a file of another name */
+	if (fstat(op->outfd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    st.st_nlink != 1)
 		goto fail;
 	if (truncate_to_size && ftruncate(op->outfd, (off_t)op->len) != 0)
 		goto fail;

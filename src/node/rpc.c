@@ -333,6 +333,33 @@ const char *rpc_call_peer(const struct rpc_call *c)
 	return peer ? peer : "";
 }
 
+/* The client of fd has gone: an end of file (or an error) waits in the
+ * socket.  evhttp does not read a connection whose answer is pending, so
+ * it does not notice by itself. */
+static bool fd_peer_gone(evutil_socket_t fd)
+{
+	char b;
+	ssize_t r;
+
+	if (fd < 0)
+		return true;
+	r = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return r == 0 ||
+	       (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	        errno != EINTR);
+}
+
+bool rpc_call_gone(const struct rpc_call *c)
+{
+	struct evhttp_connection *con =
+		c->rq && c->rq->req ? evhttp_request_get_connection(c->rq->req)
+		                    : NULL;
+	struct bufferevent *bev =
+		con ? evhttp_connection_get_bufferevent(con) : NULL;
+
+	return fd_peer_gone(bev ? bufferevent_getfd(bev) : -1);
+}
+
 /* Send s (n bytes, compact JSON) and a newline. */
 static void send_text(struct evhttp_request *req, int code, const char *s,
                       size_t n)
@@ -719,13 +746,22 @@ static void listeners_set(struct rpc *r, bool on)
 	}
 }
 
-/* Close the oldest connection that has not authenticated, else (when
- * any_idle) the oldest one not being answered.  False if none. */
+/* Close the oldest connection being answered whose client has gone, else
+ * the oldest one that has not authenticated, else (when any_idle) the
+ * oldest one not being answered.  False if none. */
 static bool evict_one(struct rpc *r, bool any_idle, const char *why)
 {
 	struct rpc_conn *victim = NULL;
 
+	/* first one being answered whose client has left (a DEX_wait given
+	 * up): its answer would be dropped anyway */
 	for (struct rpc_conn *c = r->conns; c; c = c->next)
+		if (!c->closing && c->busy && !c->stream && c->evcon &&
+		    fd_peer_gone(bufferevent_getfd(c->bev))) {
+			victim = c;
+			break;
+		}
+	for (struct rpc_conn *c = r->conns; !victim && c; c = c->next)
 		if (!c->closing && !c->busy && !c->authed) {
 			victim = c;
 			break;

@@ -127,6 +127,9 @@ void rpc_http_stream(struct evhttp_request *req, void (*on_close)(void *),
 void rpc_http_close(struct evhttp_request *req);
 /* The client address of a call's connection ("" when unknown). */
 const char *rpc_call_peer(const struct rpc_call *c);
+/* True once the client of a call that is still unanswered has gone (its
+ * connection closed): the answer would be dropped. */
+bool rpc_call_gone(const struct rpc_call *c);
 
 /* The handlers: webui.c (GET /, the web view), events.c (GET /events,
  * Server-Sent Events), metrics.c (GET /metrics, Prometheus text). */

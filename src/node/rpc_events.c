@@ -31,7 +31,10 @@ struct waiter {
 	struct event *timer;
 	uint8_t cursor[32];
 	bool has_cursor;
+	struct waiter *prev, *next; /* the waiting calls */
 };
+
+static struct waiter *waiters;
 
 /* {"result":"success","matches":[...],"tagA","tagB","pubkey","n",
  * "cursor"}: DEX_list's keys, then the cursor to pass next time. */
@@ -58,6 +61,12 @@ static json_t *answer(const struct sub_filter *f, json_t *matches,
 
 static void waiter_done(struct node *n, struct waiter *w, json_t *result)
 {
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		waiters = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
 	events_remove(n, &w->k);
 	if (w->timer)
 		event_free(w->timer);
@@ -168,7 +177,21 @@ static void dex_wait(struct node *n, struct rpc_call *c,
 	w->has_cursor = has_cursor;
 	memcpy(w->cursor, cursor, 32);
 	snprintf(w->k.sub.addr, sizeof w->k.sub.addr, "%s", rpc_call_peer(c));
-	switch (events_add(n, &w->k)) {
+	enum subs_rc rc = events_add(n, &w->k);
+	if (rc != SUBS_OK) {
+		/* waiters whose clients have left hold their places until
+		 * their timeouts: end them, then try again */
+		for (struct waiter *x = waiters, *next; x; x = next) {
+			next = x->next;
+			if (rpc_call_gone(x->c)) /* answered as at its timeout */
+				waiter_done(n, x,
+				            answer(&x->k.sub.f, json_array(),
+				                   x->has_cursor ? x->cursor
+				                                 : NULL));
+		}
+		rc = events_add(n, &w->k);
+	}
+	switch (rc) {
 	case SUBS_OK:
 		break;
 	case SUBS_ADDR_FULL:
@@ -187,6 +210,10 @@ static void dex_wait(struct node *n, struct rpc_call *c,
 		return;
 	}
 	the_node = n;
+	w->next = waiters;
+	if (waiters)
+		waiters->prev = w;
+	waiters = w;
 	w->timer = evtimer_new(n->base, timeout_cb, w);
 	struct timeval tv = { timeout, 0 };
 	if (!w->timer || evtimer_add(w->timer, &tv) != 0)

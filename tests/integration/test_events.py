@@ -597,6 +597,46 @@ def test_dex_wait(solo):
     assert json.loads(c.stdout)["cursor"] == b["hash"]
 
 
+def test_dex_wait_of_a_client_that_left(make_node):
+    """A DEX_wait whose client closed its connection does not keep its
+    place until its timeout (an hour at most): when the limits are
+    reached, the calls of departed clients are ended first."""
+    n = make_node("left", args=FAST + [
+        "-rpcmaxclientsubscriptions=3"]).start()
+    u, pw = n.auth()
+    cred = base64.b64encode(f"{u}:{pw}".encode())
+    for i in range(3):
+        body = json.dumps({"jsonrpc": "1.0", "id": 1, "method": "DEX_wait",
+                           "params": ["", "3600", "", "GONE"]}).encode()
+        s = socket.create_connection((HOST, n.rpcport), timeout=10)
+        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Basic "
+                  + cred + b"\r\nContent-Length: %d\r\n\r\n" % len(body)
+                  + body)
+        wait_for(lambda: subs_stats(n)["active"] == i + 1, what="waiting")
+        s.close()
+    wait_for(lambda: subs_stats(n)["active"] == 3, what="three waiting")
+    t0 = time.monotonic()
+    r = n.rpc("DEX_wait", "", "1", "", "GONE")
+    assert r["result"] == "success" and r["n"] == 0, r
+    assert time.monotonic() - t0 >= 0.9
+    # a client still connected keeps its place
+    out = {}
+    th = threading.Thread(target=lambda: out.update(
+        r=n.rpc("DEX_wait", "", "60", "", "HERE")))
+    th.start()
+    wait_for(lambda: subs_stats(n)["active"] == 1, what="one waiting")
+    streams = [SSE(n, {"tagA": "X"}) for _ in range(2)]
+    for st in streams:
+        st.wait(SSE.eose)
+    r = n.rpc("DEX_wait", "", "1", "", "GONE")
+    assert r["result"] == "error" and "too many" in r["error"], r
+    p = n.rpc("DEX_broadcast", "here", "0", "HERE")
+    th.join(30)
+    assert out["r"]["cursor"] == p["hash"]
+    for st in streams:
+        st.close()
+
+
 # ------------------------------------------------------------------ cli
 
 def test_cli_events_prints_lines(solo):

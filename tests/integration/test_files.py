@@ -534,6 +534,44 @@ def test_output_errors(make_node, workdir):
         subprocess.run(["umount", "-l", full], capture_output=True)
 
 
+def test_links_in_the_way(make_node, workdir):
+    """A source is found through a symbolic link (the operator's link:
+    docs/decisions.md); the output is never written through a link, a
+    symbolic or a hard one, or into a FIFO: the other file keeps its bytes
+    and the call answers `cannot write output file` at once."""
+    a = files_node(make_node, workdir, "a")
+    a.start()
+    pa = a.pubkey()
+    outside = os.path.join(workdir, "outside")
+    os.makedirs(outside)
+    src = os.path.join(outside, "src")
+    data = os.urandom(12_345)
+    with open(src, "wb") as f:
+        f.write(data)
+    os.symlink(src, os.path.join(a.filesdir, "lnk"))
+    r = a.rpc("DEX_publish", "lnk")
+    assert r["result"] == "success" and r["filehash"] == sha(data)
+    write_file(a, "f.bin", os.urandom(30_000))
+    assert a.rpc("DEX_publish", "f.bin")["result"] == "success"
+    out = output_path(a, "f.bin", pa)
+    victim = os.path.join(outside, "victim")
+    for make in (lambda: os.symlink(victim, out),
+                 lambda: os.link(victim, out),
+                 lambda: os.mkfifo(out)):
+        with open(victim, "wb") as f:
+            f.write(b"keep")
+        make()
+        r = a.rpc("DEX_subscribe", "f.bin", "0", "0", pa)
+        assert list(r.items()) == [
+            ("result", "error"), ("error", "cannot write output file"),
+            ("path", out)], r
+        with open(victim, "rb") as f:
+            assert f.read() == b"keep"
+        os.unlink(out)
+    r = a.rpc("DEX_subscribe", "f.bin", "0", "0", pa)
+    assert r["result"] == "success", r
+
+
 # ---------------------------------------------------------------- stream
 
 def test_stream_growing_file(make_node, workdir):

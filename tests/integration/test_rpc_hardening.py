@@ -283,6 +283,51 @@ def test_idle_connections_capped(make_node):
     assert "file descriptor limit" in n.log()
 
 
+def test_given_up_waits_do_not_hold_the_connections(make_node):
+    """-rpcmaxconnections calls being answered, three of them DEX_waits
+    whose clients have left (an hour long, given up with Ctrl-C): evhttp
+    does not read those connections, so nothing noticed; a new client is
+    served by closing one of them rather than refused, the client still
+    waiting keeps its call, and `stop` gets through."""
+    n = make_node("gone", args=["-connect=127.0.0.1:1",
+                                "-rpcmaxconnections=4"]).start()
+    auth = basic(*n.auth()).encode()
+    n._close_conns()
+
+    def post(method, *params):
+        body = json.dumps({"method": method, "id": 1,
+                           "params": list(params)}).encode()
+        s = socket.create_connection((HOST, n.rpcport), timeout=30)
+        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nAuthorization: " +
+                  auth + b"\r\nContent-Length: %d\r\n\r\n" % len(body) +
+                  body)
+        return s
+
+    def answer(s):
+        data = b""
+        while not data.endswith(b"}\n"):
+            b = s.recv(65536)
+            assert b, data
+            data += b
+        s.close()
+        return json.loads(data.split(b"\r\n\r\n", 1)[1])["result"]
+
+    def active():
+        return answer(post("DEX_stats"))["subscriptions"]["active"]
+
+    for i in range(3):
+        s = post("DEX_wait", "", "3600", "", "GONE")
+        wait_for(lambda: active() == i + 1, what="waiting")
+        s.close()
+    live = post("DEX_wait", "", "60", "", "HERE")
+    # four calls being answered: the check needs a fifth connection
+    wait_for(lambda: active() == 4, what="the live one waiting")
+    for _ in range(3):
+        assert answer(post("getinfo"))["txpowbits"] == 12
+    p = answer(post("DEX_broadcast", "here", "0", "HERE"))
+    assert answer(live)["cursor"] == p["hash"]
+    n.stop()
+
 def test_descriptor_exhaustion_recovers(make_node):
     """A node that cannot raise its 64-descriptor limit, more idle clients
     than descriptors: accept fails, the node backs off instead of spinning,
