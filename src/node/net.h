@@ -29,6 +29,21 @@ void net_free(struct net *net);
  * (from_peer < 0) or one received from peer `from_peer`. */
 void net_on_new_packet(struct net *net, struct stored *sp, int from_peer);
 
+/* For fetch.c (packets by (timestamp, id)).  Write buf (whole frames) to
+ * a ready peer, counted in its memory budget: false if it is gone or was
+ * dropped over the budget. */
+bool net_peer_send(struct net *net, int peer, const uint8_t *buf,
+                   size_t len);
+/* Add score to peer's misbehaviour (why: a static string); at 100 it is
+ * disconnected (and banned unless local or manual). */
+void net_peer_misbehave(struct net *net, int peer, unsigned score,
+                        const char *why);
+/* A packet from peer judged as a PACKET frame from it (node_ingest,
+ * store, relay): E_OK, or E_PROTO when the packet was invalid and the
+ * peer has been disconnected for it. */
+int net_peer_packet(struct net *net, int peer, const uint8_t *pkt,
+                    size_t len);
+
 /* addnode RPC: cmd is "add", "remove" or "onetry".  Returns E_OK, E_DUP
  * (already added: RPC error -23), E_NOTFOUND (not added: -24) or E_INVAL
  * (bad address). */

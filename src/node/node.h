@@ -45,6 +45,7 @@ struct workers;
 struct identity;
 struct cancels;
 struct fhold;
+struct fetch;
 
 /* Counters of DEX_stats / perfstats (API.md 4.4). */
 struct node_counters {
@@ -71,6 +72,7 @@ struct node {
 	struct identity *ident;     /* crypto.h */
 	struct cancels *cancels;    /* cancel.h: applied cancels, issue 4 */
 	struct fhold *fhold;        /* fhold.h: packets from the near future */
+	struct fetch *fetch;        /* fetch.c: packets by (timestamp, id) */
 	struct net *net;
 	struct rpc *rpc;
 	struct workers *workers;
