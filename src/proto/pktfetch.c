@@ -228,17 +228,19 @@ static void collect(struct pktfetch *pf, int s, struct pfpeer *p,
 			p->cursor = 0;
 		struct pfkey *e = &pf->k[p->cursor];
 		(*budget)--;
-		walked++;
 		if (e->slot >= 0 || (e->tried & bit)) {
 			p->cursor++;
+			walked++;
 			continue;
 		}
 		struct wire_pktkey k = {e->ts, e->id};
 		if (pf->ops.have(pf->ops.ctx, k)) {
+			/* the last one moves here: look at this place again */
 			pf->st.delivered++;
-			key_del(pf, p->cursor); /* the last one moved here */
+			key_del(pf, p->cursor);
 			continue;
 		}
+		walked++;
 		r->k[r->n++] = k;
 		if (e->tried)
 			pf->st.reasked++;
