@@ -56,6 +56,8 @@ struct fetch {
 	uint8_t *pkt;                /* a received packet, relay byte 0 */
 	size_t pktcap;
 	struct fetch_stats st;
+	struct fetch_stats logged;   /* at the last "fetch:" line */
+	uint64_t last_log_ms;
 };
 
 /* ---- the store ---- */
@@ -183,10 +185,43 @@ void fetch_peer_down(struct node *n, int peer)
 	pktfetch_peer_del(f->pf, peer, node_mono_ms());
 }
 
+/* -debug=net: a line a second while requests or answers move. */
+static void fetch_log(struct fetch *f, uint64_t now_ms)
+{
+	struct fetch_stats st, *o = &f->logged;
+
+	if (now_ms < f->last_log_ms + 1000 || !log_enabled(LOG_NET))
+		return;
+	f->last_log_ms = now_ms;
+	fetch_get_stats(f->n, &st);
+	if (st.requests == o->requests && st.req_received == o->req_received &&
+	    st.pkts_received == o->pkts_received && st.timeouts == o->timeouts)
+		return;
+	log_msg(LOG_NET, "fetch: asked %llu keys in %llu requests (%llu timed "
+	        "out), got %llu packets (%llu unasked), %zu keys wanted; "
+	        "answered %llu requests (%llu ignored, %llu refused): %llu "
+	        "keys served, %llu missing, %llu busy",
+	        (unsigned long long)st.keys_asked,
+	        (unsigned long long)st.requests,
+	        (unsigned long long)st.timeouts,
+	        (unsigned long long)st.pkts_received,
+	        (unsigned long long)st.pkts_unsolicited, st.keys_wanted,
+	        (unsigned long long)st.req_received,
+	        (unsigned long long)st.req_ignored,
+	        (unsigned long long)st.req_refused,
+	        (unsigned long long)st.keys_served,
+	        (unsigned long long)st.keys_missing,
+	        (unsigned long long)st.keys_busy);
+	*o = st;
+}
+
 void fetch_tick(struct node *n)
 {
-	if (n->fetch)
-		pktfetch_tick(n->fetch->pf, node_mono_ms());
+	if (!n->fetch)
+		return;
+	uint64_t now_ms = node_mono_ms();
+	pktfetch_tick(n->fetch->pf, now_ms);
+	fetch_log(n->fetch, now_ms);
 }
 
 /* ---- answering ---- */

@@ -17,8 +17,8 @@
  * asked for PKTFETCH_BUSY_MS and the keys it did not serve go elsewhere
  * without marking it tried.
  *
- * Bounded: at most PKTFETCH_MAX_KEYS keys (32 bytes each plus an 8-byte
- * index slot pair; keys beyond are refused), at most PKTFETCH_MAX_PEERS
+ * Bounded: at most PKTFETCH_MAX_KEYS keys (40 bytes each plus two 4-byte
+ * index slots: 12 MiB at most; keys beyond are refused), at most PKTFETCH_MAX_PEERS
  * answering peers (others are not used), per peer PKTFETCH_PER_PEER
  * requests of 1 KiB.  The key index is keyed by a seed the caller gives, so
  * keys chosen by a hostile publisher cannot make its probes long.
