@@ -315,3 +315,149 @@ def test_dexp2p1_does_not_answer(make_node):
         assert peer.wait_closed(15)
     finally:
         peer.close()
+
+
+# ------------------------------------------------- the requesting side
+# (needs the file methods: DEX_subscribe is what calls node_fetch_keys)
+
+class Server:
+    """Raw peers connected to a node, served from one thread: each records
+    the GETPKTS it gets and, if `packets` is given (key -> packet bytes),
+    answers them as a -dexp2p=2 node would."""
+
+    def __init__(self):
+        self.peers = []
+        self.stop = threading.Event()
+        self.th = threading.Thread(target=self.run, daemon=True)
+
+    def add(self, port, name, packets=None, **kw):
+        p = RawPeer(port).handshake(**kw)
+        p.name, p.packets, p.requests = name, packets, []
+        p.sock.setblocking(False)
+        self.peers.append(p)
+        return p
+
+    def run(self):
+        import select
+        while not self.stop.is_set():
+            socks = [p.sock for p in self.peers]
+            r, _, _ = select.select(socks, [], [], 0.05)
+            for p in self.peers:
+                if p.sock not in r:
+                    continue
+                try:
+                    b = p.sock.recv(1 << 16)
+                except (BlockingIOError, ConnectionResetError):
+                    continue
+                p.buf += b
+                while len(p.buf) >= 9:
+                    n = struct.unpack("<I", p.buf[5:9])[0]
+                    if len(p.buf) < 9 + n:
+                        break
+                    t, body = p.buf[4], p.buf[9:9 + n]
+                    p.buf = p.buf[9 + n:]
+                    if t == W_GETPKTS:
+                        self.on_request(p, body)
+                    elif t == W_PING:   # keep the link alive
+                        self.send(p, frame(W_PONG, body))
+
+    def on_request(self, p, body):
+        reqid, count = struct.unpack("<IH", body[:6])
+        assert len(body) == 6 + 8 * count and 1 <= count <= 1024
+        keys = [struct.unpack("<II", body[6 + 8 * i:14 + 8 * i])
+                for i in range(count)]
+        p.requests.append((time.monotonic(), reqid, keys))
+        if p.packets is None:
+            return
+        found = [p.packets[k] for k in keys if k in p.packets]
+        miss = [k for k in keys if k not in p.packets]
+        out = pktreply(reqid, found) if found else b""
+        out += frame(W_PKTMISS, struct.pack("<IBH", reqid, 0, len(miss))
+                     + b"".join(struct.pack("<II", *k) for k in miss))
+        self.send(p, out)
+
+    @staticmethod
+    def send(p, data):
+        p.sock.setblocking(True)
+        p.sock.sendall(data)
+        p.sock.setblocking(False)
+
+    def close(self):
+        self.stop.set()
+        self.th.join(5)
+        for p in self.peers:
+            p.close()
+
+
+def published(make_node, workdir, size):
+    """A publisher node holding a fresh publication of `size` bytes, and
+    its packets as raw bytes (asked of it by key): fragments, locators,
+    hash packet."""
+    import os
+    from filesutil import files_node, start_all, write_file
+    pub = files_node(make_node, workdir, "pub")
+    start_all([pub], [0])
+    data = os.urandom(size)
+    write_file(pub, "f.bin", data)
+    r = pub.rpc("DEX_publish", "f.bin", "0")
+    assert r["result"] == "success", r
+    pk = pub.pubkey()
+    objs = (pub.rpc("DEX_list", "0", "0", "f.bin", "data", pk)["matches"]
+            + pub.rpc("DEX_list", "0", "0", "f.bin", "locators",
+                      pk)["matches"]
+            + pub.rpc("DEX_list", "0", "0", "files", "f.bin", pk)["matches"])
+    keys = [(o["timestamp"], o["id"]) for o in objs]
+    q = RawPeer(pub.port).handshake(txpowbits=0, **V3_FULL)
+    q.send(getpkts(1, keys))
+    pkts, flags, missing = answer(q, 1)
+    q.close()
+    assert flags == 0 and missing == [] and len(pkts) == len(keys)
+    raw = {}
+    for p in pkts:
+        raw[(struct.unpack("<I", p[2:6])[0], pow_info(p, 0)[2])] = p
+    frags = {k: raw[k] for k in keys[:-2]}
+    return pub, r, data, frags, raw[keys[-2]], raw[keys[-1]]
+
+
+def test_requester_asks_answering_peers(make_node, workdir):
+    """A subscriber holding the locators and hash packets but no fragment
+    asks only peers of version >= 3 with the FULL service; one that never
+    answers is given up after the 3 s timeout and the keys go to one that
+    does; the file completes from the answers."""
+    from filesutil import Call, files_node, output_path, sha, start_all
+    pub, r, data, frags, loc, fh = published(make_node, workdir, 45000)
+    sub = files_node(make_node, workdir, "sub", extra=["-debug=net"])
+    start_all([sub], [0])
+    srv = Server()
+    v1 = srv.add(sub.port, "v1", txpowbits=0, version=1, services=3)
+    light = srv.add(sub.port, "light", txpowbits=0, version=3, services=1)
+    silent = srv.add(sub.port, "silent", txpowbits=0, **V3_FULL)
+    wait_for(lambda: sub.rpc("getinfo")["connections"] == 3, 10,
+             what="three raw peers")
+    srv.th.start()
+    try:
+        for p in (loc, fh):
+            srv.send(silent, frame(W_PACKET, p))
+            sub.wait_packet(packet_hash(p).hex(), 10)
+        call = Call(sub, "DEX_subscribe", "f.bin", "0", "0", pub.pubkey())
+        wait_for(lambda: silent.requests, 10, what="silent peer asked")
+        t_silent = silent.requests[0][0]
+        asked = {k for _, _, ks in silent.requests for k in ks}
+        assert asked == set(frags), "not every fragment asked"
+        good = srv.add(sub.port, "good", packets=frags, txpowbits=0,
+                       **V3_FULL)
+        res = call.get(60)
+        assert res["result"] == "success", res
+        assert res["filehash"] == sha(data)
+        with open(output_path(sub, "f.bin", pub.pubkey()), "rb") as f:
+            assert f.read() == data
+        assert good.requests, "the answering peer was never asked"
+        # re-asked only after the silent peer's request timed out
+        assert good.requests[0][0] - t_silent >= 2.5
+        assert not v1.requests and not light.requests
+        # each key asked at most once of each peer
+        for p in (silent, good):
+            ks = [k for _, _, keys in p.requests for k in keys]
+            assert len(ks) == len(set(ks)), p.name
+    finally:
+        srv.close()
