@@ -328,6 +328,7 @@ class Server:
     def __init__(self):
         self.peers = []
         self.stop = threading.Event()
+        self.lock = threading.Lock()
         self.th = threading.Thread(target=self.run, daemon=True)
 
     def add(self, port, name, packets=None, **kw):
@@ -346,7 +347,8 @@ class Server:
                 if p.sock not in r:
                     continue
                 try:
-                    b = p.sock.recv(1 << 16)
+                    with self.lock:
+                        b = p.sock.recv(1 << 16)
                 except (BlockingIOError, ConnectionResetError):
                     continue
                 p.buf += b
@@ -376,11 +378,11 @@ class Server:
                      + b"".join(struct.pack("<II", *k) for k in miss))
         self.send(p, out)
 
-    @staticmethod
-    def send(p, data):
-        p.sock.setblocking(True)
-        p.sock.sendall(data)
-        p.sock.setblocking(False)
+    def send(self, p, data):
+        with self.lock:
+            p.sock.setblocking(True)
+            p.sock.sendall(data)
+            p.sock.setblocking(False)
 
     def close(self):
         self.stop.set()
