@@ -395,6 +395,7 @@ def published(make_node, workdir, size):
     """A publisher node holding a fresh publication of `size` bytes, and
     its packets as raw bytes (asked of it by key): fragments, locators,
     hash packet."""
+    pytest.importorskip("filesutil")    # the file methods
     import os
     from filesutil import files_node, start_all, write_file
     pub = files_node(make_node, workdir, "pub")
@@ -426,6 +427,7 @@ def test_requester_asks_answering_peers(make_node, workdir):
     asks only peers of version >= 3 with the FULL service; one that never
     answers is given up after the 3 s timeout and the keys go to one that
     does; the file completes from the answers."""
+    pytest.importorskip("filesutil")    # the file methods
     from filesutil import Call, files_node, output_path, sha, start_all
     pub, r, data, frags, loc, fh = published(make_node, workdir, 45000)
     sub = files_node(make_node, workdir, "sub", extra=["-debug=net"])
