@@ -465,3 +465,32 @@ def test_requester_asks_answering_peers(make_node, workdir):
             assert len(ks) == len(set(ks)), p.name
     finally:
         srv.close()
+
+
+def test_subscribe_fetches_from_full_node(make_node, workdir):
+    """Between real daemons: a subscriber holding only the locators and
+    hash packets of a 3 MB file subscribes, then connects to the
+    publisher (-dexp2p=2): the fragments are asked by (timestamp, id) at
+    once and the copy completes; its log counts what the answers
+    brought."""
+    import re
+    pytest.importorskip("filesutil")
+    from filesutil import Call, files_node, inject, sha, start_all
+    pub, r, data, frags, loc, fh = published(make_node, workdir, 3_000_000)
+    sub = files_node(make_node, workdir, "sub", extra=["-debug=net"])
+    start_all([sub], [0])
+    for p in (loc, fh):
+        inject(sub, p)
+    call = Call(sub, "DEX_subscribe", "f.bin", "0", "0", pub.pubkey())
+    assert sub.rpc("addnode", pub.addr, "onetry") is None
+    res = call.get(60)
+    assert res["result"] == "success", res
+    assert res["filehash"] == sha(data)
+
+    def got():
+        n = [int(m) for m in re.findall(r"fetch: asked \d+ keys in \d+ "
+                                        r"requests \(\d+ timed out\), got "
+                                        r"(\d+) packets", sub.log())]
+        return max(n) if n else 0
+    wait_for(lambda: got() > 0, 10, what="packets fetched by key")
+    assert got() <= len(frags)
