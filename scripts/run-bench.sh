@@ -37,6 +37,10 @@ for args in "-nodes=10 -topology=ring3 -rate=20000 -seconds=10 -latency=1" \
 	"$build/tools/sim" $args || { echo "run-bench: sim failed" >&2; rc=1; }
 done
 echo "# catchup"; CU_HELD=${CU_HELD:-200000} "$(dirname "$0")/catchup-bench.sh" "$build" || { echo "run-bench: catchup failed" >&2; rc=1; }
+# The file methods: a 100 MB file between two local nodes, -txpowbits=0
+# and the default 12 (FB_MB, FB_BITS override; scripts/files-bench.sh).
+echo "# files"
+"$(dirname "$0")/files-bench.sh" "$build" || { echo "run-bench: files failed" >&2; rc=1; }
 # Hostile peers and clients against a victim node under honest traffic
 # (scripts/attack-bench.sh, about 2.5 minutes): only with BENCH_ATTACK=1.
 if [ "${BENCH_ATTACK:-0}" = 1 ]; then

@@ -31,6 +31,7 @@
 #include "core/util.h"
 #include "node/cancel.h"
 #include "node/config.h"
+#include "node/files.h"
 #include "node/crypto.h"
 #include "node/log.h"
 #include "node/net.h"
@@ -387,6 +388,7 @@ out:
 		workers_free(node.workers);
 		node.workers = NULL;
 	}
+	files_free(&node);
 	if (node.rpc)
 		rpc_stop(node.rpc);
 	if (node.net)

@@ -397,6 +397,9 @@ void node_request_stop(struct node *n)
 	 * closes the listeners and frees everything. */
 	atomic_store(&n->shutting_down, 1);
 	log_msg(LOG_INFO, "shutdown requested");
+	/* a running file operation answers "shutting down" (API.md 4.9) */
+	if (n->stop_hook)
+		n->stop_hook(n);
 	if (event_base_once(n->base, -1, EV_TIMEOUT, stop_cb, n, &tv) != 0)
 		event_base_loopbreak(n->base);
 }

@@ -46,6 +46,7 @@ struct identity;
 struct cancels;
 struct fhold;
 struct fetch;
+struct files;
 
 /* Counters of DEX_stats / perfstats (API.md 4.4). */
 struct node_counters {
@@ -76,6 +77,10 @@ struct node {
 	struct net *net;
 	struct rpc *rpc;
 	struct workers *workers;
+	struct files *files;         /* files.h: file operations, or NULL */
+	/* called by node_request_stop() (files.c sets it: running file
+	 * operations answer "shutting down"); NULL if none */
+	void (*stop_hook)(struct node *n);
 	struct node_counters ctr;
 	uint32_t start_time;
 	char secpkey[67];           /* DEX_setpubkey, "" if none */

@@ -13,6 +13,7 @@
 #include "core/util.h"
 #include "node/crypto.h"
 #include "node/net.h"
+#include "node/files.h"
 #include "node/node.h"
 #include "node/params.h"
 #include "node/rpc.h"
@@ -185,15 +186,7 @@ static const struct rpc_method documented[] = {
 	  "DEX_orderbook maxentries minpriority tagA tagB pubkey33 [minA maxA "
 	  "minB maxB]",
 	  "DEX", NULL, 0, 0, NULL },
-	{ "DEX_publish", "DEX_publish filename priority sliceid", "DEX", NULL, 0,
-	  0, NULL },
 	{ "DEX_setpubkey", "DEX_setpubkey pubkey33", "DEX", NULL, 0, 0, NULL },
-	{ "DEX_stream", "DEX_stream filename priority", "DEX", NULL, 0, 0,
-	  NULL },
-	{ "DEX_streamsub", "DEX_streamsub filename priority pubkey", "DEX", NULL,
-	  0, 0, NULL },
-	{ "DEX_subscribe", "DEX_subscribe filename priority id [publisher33]",
-	  "DEX", NULL, 0, 0, NULL },
 	{ NULL, NULL, NULL, NULL, 0, 0, NULL },
 };
 
@@ -291,6 +284,28 @@ static void help(struct node *n, struct rpc_call *c, const char *const *p,
 }
 
 const struct rpc_method rpc_ctl_methods[] = {
+	/* the file methods (rpc_files.c, files.c) */
+	{ "DEX_publish", "DEX_publish filename priority sliceid", "DEX",
+	  "Publishes a file (sliceid 0) or one 1,000,000-byte slice of it as\n"
+	  "signed 10,000-byte fragment packets, a locators packet and a file\n"
+	  "hash packet; returns the file result object.  The file is looked up\n"
+	  "in the working directory, $HOME/dexp2p, then -filesdir.",
+	  0, 3, rpc_dex_publish },
+	{ "DEX_subscribe", "DEX_subscribe filename priority id [publisher33]",
+	  "DEX",
+	  "Rebuilds <filename>.<publisher33> in -filesdir (or the working\n"
+	  "directory) from held fragments, asks peers for missing ones (waits\n"
+	  "up to 10 s without progress, 60 s in all) and checks it against the\n"
+	  "publisher's signed SHA-256.  id 0: the newest locators packet.",
+	  3, 4, rpc_dex_subscribe },
+	{ "DEX_stream", "DEX_stream filename priority", "DEX",
+	  "Publishes the next complete 1,000,000-byte slice of a growing file,\n"
+	  "or answers \"not enough data to extend stream\".",
+	  0, 2, rpc_dex_stream },
+	{ "DEX_streamsub", "DEX_streamsub filename priority pubkey", "DEX",
+	  "Fetches, checks and writes the next slice of pubkey's stream into\n"
+	  "<filename>.<pubkey>, or answers \"stream has no new slice yet\".",
+	  0, 3, rpc_dex_streamsub },
 	{ "getinfo", "getinfo", "Control",
 	  "Returns version, pubkey, connections, synced, txpowbits, purgetime,\n"
 	  "port and uptime of this node.",

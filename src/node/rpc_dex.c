@@ -14,6 +14,7 @@
 #include "core/store.h"
 #include "core/util.h"
 #include "node/crypto.h"
+#include "node/files.h"
 #include "node/mine.h"
 #include "node/net.h"
 #include "node/node.h"
@@ -373,6 +374,9 @@ static void dex_stats(struct node *n, struct rpc_call *c,
 	json_object_set_new(o, "txpowbits", json_integer(cfg->txpowbits));
 	json_object_set_new(o, "vip", json_integer(DEX_VIP_PRIORITY));
 	json_object_set_new(o, "cmdpriority", json_integer(DEX_CMD_PRIORITY));
+	double pct;
+	if (files_progress(n, &pct)) /* only while a file operation runs */
+		json_object_set_new(o, "progress", json_real(pct));
 	json_object_set_new(o, "perfstats", json_string(perf));
 	json_object_set_new(o, "ram", json_integer((json_int_t)st.count));
 	json_object_set_new(o, "fingerprint", json_string(fphex));

@@ -1,13 +1,18 @@
 /* fuzz_packet.c - libFuzzer target for the packet codec and admission
  * check: packet_decode, packet_decode_prefixed (both modes), packet_check,
- * and encode(decode(x)) == x for every x that decodes.
+ * and encode(decode(x)) == x for every x that decodes; and the file
+ * format's decoders (core/files.h): the locators packet check (its
+ * invariants and encode(decode(x)) == x when it passes), the filename
+ * rules, and the fragment / hash packet checks on every decoded packet.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/check.h"
 #include "core/err.h"
+#include "core/files.h"
 #include "core/packet.h"
 #include "core/txpow.h"
 
@@ -39,6 +44,7 @@ static void fix_header(uint8_t *b, size_t size)
 }
 
 static void one(uint8_t *buf, size_t size);
+static void locators(const uint8_t *buf, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -49,6 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(buf, data, size);
 	one(buf, size);
+	locators(buf, size);
 	fix_header(buf, size);
 	one(buf, size);
 	free(buf);
@@ -62,6 +69,21 @@ static void one(uint8_t *buf, size_t size)
 	int rc;
 
 	rc = packet_decode(buf, size, &pv);
+	if (rc == E_OK && pv.plen == PACKET_PUBKEY_LEN) {
+		/* a packet that says it is fragment amountA of a file of
+		 * amountB bytes named tagA must pass the length rule */
+		bool present = files_fragment_present(
+			&pv, true, pv.pubkey, (const char *)pv.tag_a, pv.len_a,
+			pv.timestamp, (uint32_t)pv.amount_a, pv.amount_b);
+		if (present && (pv.payload_len < FILES_SIGNED_OVERHEAD ||
+		                pv.payload_len - FILES_SIGNED_OVERHEAD !=
+		                        files_frag_len(pv.amount_b,
+		                                       (uint32_t)pv.amount_a)))
+			abort();
+		(void)files_hash_candidate(&pv, pv.amount_a & 1, pv.pubkey,
+		                           (const char *)pv.tag_b, pv.len_b,
+		                           pv.amount_a, (uint32_t)pv.amount_b);
+	}
 	if (rc == E_OK) {
 		struct packet_fields f = {
 			.relay = pv.relay, .kind = pv.kind,
@@ -107,5 +129,83 @@ static void one(uint8_t *buf, size_t size)
 			abort();
 		if (r == DROP_NONE && memcmp(pe.hash, ref.hash, 32) != 0)
 			abort();
+	}
+}
+
+/* Input: flags, 8 bytes amountA, 8 bytes amountB, 8 bytes offset0, then
+ * the plaintext.  Flags steer towards the accepted shape: amountB = the
+ * fragment count of amountA, or k from the plaintext length with a
+ * matching size. */
+static void locators(const uint8_t *buf, size_t size)
+{
+	struct files_locators l;
+	const uint8_t *plain;
+	size_t plen;
+	uint64_t a, b, off;
+	uint8_t flags;
+	int rc;
+
+	if (size < 25)
+		return;
+	flags = buf[0];
+	a = le64(buf + 1);
+	b = le64(buf + 9);
+	off = (flags & 4) ? le64(buf + 17) : 0;
+	plain = buf + 25;
+	plen = size - 25;
+	if (flags & 1)
+		a %= FILES_MAX_SIZE + 2;
+	if (flags & 2)
+		b = files_frag_count(a);
+	if ((flags & 8) && plen >= 8) {
+		b = (plen - 8) / 8;
+		a = b * FILES_FRAG - (b ? buf[1] % FILES_FRAG : 0);
+	}
+	if ((flags & 16) && plen >= 8)
+		off = le64(plain);
+	rc = files_locators_parse(plain, plen, a, b, (flags & 32) != 0, off,
+	                          &l);
+	if (l.numlocators != (plen >= 8 ? (plen - 8) / 8 : 0) || l.size != a)
+		abort();
+	if (rc == E_OK) {
+		uint64_t *locs;
+		uint8_t *out;
+		if (b < 1 || b > FILES_MAX_FRAGS || l.k != b ||
+		    plen != files_locators_len(l.k) || l.offset0 != off ||
+		    files_frag_count(a) != b || a > FILES_MAX_SIZE ||
+		    ((flags & 32) && a > FILES_SLICE))
+			abort();
+		locs = malloc((size_t)l.k * sizeof *locs);
+		out = malloc(plen);
+		if (!locs || !out)
+			abort();
+		for (uint32_t i = 0; i < l.k; i++) {
+			uint32_t t, id;
+			files_locator_get(&l, i, &t, &id);
+			locs[i] = files_locator(t, id);
+			if (locs[i] != le64(plain + 8 + (size_t)8 * i))
+				abort();
+			if (files_frag_len(a, i) == 0 ||
+			    files_frag_len(a, i) > FILES_FRAG)
+				abort();
+		}
+		files_locators_encode(out, off, locs, l.k);
+		if (memcmp(out, plain, plen) != 0)
+			abort();
+		free(locs);
+		free(out);
+	} else if (rc != E_PARSE) {
+		abort();
+	}
+	/* the filename rules on the same bytes */
+	size_t nl = plen < 20 ? plen : 20;
+	if (files_name_check((const char *)plain, nl) == FILES_NAME_OK) {
+		if (nl == 0 || nl > FILES_NAME_MAX ||
+		    memchr(plain, '/', nl) || memchr(plain, '\\', nl) ||
+		    (nl == 2 && plain[0] == '.' && plain[1] == '.'))
+			abort();
+		for (size_t i = 0; i < nl; i++)
+			if (plain[i] < 0x20)
+				abort();
 	}
 }
