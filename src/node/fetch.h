@@ -30,4 +30,42 @@ struct fetch_key {
 size_t node_fetch_keys(struct node *n, const struct fetch_key *keys,
                        size_t count);
 
+/* ---- hooks called by net.c (the wire side, PROTOCOL.md 3.6) ---- */
+
+/* A peer finished its handshake (its VERSION's version and services): it
+ * gets an answering budget, and is asked for packets when it answers
+ * (version >= 3 and WIRE_SVC_FULL). */
+void fetch_peer_up(struct node *n, int peer, uint32_t version,
+                   uint64_t services);
+/* It left (only for peers given to fetch_peer_up). */
+void fetch_peer_down(struct node *n, int peer);
+/* A GETPKTS, PKTREPLY or PKTMISS frame from a ready peer.  Malformed
+ * frames and bad packets are reported through net (the peer is
+ * disconnected); a node started with -dexp2p=1 reads GETPKTS and answers
+ * nothing. */
+void fetch_on_msg(struct node *n, int peer, uint8_t type, const uint8_t *p,
+                  size_t len);
+/* Timers (request timeouts, re-asks); call every 10-100 ms. */
+void fetch_tick(struct node *n);
+/* Free the state (at net_free). */
+void fetch_free(struct node *n);
+
+/* Counters (tests, -debug=net lines). */
+struct fetch_stats {
+	uint64_t req_received;       /* GETPKTS frames read */
+	uint64_t req_ignored;        /* ... not answered: -dexp2p=1 */
+	uint64_t req_refused;        /* ... over the key rate: BUSY */
+	uint64_t keys_served;        /* keys answered with a packet */
+	uint64_t keys_missing;       /* keys answered as not held */
+	uint64_t keys_busy;          /* keys answered BUSY (byte budget) */
+	uint64_t pkts_sent;          /* packets in PKTREPLY frames */
+	uint64_t pkts_received;      /* packets in PKTREPLY frames read */
+	uint64_t pkts_unsolicited;   /* ... naming no request of ours */
+	uint64_t requests;           /* GETPKTS sent */
+	uint64_t keys_asked;
+	uint64_t timeouts;
+	size_t keys_wanted;
+};
+void fetch_get_stats(const struct node *n, struct fetch_stats *st);
+
 #endif

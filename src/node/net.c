@@ -48,6 +48,7 @@
 #include "node/crypto.h"
 #include "node/lightcli.h"
 #include "node/lightsrv.h"
+#include "node/fetch.h"
 #include "node/log.h"
 #include "node/node.h"
 #include "proto/ban.h"
@@ -393,6 +394,8 @@ static void conn_free(struct net *net, struct conn *c)
 	epoch_on_close(net, c);
 	if (c->ready && c->gossiping)
 		gossip_peer_del(net->g, c->id);
+	if (c->ready)
+		fetch_peer_down(net->n, c->id);
 	if (c->ready && net->n->lightsrv)
 		lightsrv_peer_gone(net->n->lightsrv, c->id);
 	if (c->ready && net->n->lightcli)
@@ -1053,6 +1056,7 @@ static void on_ready(struct net *net, struct conn *c)
 	}
 	if (c->book)
 		peers_book_succeeded(c->book, node_now());
+	fetch_peer_up(net->n, c->id, c->pv.version, c->pv.services);
 	log_msg(LOG_INFO, "peer %d %s connected (%s, %s, dexp2p=%d)", c->id,
 	        c->addr, c->inbound ? "inbound" : "outbound", c->pv.ua,
 	        (c->pv.services & WIRE_SVC_FULL) ? 2 : 1);
@@ -1177,6 +1181,10 @@ static bool on_frame(struct net *net, struct conn *c, uint8_t type,
 	}
 	if (type >= WIRE_LLIST && type <= WIRE_LRELAY)
 		return on_light(net, c, type, p, n);
+	if (type >= WIRE_GETPKTS && type <= WIRE_PKTMISS) { /* fetch.h */
+		fetch_on_msg(net->n, c->id, type, p, n);
+		return !c->closing;
+	}
 	if (!c->gossiping)
 		return true; /* a light link: dissemination frames ignored */
 	enum drop_reason why;
@@ -1586,6 +1594,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	gossip_tick(net->g, now_ms);
 	if (net->n->lightcli)
 		lightcli_tick(net->n->lightcli, now_ms);
+	fetch_tick(net->n);
 	if (now_ms - net->last_second_ms >= 1000) {
 		net->last_second_ms = now_ms;
 		second_tick(net, now_ms);
@@ -1989,6 +1998,7 @@ void net_free(struct net *net)
 	if (!net)
 		return;
 	net_stop(net);
+	fetch_free(net->n);
 	gossip_free(net->g);
 	lightcli_free(net->n->lightcli);
 	net->n->lightcli = NULL;
@@ -2024,6 +2034,43 @@ void net_on_new_packet(struct net *net, struct stored *sp, int from_peer)
 	gossip_on_new(net->g, sp, from_peer, now_ms);
 	sync_counters(net, now_ms);
 	arm_due(net);
+}
+
+/* ---- for fetch.c (packets by (timestamp, id)) ---- */
+
+bool net_peer_send(struct net *net, int peer, const uint8_t *buf,
+                   size_t len)
+{
+	struct conn *c = conn_by_id(net, peer);
+	if (!c || !c->ready)
+		return false;
+	conn_send(c, buf, len);
+	return !c->closing;
+}
+
+void net_peer_misbehave(struct net *net, int peer, unsigned score,
+                        const char *why)
+{
+	struct conn *c = conn_by_id(net, peer);
+	if (c)
+		conn_misbehave(c, score, why);
+}
+
+int net_peer_packet(struct net *net, int peer, const uint8_t *pkt,
+                    size_t len)
+{
+	struct conn *c = conn_by_id(net, peer);
+	enum drop_reason why;
+	char msg[96];
+	if (!c || !c->ready || c->closing)
+		return E_PROTO;
+	if (gossip_on_msg(net->g, peer, WIRE_PACKET, pkt, len, node_mono_ms(),
+	                  &why) == E_OK)
+		return E_OK;
+	snprintf(msg, sizeof(msg), "sent a bad packet (%s)",
+	         drop_reason_name[why]);
+	conn_misbehave(c, BAN_SCORE_MAX, msg);
+	return E_PROTO;
 }
 
 int net_addnode(struct net *net, const char *hostport, const char *cmd)
@@ -2306,28 +2353,12 @@ void net_clearbanned(struct net *net)
 
 /* ---- light clients ---- */
 
-void net_peer_send(struct net *net, int peer, const uint8_t *buf,
-                   size_t len)
-{
-	struct conn *c = conn_by_id(net, peer);
-	if (c && c->ready)
-		conn_send(c, buf, len);
-}
-
 size_t net_peer_outq(const struct net *net, int peer)
 {
 	struct conn *c = conn_by_id(net, peer);
 	if (!c || c->closing || !c->bev)
 		return SIZE_MAX;
 	return evbuffer_get_length(bufferevent_get_output(c->bev));
-}
-
-void net_peer_misbehave(struct net *net, int peer, unsigned score,
-                        const char *why)
-{
-	struct conn *c = conn_by_id(net, peer);
-	if (c)
-		conn_misbehave(c, score, why);
 }
 
 const char *net_peer_addr(const struct net *net, int peer)

@@ -29,6 +29,21 @@ void net_free(struct net *net);
  * (from_peer < 0) or one received from peer `from_peer`. */
 void net_on_new_packet(struct net *net, struct stored *sp, int from_peer);
 
+/* For fetch.c, lightsrv.c, lightcli.c.  Write buf (whole frames) to
+ * a ready peer, counted in its memory budget: false if it is gone or was
+ * dropped over the budget. */
+bool net_peer_send(struct net *net, int peer, const uint8_t *buf,
+                   size_t len);
+/* Add score to peer's misbehaviour (why: a static string); at 100 it is
+ * disconnected (and banned unless local or manual). */
+void net_peer_misbehave(struct net *net, int peer, unsigned score,
+                        const char *why);
+/* A packet from peer judged as a PACKET frame from it (node_ingest,
+ * store, relay): E_OK, or E_PROTO when the packet was invalid and the
+ * peer has been disconnected for it. */
+int net_peer_packet(struct net *net, int peer, const uint8_t *pkt,
+                    size_t len);
+
 /* addnode RPC: cmd is "add", "remove" or "onetry".  Returns E_OK, E_DUP
  * (already added: RPC error -23), E_NOTFOUND (not added: -24) or E_INVAL
  * (bad address). */
@@ -88,15 +103,10 @@ int net_setban(struct net *net, const char *subnet, bool add,
 json_t *net_listbanned(const struct net *net);
 void net_clearbanned(struct net *net);
 
-/* ---- light clients (lightsrv.c, lightcli.c; PROTOCOL.md 7) ---- */
-/* Queue len bytes (whole frames) to peer; nothing if it is gone. */
-void net_peer_send(struct net *net, int peer, const uint8_t *buf,
-                   size_t len);
+/* ---- light clients (lightsrv.c, lightcli.c; PROTOCOL.md 7); they also
+ * use net_peer_send and net_peer_misbehave above ---- */
 /* Bytes queued to peer and not yet written; SIZE_MAX if it is gone. */
 size_t net_peer_outq(const struct net *net, int peer);
-/* Add score to peer's misbehaviour (BAN_SCORE_MAX: dropped). */
-void net_peer_misbehave(struct net *net, int peer, unsigned score,
-                        const char *why);
 /* The peer's address as getpeerinfo shows it, NULL if it is gone. */
 const char *net_peer_addr(const struct net *net, int peer);
 /* Connected peers that answer light requests (-dexp2p=2, protocol

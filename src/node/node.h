@@ -49,6 +49,7 @@ struct fhold;
 struct events;
 struct lightsrv;
 struct lightcli;
+struct fetch;
 struct files;
 
 /* Counters of DEX_stats / perfstats (API.md 4.4). */
@@ -84,6 +85,7 @@ struct node {
 	struct cancels *cancels;    /* cancel.h: applied cancels, issue 4 */
 	struct fhold *fhold;        /* fhold.h: packets from the near future */
 	struct events *events;      /* events.h: live subscriptions, or NULL */
+	struct fetch *fetch;        /* fetch.c: packets by (timestamp, id) */
 	struct net *net;
 	struct rpc *rpc;
 	struct workers *workers;

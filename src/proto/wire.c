@@ -21,7 +21,8 @@ static const char *const type_names[WIRE_TYPE_MAX] = {
 	[WIRE_GETDATA] = "getdata",   [WIRE_NOTFOUND] = "notfound",
 	[WIRE_SUMMARY] = "summary",   [WIRE_SUMMARY_SEC] = "summary_sec",
 	[WIRE_IDLIST] = "idlist",     [WIRE_GETBITS] = "getbits",
-	[WIRE_PACKETS] = "packets",
+	[WIRE_PACKETS] = "packets",   [WIRE_GETPKTS] = "getpkts",
+	[WIRE_PKTREPLY] = "pktreply", [WIRE_PKTMISS] = "pktmiss",
 	[WIRE_LLIST] = "llist",       [WIRE_LGET] = "lget",
 	[WIRE_LANSWER] = "lanswer",   [WIRE_LSUB] = "lsub",
 	[WIRE_LUNSUB] = "lunsub",     [WIRE_LPUSH] = "lpush",
@@ -851,6 +852,85 @@ void wire_lrelay_encode(struct wbuf *wb, uint32_t reqid, const uint8_t *pkt,
 	wb_end(wb);
 }
 
+/* ---- GETPKTS / PKTREPLY / PKTMISS ---- */
+
+static void wb_keys(struct wbuf *wb, const struct wire_pktkey *keys,
+                    uint32_t count)
+{
+	for (uint32_t i = 0; i < count; i++) {
+		wb_u32(wb, keys[i].timestamp);
+		wb_u32(wb, keys[i].id);
+	}
+}
+
+int wire_getpkts_decode(const uint8_t *p, size_t n, uint32_t *reqid,
+                        const uint8_t **keys, uint32_t *count)
+{
+	if (n < 6)
+		return E_PROTO;
+	uint32_t c = le16(p + 4);
+	if (c == 0 || c > WIRE_PKT_MAX_KEYS ||
+	    n - 6 != (size_t)c * WIRE_PKT_KEY_LEN)
+		return E_PROTO;
+	*reqid = le32(p);
+	*keys = p + 6;
+	*count = c;
+	return E_OK;
+}
+
+void wire_getpkts_encode(struct wbuf *wb, uint32_t reqid,
+                         const struct wire_pktkey *keys, uint32_t count)
+{
+	wb_begin(wb, WIRE_GETPKTS);
+	wb_u32(wb, reqid);
+	wb_u16(wb, (uint16_t)count);
+	wb_keys(wb, keys, count);
+	wb_end(wb);
+}
+
+int wire_pktreply_decode(const uint8_t *p, size_t n, uint32_t *reqid,
+                         struct wire_packets *w)
+{
+	if (n < 4 || wire_packets_decode(p + 4, n - 4, w) != E_OK)
+		return E_PROTO;
+	*reqid = le32(p);
+	return E_OK;
+}
+
+void wire_pktreply_begin(struct wbuf *wb, uint32_t reqid)
+{
+	wb_begin(wb, WIRE_PKTREPLY);
+	wb_u32(wb, reqid);
+}
+
+int wire_pktmiss_decode(const uint8_t *p, size_t n, uint32_t *reqid,
+                        uint8_t *flags, const uint8_t **keys,
+                        uint32_t *count)
+{
+	if (n < 7)
+		return E_PROTO;
+	uint32_t c = le16(p + 5);
+	if ((p[4] & ~WIRE_PKTMISS_BUSY) != 0 || c > WIRE_PKT_MAX_KEYS ||
+	    n - 7 != (size_t)c * WIRE_PKT_KEY_LEN)
+		return E_PROTO;
+	*reqid = le32(p);
+	*flags = p[4];
+	*keys = p + 7;
+	*count = c;
+	return E_OK;
+}
+
+void wire_pktmiss_encode(struct wbuf *wb, uint32_t reqid, uint8_t flags,
+                         const struct wire_pktkey *keys, uint32_t count)
+{
+	wb_begin(wb, WIRE_PKTMISS);
+	wb_u32(wb, reqid);
+	wb_u8(wb, flags);
+	wb_u16(wb, (uint16_t)count);
+	wb_keys(wb, keys, count);
+	wb_end(wb);
+}
+
 int wire_payload_validate(uint8_t type, const uint8_t *p, size_t n)
 {
 	union {
@@ -923,6 +1003,14 @@ int wire_payload_validate(uint8_t type, const uint8_t *p, size_t n)
 		return wire_lpush_decode(p, n, &u32, &u.le);
 	case WIRE_LRELAY:
 		return wire_lrelay_decode(p, n, &u32, &ids, &c);
+	case WIRE_GETPKTS:
+		return wire_getpkts_decode(p, n, &seq, &ids, &c);
+	case WIRE_PKTREPLY:
+		return wire_pktreply_decode(p, n, &seq, &u.pk);
+	case WIRE_PKTMISS: {
+		uint8_t fl;
+		return wire_pktmiss_decode(p, n, &seq, &fl, &ids, &c);
+	}
 	default:
 		return E_PROTO;
 	}

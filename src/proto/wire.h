@@ -60,11 +60,14 @@ enum wire_type {
 	WIRE_IDLIST = 0x0d,
 	WIRE_GETBITS = 0x0e,         /* v2: GETDATA by INV number + bitmap */
 	WIRE_PACKETS = 0x0f,         /* v2: several packets in one frame */
-	/* v3.  0x10-0x13: packets by (timestamp, id), for files (PROTOCOL.md).
-	 * 0x14-0x1b: light clients through full nodes.  0x1c-0x1f:
-	 * dissemination control (eager-push tree / mesh). */
-	/* 0x14-0x1b: light clients (PROTOCOL.md 7), v3, a light peer asks a
-	 * full node (WIRE_SVC_FULL) and the full node answers. */
+	/* v3.  0x10-0x13: packets by (timestamp, id), for files (PROTOCOL.md
+	 * 3.6).  0x14-0x1b: light clients through full nodes (PROTOCOL.md 7).
+	 * 0x1c-0x1f: the eager-push trees (PROTOCOL.md 3.7). */
+	WIRE_GETPKTS = 0x10,         /* v3: packets by (timestamp, id) */
+	WIRE_PKTREPLY = 0x11,        /* v3: packets found, answer to GETPKTS */
+	WIRE_PKTMISS = 0x12,         /* v3: keys not sent; ends the answer */
+	/* 0x13: reserved for packets by (timestamp, id) */
+	/* light clients: a light peer asks a full node (WIRE_SVC_FULL) */
 	WIRE_LLIST = 0x14,           /* reqid, filter, cursor, max: a list */
 	WIRE_LGET = 0x15,            /* reqid, by id or by hash */
 	WIRE_LANSWER = 0x16,         /* reqid, status, entries */
@@ -366,6 +369,47 @@ int wire_lrelay_decode(const uint8_t *p, size_t n, uint32_t *reqid,
                        const uint8_t **pkt, uint32_t *len);
 void wire_lrelay_encode(struct wbuf *wb, uint32_t reqid, const uint8_t *pkt,
                         size_t len);
+/* GETPKTS / PKTREPLY / PKTMISS (v3, PROTOCOL.md 3.6): packets named by
+ * (timestamp, id), as a file's locators name its fragments.
+ *   GETPKTS  `reqid u32`, `count u16` (1 .. WIRE_PKT_MAX_KEYS), count keys
+ *   PKTREPLY `reqid u32`, then one or more PACKETS entries (len u32 +
+ *            packet), filling the payload exactly
+ *   PKTMISS  `reqid u32`, `flags u8`, `count u16` (0 .. WIRE_PKT_MAX_KEYS),
+ *            count keys; the last frame of every answer
+ * A key is `timestamp u32`, `id u32` (8 bytes). */
+#define WIRE_PKT_MAX_KEYS 1024u
+#define WIRE_PKT_KEY_LEN 8u
+#define WIRE_PKTMISS_BUSY 1u         /* flags: keys not looked up (budget) */
+struct wire_pktkey {
+	uint32_t timestamp;
+	uint32_t id;
+};
+static inline struct wire_pktkey wire_pktkey_at(const uint8_t *keys,
+                                                uint32_t i)
+{
+	struct wire_pktkey k;
+	k.timestamp = le32(keys + (size_t)i * WIRE_PKT_KEY_LEN);
+	k.id = le32(keys + (size_t)i * WIRE_PKT_KEY_LEN + 4);
+	return k;
+}
+/* *keys points at count * 8 bytes in p. */
+int wire_getpkts_decode(const uint8_t *p, size_t n, uint32_t *reqid,
+                        const uint8_t **keys, uint32_t *count);
+/* count must be 1 .. WIRE_PKT_MAX_KEYS. */
+void wire_getpkts_encode(struct wbuf *wb, uint32_t reqid,
+                         const struct wire_pktkey *keys, uint32_t count);
+/* The packets are walked with wire_packets_next(w). */
+int wire_pktreply_decode(const uint8_t *p, size_t n, uint32_t *reqid,
+                         struct wire_packets *w);
+/* Starts a PKTREPLY frame: add entries with wire_packets_add(), then
+ * wb_end(). */
+void wire_pktreply_begin(struct wbuf *wb, uint32_t reqid);
+int wire_pktmiss_decode(const uint8_t *p, size_t n, uint32_t *reqid,
+                        uint8_t *flags, const uint8_t **keys,
+                        uint32_t *count);
+/* count must be 0 .. WIRE_PKT_MAX_KEYS. */
+void wire_pktmiss_encode(struct wbuf *wb, uint32_t reqid, uint8_t flags,
+                         const struct wire_pktkey *keys, uint32_t count);
 
 /* Validate any frame payload by type (used by the fuzzer and by net before
  * dispatch).  PACKET payloads are checked for length bounds only (the

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/err.h"
 #include "proto/wire.h"
@@ -72,6 +73,48 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			if (s.n)
 				wire_summary_sec_at(&s, s.n - 1, &t, &c, &fp);
+		}
+		if (rc == E_OK &&
+		    (type == WIRE_GETPKTS || type == WIRE_PKTMISS)) {
+			/* decodes, walks, and encodes back to the same bytes */
+			struct wire_pktkey k[WIRE_PKT_MAX_KEYS];
+			const uint8_t *kp;
+			uint32_t reqid, c;
+			uint8_t fl = 0;
+			struct wbuf wb;
+			if (type == WIRE_GETPKTS ?
+			    wire_getpkts_decode(p, n, &reqid, &kp, &c) :
+			    wire_pktmiss_decode(p, n, &reqid, &fl, &kp, &c))
+				abort();
+			if (c > WIRE_PKT_MAX_KEYS ||
+			    (type == WIRE_GETPKTS && c == 0))
+				abort();
+			for (uint32_t i = 0; i < c; i++)
+				k[i] = wire_pktkey_at(kp, i);
+			wb_init(&wb);
+			if (type == WIRE_GETPKTS)
+				wire_getpkts_encode(&wb, reqid, k, c);
+			else
+				wire_pktmiss_encode(&wb, reqid, fl, k, c);
+			if (wb.len != WIRE_HDR_LEN + n ||
+			    memcmp(wb.p + WIRE_HDR_LEN, p, n) != 0)
+				abort();
+			wb_fini(&wb);
+		}
+		if (rc == E_OK && type == WIRE_PKTREPLY) {
+			struct wire_packets w;
+			const uint8_t *pk;
+			uint32_t reqid, plen, k = 0;
+			if (wire_pktreply_decode(p, n, &reqid, &w) != E_OK)
+				abort();
+			while (wire_packets_next(&w, &pk, &plen)) {
+				if (plen == 0 || pk + plen > p + n)
+					abort();
+				(void)pk[plen - 1];
+				k++;
+			}
+			if (k == 0 || k != w.n)
+				abort();
 		}
 		off += WIRE_HDR_LEN + n;
 	}

@@ -398,6 +398,132 @@ static void test_stream(void **state)
 	wb_fini(&wb);
 }
 
+/* GETPKTS / PKTREPLY / PKTMISS: round trips, every bound, trailing and
+ * short payloads. */
+static void test_pktkeys(void **state)
+{
+	struct wire_pktkey keys[WIRE_PKT_MAX_KEYS + 1];
+	struct wbuf wb;
+	const uint8_t *p, *kp;
+	uint32_t plen, reqid, count;
+	uint8_t flags;
+
+	for (uint32_t i = 0; i <= WIRE_PKT_MAX_KEYS; i++) {
+		keys[i].timestamp = 1767225300u + i;
+		keys[i].id = 0xfedc0000u + i;
+	}
+	wb_init(&wb);
+	wire_getpkts_encode(&wb, 77, keys, 3);
+	p = one_frame(&wb, WIRE_GETPKTS, &plen);
+	assert_int_equal(plen, 6 + 3 * 8);
+	assert_int_equal(wire_getpkts_decode(p, plen, &reqid, &kp, &count),
+	                 E_OK);
+	assert_int_equal(reqid, 77);
+	assert_int_equal(count, 3);
+	for (uint32_t i = 0; i < 3; i++) {
+		struct wire_pktkey k = wire_pktkey_at(kp, i);
+		assert_int_equal(k.timestamp, keys[i].timestamp);
+		assert_int_equal(k.id, keys[i].id);
+	}
+	assert_int_equal(wire_payload_validate(WIRE_GETPKTS, p, plen), E_OK);
+	/* one byte short, one trailing, the count lying */
+	assert_int_equal(wire_getpkts_decode(p, plen - 1, &reqid, &kp, &count),
+	                 E_PROTO);
+	uint8_t big[6 + 8 * (WIRE_PKT_MAX_KEYS + 1) + 1];
+	memcpy(big, p, plen);
+	big[plen] = 0;
+	assert_int_equal(wire_getpkts_decode(big, plen + 1, &reqid, &kp,
+	                                     &count), E_PROTO);
+	big[4] = 2;
+	assert_int_equal(wire_getpkts_decode(big, plen, &reqid, &kp, &count),
+	                 E_PROTO);
+	assert_int_equal(wire_getpkts_decode(big, 5, &reqid, &kp, &count),
+	                 E_PROTO);
+	/* count 0 and count over the cap are refused even when the bytes
+	 * match */
+	big[4] = 0;
+	big[5] = 0;
+	assert_int_equal(wire_getpkts_decode(big, 6, &reqid, &kp, &count),
+	                 E_PROTO);
+	wb_reset(&wb);
+	wire_getpkts_encode(&wb, 1, keys, WIRE_PKT_MAX_KEYS);
+	p = one_frame(&wb, WIRE_GETPKTS, &plen);
+	assert_int_equal(wire_getpkts_decode(p, plen, &reqid, &kp, &count),
+	                 E_OK);
+	assert_int_equal(count, WIRE_PKT_MAX_KEYS);
+	memcpy(big, p, plen);
+	big[4] = (uint8_t)((WIRE_PKT_MAX_KEYS + 1) & 0xff);
+	big[5] = (uint8_t)((WIRE_PKT_MAX_KEYS + 1) >> 8);
+	memset(big + plen, 0, 8);
+	assert_int_equal(wire_getpkts_decode(big, plen + 8, &reqid, &kp,
+	                                     &count), E_PROTO);
+
+	/* PKTMISS: 0 keys is fine (all served), flags other than BUSY not */
+	wb_reset(&wb);
+	wire_pktmiss_encode(&wb, 9, 0, keys, 0);
+	p = one_frame(&wb, WIRE_PKTMISS, &plen);
+	assert_int_equal(plen, 7);
+	assert_int_equal(wire_pktmiss_decode(p, plen, &reqid, &flags, &kp,
+	                                     &count), E_OK);
+	assert_int_equal(count, 0);
+	assert_int_equal(flags, 0);
+	wb_reset(&wb);
+	wire_pktmiss_encode(&wb, 0xffffffffu, WIRE_PKTMISS_BUSY, keys + 5, 2);
+	p = one_frame(&wb, WIRE_PKTMISS, &plen);
+	assert_int_equal(wire_pktmiss_decode(p, plen, &reqid, &flags, &kp,
+	                                     &count), E_OK);
+	assert_int_equal(reqid, 0xffffffffu);
+	assert_int_equal(flags, WIRE_PKTMISS_BUSY);
+	assert_int_equal(count, 2);
+	assert_int_equal(wire_pktkey_at(kp, 1).id, keys[6].id);
+	assert_int_equal(wire_payload_validate(WIRE_PKTMISS, p, plen), E_OK);
+	memcpy(big, p, plen);
+	big[4] = 2;
+	assert_int_equal(wire_pktmiss_decode(big, plen, &reqid, &flags, &kp,
+	                                     &count), E_PROTO);
+	big[4] = 1;
+	assert_int_equal(wire_pktmiss_decode(big, plen - 1, &reqid, &flags,
+	                                     &kp, &count), E_PROTO);
+	assert_int_equal(wire_pktmiss_decode(big, 6, &reqid, &flags, &kp,
+	                                     &count), E_PROTO);
+
+	/* PKTREPLY: reqid then PACKETS entries */
+	uint8_t pk1[40], pk2[300];
+	memset(pk1, 0x11, sizeof pk1);
+	memset(pk2, 0x22, sizeof pk2);
+	wb_reset(&wb);
+	wire_pktreply_begin(&wb, 1234);
+	wire_packets_add(&wb, pk1, sizeof pk1, 0);
+	wire_packets_add(&wb, pk2, sizeof pk2, 0);
+	wb_end(&wb);
+	p = one_frame(&wb, WIRE_PKTREPLY, &plen);
+	assert_int_equal(plen, 4 + 4 + 40 + 4 + 300);
+	struct wire_packets w;
+	const uint8_t *pk;
+	uint32_t len;
+	assert_int_equal(wire_pktreply_decode(p, plen, &reqid, &w), E_OK);
+	assert_int_equal(reqid, 1234);
+	assert_int_equal(w.n, 2);
+	assert_true(wire_packets_next(&w, &pk, &len));
+	assert_int_equal(len, 40);
+	assert_int_equal(pk[0], 0);         /* relay byte replaced */
+	assert_int_equal(pk[1], 0x11);
+	assert_true(wire_packets_next(&w, &pk, &len));
+	assert_int_equal(len, 300);
+	assert_false(wire_packets_next(&w, &pk, &len));
+	assert_int_equal(wire_payload_validate(WIRE_PKTREPLY, p, plen), E_OK);
+	/* no packet, a truncated entry, a reqid alone */
+	assert_int_equal(wire_pktreply_decode(p, 4, &reqid, &w), E_PROTO);
+	assert_int_equal(wire_pktreply_decode(p, 3, &reqid, &w), E_PROTO);
+	assert_int_equal(wire_pktreply_decode(p, plen - 1, &reqid, &w),
+	                 E_PROTO);
+	assert_string_equal(wire_type_name(WIRE_GETPKTS), "getpkts");
+	assert_string_equal(wire_type_name(WIRE_PKTMISS), "pktmiss");
+	/* 0x13 is reserved: no payload of it is valid */
+	assert_int_equal(wire_payload_validate(0x13, p, plen), E_PROTO);
+	wb_fini(&wb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -411,6 +537,7 @@ int main(void)
 		cmocka_unit_test(test_idlist),
 		cmocka_unit_test(test_validate),
 		cmocka_unit_test(test_stream),
+		cmocka_unit_test(test_pktkeys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
