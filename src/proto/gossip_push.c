@@ -85,14 +85,29 @@ void gsp_drain(struct gossip *g, struct gpeer *p)
 	bool batch = (p->v2 && g->send_packets) || tp;
 	int cls = QCLASSES - 1;
 	size_t low = g->cfg.queue_cap / 4;
+	/* What the output buffer takes now, less what this drain has taken
+	 * into the batch not yet written (room() sees a batch only once it
+	 * is sent): a drain fills the buffer, not a whole batch beyond it
+	 * (64 KiB of spam written past a small buffer held honest packets
+	 * back for seconds on a slow link). */
+	size_t avail = 0;
 
 	for (;;) {
 		if (gsp_cu_pending(p) && p->qbytes <= low) {
 			gsp_cu_refill(g, p);
 			cls = QCLASSES - 1;
 		}
-		if (p->qn == 0 || g->ops.room(g->ops.ctx, p->id) == 0)
+		if (p->qn == 0)
 			break;
+		if (avail == 0) {
+			if (nb) {
+				send_batch(g, p, tp, sps, relays, tags, nb);
+				nb = bytes = 0;
+			}
+			avail = g->ops.room(g->ops.ctx, p->id);
+			if (avail == 0)
+				break;
+		}
 		while (cls >= 0 && p->q[cls].n == 0)
 			cls--;
 		if (cls < 0)
@@ -107,10 +122,12 @@ void gsp_drain(struct gossip *g, struct gpeer *p)
 		g->st.sent++;
 		if (!batch) {
 			g->ops.send_packet(g->ops.ctx, p->id, sp, e.relay);
+			avail = 0;
 			continue;
 		}
 		size_t el = tp ? wire_tpackets_entry_len(sp->len)
 		               : wire_packets_entry_len(sp->len);
+		avail = avail > el ? avail - el : 0;
 		if (nb == DRAIN_BATCH ||
 		    (nb > 0 && bytes + el > GOSSIP_PACKETS_BATCH)) {
 			send_batch(g, p, tp, sps, relays, tags, nb);
