@@ -65,6 +65,19 @@ bool gsp_enqueue(struct gossip *g, struct gpeer *p, const struct stored *sp,
 	return true;
 }
 
+/* p's output is backed up: packets wait in its send queue, or its output
+ * buffer holds more than TREE_BACKED_BYTES (against the most room() has
+ * ever given it). */
+bool gsp_backed(struct gossip *g, struct gpeer *p)
+{
+	if (p->qbytes > 0)
+		return true;
+	size_t r = g->ops.room(g->ops.ctx, p->id);
+	if (r > p->room_max)
+		p->room_max = r;
+	return p->room_max - r > TREE_BACKED_BYTES;
+}
+
 static void send_batch(struct gossip *g, struct gpeer *p, bool tp,
                        const struct stored *const *sps, const uint8_t *relays,
                        const uint32_t *tags, size_t n)
@@ -193,6 +206,8 @@ void gsp_on_new_key(struct gossip *g, struct stored *sp, int from_peer,
 		gsp_tree_note(g, sid, key,
 		              from && (tag & WIRE_TAG_EAGER) ? from : NULL);
 		t = gsp_tree_get(g, key, true);
+		if (t && t->seen < UINT16_MAX)
+			t->seen++;
 	}
 	if (g->npeers == 0)
 		return;
@@ -203,6 +218,14 @@ void gsp_on_new_key(struct gossip *g, struct stored *sp, int from_peer,
 		if (p == from || known_has(p, sid))
 			continue;
 		if (t && gsp_tree_peer(g, p)) {
+			if (g->cfg.mode == GOSSIP_MODE_TREE &&
+			    t->seen <= TREE_FRESH && gsp_tree_eager(g, t, p) &&
+			    gsp_backed(g, p)) {
+				/* a tree still flooding: an announcement, not a
+				 * copy, onto a link that is backed up */
+				announce(g, p, sid);
+				continue;
+			}
 			if (gsp_tree_eager(g, t, p)) {
 				if (gsp_enqueue(g, p, sp, 0, key | WIRE_TAG_EAGER,
 				                false))

@@ -556,6 +556,9 @@ static void test_drain_within_room(void **state)
 	setup();
 	link_nodes(0, 1);
 	run_ms(100);
+	for (int k = 0; k < 4; k++)         /* the tree is past its flood */
+		make_packet(0);
+	run_ms(100);
 	room_cap = 0;                       /* the link is backed up */
 	for (int k = 0; k < 100; k++)
 		make_packet(0);
@@ -575,7 +578,43 @@ static void test_drain_within_room(void **state)
 	settle();
 	struct store_stats c;
 	store_get_stats(nodes[1].store, &c);
-	assert_int_equal(c.count, 100);
+	assert_int_equal(c.count, 104);
+	teardown();
+}
+
+/* A tree's first TREE_FRESH (3) packets flood; onto a link whose output
+ * is backed up they go as announcements instead (a copy would be a
+ * duplicate the link cannot afford), later ones are pushed as the tree
+ * says; nothing is lost. */
+static void test_fresh_tree_backed(void **state)
+{
+	setup();
+	triangle();
+	struct stored *a = make_packet(0);  /* steady the first tree */
+	run_ms(300);
+	assert_true(holds(1, a) && holds(2, a));
+	room_cap = 0;                       /* every output backed up */
+	/* a second creator: its tree is new */
+	struct stored *p1 = make_packet(1);
+	struct stored *p2 = make_packet(1);
+	struct stored *p3 = make_packet(1);
+	/* at most the first was pushed (before the link looked backed up:
+	 * room() had not been seen larger), the others announced */
+	size_t q0 = gossip_queued_bytes(nodes[1].g, 0);
+	size_t q2 = gossip_queued_bytes(nodes[1].g, 2);
+	assert_true(q0 <= p1->len && q2 <= p1->len);
+	struct stored *p4 = make_packet(1);  /* past TREE_FRESH: pushed */
+	assert_int_equal(gossip_queued_bytes(nodes[1].g, 0), q0 + p4->len);
+	assert_int_equal(gossip_queued_bytes(nodes[1].g, 2), q2 + p4->len);
+	room_cap = SIZE_MAX;
+	for (int i = 0; i < NNODES; i++)
+		for (int j = 0; j < NNODES; j++)
+			if (up[i][j])
+				gossip_drain(nodes[i].g, j);
+	run_ms(1000);
+	const struct stored *all[] = {p1, p2, p3, p4};
+	for (int k = 0; k < 4; k++)
+		assert_true(holds(0, all[k]) && holds(2, all[k]));
 	teardown();
 }
 
@@ -590,6 +629,7 @@ int main(void)
 		cmocka_unit_test(test_catchup_split),
 		cmocka_unit_test(test_untagged_entry),
 		cmocka_unit_test(test_drain_within_room),
+		cmocka_unit_test(test_fresh_tree_backed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
