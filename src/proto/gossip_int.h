@@ -258,6 +258,7 @@ struct gpeer {
 	struct u64vec req;           /* ids to request (GETDATA batch) */
 	struct qring q[QCLASSES];
 	size_t qbytes;
+	size_t room_max;             /* the most room() has given */
 	struct u64vec cu;            /* catch-up backlog: short ids, */
 	size_t cu_head;              /* ... cu.v[cu_head..cu.n) still to queue */
 };
@@ -492,6 +493,11 @@ static inline struct stored *sidx_get(const struct gossip *g, uint64_t sid)
  * control bytes per link (announcing to every lazy peer of a degree-8
  * node was ~19 % of 256-byte payloads, to 2 of them 7.6 %). */
 #define TREE_LAZY_ANN 1u
+/* A tree's first TREE_FRESH packets flood (no PRUNE has come back yet);
+ * to a peer whose output is backed up (TREE_BACKED_BYTES in its output
+ * buffer, or packets in its send queue) they are announced instead. */
+#define TREE_FRESH 3u
+#define TREE_BACKED_BYTES (8u << 10)
 /* ... and wait this long for others to share their INV frame (instead of
  * GOSSIP_INV_DELAY_MS): they repair, they do not carry, the latency. */
 #define TREE_INV_DELAY_MS 50u
@@ -519,6 +525,7 @@ struct tree {
 	uint32_t lazy;               /* tree peer bits: pruned us, do not push */
 	uint32_t pruned;             /* ... we pruned (sent PRUNE) */
 	uint32_t used;               /* tclock at the last use */
+	uint16_t seen;               /* packets of it handled (saturates) */
 };
 
 /* ---- across the parts ---- */
@@ -584,6 +591,7 @@ void gsp_tree_dup(struct gossip *g, struct gpeer *p, uint64_t sid,
                   uint32_t key);
 void gsp_tree_fetched(struct gossip *g, struct gpeer *p, uint32_t key);
 void gsp_tree_flush(struct gossip *g, struct gpeer *p);
+bool gsp_backed(struct gossip *g, struct gpeer *p);
 void gsp_on_prune(struct gossip *g, struct gpeer *p, const uint8_t *keys,
                   uint32_t c, bool graft);
 size_t gsp_tree_mem(const struct gossip *g);

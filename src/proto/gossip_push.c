@@ -65,6 +65,19 @@ bool gsp_enqueue(struct gossip *g, struct gpeer *p, const struct stored *sp,
 	return true;
 }
 
+/* p's output is backed up: packets wait in its send queue, or its output
+ * buffer holds more than TREE_BACKED_BYTES (against the most room() has
+ * ever given it). */
+bool gsp_backed(struct gossip *g, struct gpeer *p)
+{
+	if (p->qbytes > 0)
+		return true;
+	size_t r = g->ops.room(g->ops.ctx, p->id);
+	if (r > p->room_max)
+		p->room_max = r;
+	return p->room_max - r > TREE_BACKED_BYTES;
+}
+
 static void send_batch(struct gossip *g, struct gpeer *p, bool tp,
                        const struct stored *const *sps, const uint8_t *relays,
                        const uint32_t *tags, size_t n)
@@ -85,14 +98,29 @@ void gsp_drain(struct gossip *g, struct gpeer *p)
 	bool batch = (p->v2 && g->send_packets) || tp;
 	int cls = QCLASSES - 1;
 	size_t low = g->cfg.queue_cap / 4;
+	/* What the output buffer takes now, less what this drain has taken
+	 * into the batch not yet written (room() sees a batch only once it
+	 * is sent): a drain fills the buffer, not a whole batch beyond it
+	 * (64 KiB of spam written past a small buffer held honest packets
+	 * back for seconds on a slow link). */
+	size_t avail = 0;
 
 	for (;;) {
 		if (gsp_cu_pending(p) && p->qbytes <= low) {
 			gsp_cu_refill(g, p);
 			cls = QCLASSES - 1;
 		}
-		if (p->qn == 0 || g->ops.room(g->ops.ctx, p->id) == 0)
+		if (p->qn == 0)
 			break;
+		if (avail == 0) {
+			if (nb) {
+				send_batch(g, p, tp, sps, relays, tags, nb);
+				nb = bytes = 0;
+			}
+			avail = g->ops.room(g->ops.ctx, p->id);
+			if (avail == 0)
+				break;
+		}
 		while (cls >= 0 && p->q[cls].n == 0)
 			cls--;
 		if (cls < 0)
@@ -107,10 +135,12 @@ void gsp_drain(struct gossip *g, struct gpeer *p)
 		g->st.sent++;
 		if (!batch) {
 			g->ops.send_packet(g->ops.ctx, p->id, sp, e.relay);
+			avail = 0;
 			continue;
 		}
 		size_t el = tp ? wire_tpackets_entry_len(sp->len)
 		               : wire_packets_entry_len(sp->len);
+		avail = avail > el ? avail - el : 0;
 		if (nb == DRAIN_BATCH ||
 		    (nb > 0 && bytes + el > GOSSIP_PACKETS_BATCH)) {
 			send_batch(g, p, tp, sps, relays, tags, nb);
@@ -176,6 +206,8 @@ void gsp_on_new_key(struct gossip *g, struct stored *sp, int from_peer,
 		gsp_tree_note(g, sid, key,
 		              from && (tag & WIRE_TAG_EAGER) ? from : NULL);
 		t = gsp_tree_get(g, key, true);
+		if (t && t->seen < UINT16_MAX)
+			t->seen++;
 	}
 	if (g->npeers == 0)
 		return;
@@ -186,6 +218,14 @@ void gsp_on_new_key(struct gossip *g, struct stored *sp, int from_peer,
 		if (p == from || known_has(p, sid))
 			continue;
 		if (t && gsp_tree_peer(g, p)) {
+			if (g->cfg.mode == GOSSIP_MODE_TREE &&
+			    t->seen <= TREE_FRESH && gsp_tree_eager(g, t, p) &&
+			    gsp_backed(g, p)) {
+				/* a tree still flooding: an announcement, not a
+				 * copy, onto a link that is backed up */
+				announce(g, p, sid);
+				continue;
+			}
 			if (gsp_tree_eager(g, t, p)) {
 				if (gsp_enqueue(g, p, sp, 0, key | WIRE_TAG_EAGER,
 				                false))

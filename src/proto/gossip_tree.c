@@ -103,6 +103,7 @@ struct tree *gsp_tree_get(struct gossip *g, uint32_t key, bool create)
 		return NULL;
 	v->key = key;
 	v->lazy = v->pruned = 0;
+	v->seen = 0;
 	v->used = ++g->tclock;
 	return v;
 }

@@ -113,9 +113,14 @@ static void t_send_tpackets(void *ctx, int peer,
 	wb_end(b);
 }
 
+/* net.c's output buffer: room_cap bytes less what waits on the link */
+static size_t room_cap = SIZE_MAX;
+
 static size_t t_room(void *ctx, int peer)
 {
-	return SIZE_MAX;
+	const struct tnode *me = ctx;
+	size_t q = peer == SCRIPTED ? me->sink.len : links[me->idx][peer].len;
+	return q >= room_cap ? 0 : room_cap - q;
 }
 
 static uint32_t t_wall(void *ctx)
@@ -173,6 +178,7 @@ static void setup(void)
 
 static void teardown(void)
 {
+	room_cap = SIZE_MAX;
 	for (int i = 0; i < NNODES; i++) {
 		assert_int_equal(gossip_debug_check(nodes[i].g), 0);
 		assert_int_equal(nodes[i].misbehave, 0);
@@ -541,6 +547,77 @@ static void test_untagged_entry(void **state)
 	teardown();
 }
 
+/* A drain fills the peer's output buffer and stops: what it writes is at
+ * most room() plus one packet, never a whole 64 KiB batch past it (on a
+ * slow link that batch, spam, held the next honest packets back for
+ * seconds). */
+static void test_drain_within_room(void **state)
+{
+	setup();
+	link_nodes(0, 1);
+	run_ms(100);
+	for (int k = 0; k < 4; k++)         /* the tree is past its flood */
+		make_packet(0);
+	run_ms(100);
+	room_cap = 0;                       /* the link is backed up */
+	for (int k = 0; k < 100; k++)
+		make_packet(0);
+	assert_true(gossip_queued_bytes(nodes[0].g, 1) > 8000);
+	assert_int_equal(links[0][1].len, 0);
+	room_cap = 2000;
+	gossip_drain(nodes[0].g, 1);
+	size_t one = links[0][1].len;
+	assert_true(one > 0);
+	assert_true(one <= 2000 + 300);     /* room + one packet's entry */
+	/* the rest leaves as the buffer empties, nothing lost */
+	for (int k = 0; k < 200 && gossip_queued_bytes(nodes[0].g, 1); k++) {
+		settle();
+		gossip_drain(nodes[0].g, 1);
+		assert_true(links[0][1].len <= 2000 + 300);
+	}
+	settle();
+	struct store_stats c;
+	store_get_stats(nodes[1].store, &c);
+	assert_int_equal(c.count, 104);
+	teardown();
+}
+
+/* A tree's first TREE_FRESH (3) packets flood; onto a link whose output
+ * is backed up they go as announcements instead (a copy would be a
+ * duplicate the link cannot afford), later ones are pushed as the tree
+ * says; nothing is lost. */
+static void test_fresh_tree_backed(void **state)
+{
+	setup();
+	triangle();
+	struct stored *a = make_packet(0);  /* steady the first tree */
+	run_ms(300);
+	assert_true(holds(1, a) && holds(2, a));
+	room_cap = 0;                       /* every output backed up */
+	/* a second creator: its tree is new */
+	struct stored *p1 = make_packet(1);
+	struct stored *p2 = make_packet(1);
+	struct stored *p3 = make_packet(1);
+	/* at most the first was pushed (before the link looked backed up:
+	 * room() had not been seen larger), the others announced */
+	size_t q0 = gossip_queued_bytes(nodes[1].g, 0);
+	size_t q2 = gossip_queued_bytes(nodes[1].g, 2);
+	assert_true(q0 <= p1->len && q2 <= p1->len);
+	struct stored *p4 = make_packet(1);  /* past TREE_FRESH: pushed */
+	assert_int_equal(gossip_queued_bytes(nodes[1].g, 0), q0 + p4->len);
+	assert_int_equal(gossip_queued_bytes(nodes[1].g, 2), q2 + p4->len);
+	room_cap = SIZE_MAX;
+	for (int i = 0; i < NNODES; i++)
+		for (int j = 0; j < NNODES; j++)
+			if (up[i][j])
+				gossip_drain(nodes[i].g, j);
+	run_ms(1000);
+	const struct stored *all[] = {p1, p2, p3, p4};
+	for (int k = 0; k < 4; k++)
+		assert_true(holds(0, all[k]) && holds(2, all[k]));
+	teardown();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -551,6 +628,8 @@ int main(void)
 		cmocka_unit_test(test_hostile_tree_frames),
 		cmocka_unit_test(test_catchup_split),
 		cmocka_unit_test(test_untagged_entry),
+		cmocka_unit_test(test_drain_within_room),
+		cmocka_unit_test(test_fresh_tree_backed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
