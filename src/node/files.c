@@ -51,6 +51,7 @@
 #include "node/log.h"
 #include "node/mine.h"
 #include "node/node.h"
+#include "node/render.h"
 #include "node/params.h"
 #include "node/rpc.h"
 #include "node/workers.h"
@@ -247,32 +248,11 @@ static bool tag_is(const uint8_t *t, size_t tl, const char *s, size_t sl)
 static bool signed_ok(struct node *n, struct stored *sp)
 {
 	struct packet_view pv;
-	struct envelope_view ev;
 
-	switch (sp->vstate) {
-	case VSTATE_OK:
-		return true;
-	case VSTATE_WRONG:
-	case VSTATE_OTHER:
-	case VSTATE_PLAIN:
+	if (render_vstate(n, sp) != VSTATE_OK)
 		return false;
-	default:
-		break;
-	}
 	stored_view(sp, &pv);
-	if (pv.plen == 0 && pv.kind != PACKET_KIND_ANON) {
-		sp->vstate = VSTATE_PLAIN;
-		return false;
-	}
-	envelope_open(n->ident, &pv, &ev);
-	if (ev.wrong_sender)
-		sp->vstate = VSTATE_WRONG;
-	else if (ev.has_decrypted || ev.has_anon)
-		sp->vstate = VSTATE_OK;
-	else
-		sp->vstate = VSTATE_OTHER;
-	envelope_view_fini(&ev);
-	return sp->vstate == VSTATE_OK && !ev.has_anon;
+	return pv.kind != PACKET_KIND_ANON;
 }
 
 static const uint8_t *plaintext(const struct packet_view *pv, size_t *len)

@@ -108,6 +108,29 @@ static void view_open(struct node *n, struct stored *sp,
 		sp->vstate = VSTATE_OTHER;
 }
 
+int render_vstate(struct node *n, struct stored *sp)
+{
+	struct packet_view pv;
+	struct envelope_view ev;
+
+	if (sp->vstate != VSTATE_UNKNOWN)
+		return sp->vstate;
+	stored_view(sp, &pv);
+	if (pv.plen == 0 && pv.kind != PACKET_KIND_ANON) {
+		sp->vstate = VSTATE_PLAIN;
+		return sp->vstate;
+	}
+	envelope_open(n->ident, &pv, &ev);
+	if (ev.wrong_sender)
+		sp->vstate = VSTATE_WRONG;
+	else if (ev.has_decrypted || ev.has_anon)
+		sp->vstate = VSTATE_OK;
+	else
+		sp->vstate = VSTATE_OTHER;
+	envelope_view_fini(&ev);
+	return sp->vstate;
+}
+
 static json_t *hex_string(const uint8_t *d, size_t n)
 {
 	char *h = xmalloc(2 * n + 1);

@@ -16,4 +16,9 @@ struct stored;
  * once.  Returns a new reference, never NULL. */
 json_t *render_packet(struct node *n, struct stored *sp);
 
+/* The verification state of sp as this node sees it (enum store_vstate:
+ * VSTATE_PLAIN, VSTATE_OK, VSTATE_WRONG or VSTATE_OTHER), worked out once
+ * and memoised in sp->vstate as render_packet() does.  Loop thread. */
+int render_vstate(struct node *n, struct stored *sp);
+
 #endif

@@ -83,34 +83,7 @@ static void submit(struct node *n, struct rpc_call *c,
  * left out.  Uses and sets the verification memo the way render.c does. */
 static bool wrong_sender_cb(struct stored *sp, void *arg)
 {
-	struct node *n = arg;
-	struct packet_view pv;
-	struct envelope_view ev;
-
-	switch (sp->vstate) {
-	case VSTATE_WRONG:
-		return true;
-	case VSTATE_OK:
-	case VSTATE_PLAIN:
-	case VSTATE_OTHER:
-		return false;
-	default:
-		break;
-	}
-	stored_view(sp, &pv);
-	if (pv.plen == 0 && pv.kind != PACKET_KIND_ANON) {
-		sp->vstate = VSTATE_PLAIN;
-		return false;
-	}
-	envelope_open(n->ident, &pv, &ev);
-	if (ev.wrong_sender)
-		sp->vstate = VSTATE_WRONG;
-	else if (ev.has_decrypted || ev.has_anon)
-		sp->vstate = VSTATE_OK;
-	else
-		sp->vstate = VSTATE_OTHER;
-	envelope_view_fini(&ev);
-	return sp->vstate == VSTATE_WRONG;
+	return render_vstate(arg, sp) == VSTATE_WRONG;
 }
 
 static json_t *amount_json(uint64_t sats)
