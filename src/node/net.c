@@ -792,30 +792,37 @@ static void g_send_packet(void *ctx, int peer, const struct stored *sp,
 	c->packetssent++;
 }
 
-/* One PACKETS frame (v2 peers): header, then per packet its length and
- * bytes with the relay byte replaced. */
-static void g_send_packets(void *ctx, int peer,
-                           const struct stored *const *sps,
-                           const uint8_t *relays, size_t n)
+/* One PACKETS frame (v2 peers: per packet its length and bytes with the
+ * relay byte replaced) or, with tags, one TPACKETS frame (v3 peers: each
+ * entry with its tree tag first). */
+static void send_batch(struct net *net, int peer,
+                       const struct stored *const *sps,
+                       const uint8_t *relays, const uint32_t *tags, size_t n)
 {
-	struct net *net = ctx;
 	struct conn *c = conn_by_id(net, peer);
-	uint8_t h[WIRE_HDR_LEN], e[5];
-	size_t total = 0;
+	uint8_t h[WIRE_HDR_LEN], e[9];
+	size_t total = 0, elen = tags ? 9 : 5;
 	if (!c || c->closing)
 		return;
 	for (size_t i = 0; i < n; i++)
-		total += wire_packets_entry_len(sps[i]->len);
+		total += tags ? wire_tpackets_entry_len(sps[i]->len)
+		              : wire_packets_entry_len(sps[i]->len);
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	int rc = 0;
 	if (!conn_budget(c, total + WIRE_HDR_LEN))
 		return;
-	wire_hdr_encode(h, WIRE_PACKETS, (uint32_t)total);
+	wire_hdr_encode(h, tags ? WIRE_TPACKETS : WIRE_PACKETS,
+	                (uint32_t)total);
 	rc |= evbuffer_add(out, h, sizeof(h));
 	for (size_t i = 0; i < n; i++) {
-		put_le32(e, sps[i]->len);
-		e[4] = relays[i];
-		rc |= evbuffer_add(out, e, sizeof(e));
+		uint8_t *q = e;
+		if (tags) {
+			put_le32(q, tags[i]);
+			q += 4;
+		}
+		put_le32(q, sps[i]->len);
+		q[4] = relays[i];
+		rc |= evbuffer_add(out, e, elen);
 		rc |= evbuffer_add(out, stored_bytes(sps[i]) + 1,
 		                   sps[i]->len - 1);
 	}
@@ -828,42 +835,19 @@ static void g_send_packets(void *ctx, int peer,
 	c->packetssent += n;
 }
 
-/* One TPACKETS frame (v3 peers): as PACKETS, each entry with its tree
- * tag first. */
+static void g_send_packets(void *ctx, int peer,
+                           const struct stored *const *sps,
+                           const uint8_t *relays, size_t n)
+{
+	send_batch(ctx, peer, sps, relays, NULL, n);
+}
+
 static void g_send_tpackets(void *ctx, int peer,
                             const struct stored *const *sps,
                             const uint8_t *relays, const uint32_t *tags,
                             size_t n)
 {
-	struct net *net = ctx;
-	struct conn *c = conn_by_id(net, peer);
-	uint8_t h[WIRE_HDR_LEN], e[9];
-	size_t total = 0;
-	if (!c || c->closing)
-		return;
-	for (size_t i = 0; i < n; i++)
-		total += wire_tpackets_entry_len(sps[i]->len);
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	int rc = 0;
-	if (!conn_budget(c, total + WIRE_HDR_LEN))
-		return;
-	wire_hdr_encode(h, WIRE_TPACKETS, (uint32_t)total);
-	rc |= evbuffer_add(out, h, sizeof(h));
-	for (size_t i = 0; i < n; i++) {
-		put_le32(e, tags[i]);
-		put_le32(e + 4, sps[i]->len);
-		e[8] = relays[i];
-		rc |= evbuffer_add(out, e, sizeof(e));
-		rc |= evbuffer_add(out, stored_bytes(sps[i]) + 1,
-		                   sps[i]->len - 1);
-	}
-	if (rc != 0) {
-		conn_kill(c, "out of memory (send)");
-		return;
-	}
-	c->bytessent += sizeof(h) + total;
-	c->lastsend = node_now();
-	c->packetssent += n;
+	send_batch(ctx, peer, sps, relays, tags, n);
 }
 
 static size_t g_room(void *ctx, int peer)

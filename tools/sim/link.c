@@ -146,9 +146,9 @@ void s_send_packet(void *ctx, int peer, const struct stored *sp,
 	control_bytes += WIRE_HDR_LEN;
 }
 
-void s_send_packets(void *ctx, int peer,
-                           const struct stored *const *sps,
-                           const uint8_t *relays, size_t n)
+/* One PACKETS frame or, with tags, one TPACKETS frame (as net.c). */
+static void send_batch(void *ctx, int peer, const struct stored *const *sps,
+                       const uint8_t *relays, const uint32_t *tags, size_t n)
 {
 	struct link *l = link_of(ctx, peer);
 	size_t total = 0, pbytes = 0;
@@ -157,40 +157,35 @@ void s_send_packets(void *ctx, int peer,
 	if (!l || !l->up)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		total += wire_packets_entry_len(sps[i]->len);
+		total += tags ? wire_tpackets_entry_len(sps[i]->len)
+		              : wire_packets_entry_len(sps[i]->len);
 		pbytes += sps[i]->len;
 	}
 	b = link_push(l, WIRE_HDR_LEN + total);
-	wb_begin(b, WIRE_PACKETS);
-	for (size_t i = 0; i < n; i++)
-		wire_packets_add(b, stored_bytes(sps[i]), sps[i]->len,
-		                 relays[i]);
+	wb_begin(b, tags ? WIRE_TPACKETS : WIRE_PACKETS);
+	for (size_t i = 0; i < n; i++) {
+		if (tags)
+			wire_tpackets_add(b, tags[i], stored_bytes(sps[i]),
+			                  sps[i]->len, relays[i]);
+		else
+			wire_packets_add(b, stored_bytes(sps[i]), sps[i]->len,
+			                 relays[i]);
+	}
 	wb_end(b);
 	packet_bytes += pbytes;
 	control_bytes += WIRE_HDR_LEN + total - pbytes; /* header, lengths */
 }
 
+void s_send_packets(void *ctx, int peer, const struct stored *const *sps,
+                    const uint8_t *relays, size_t n)
+{
+	send_batch(ctx, peer, sps, relays, NULL, n);
+}
+
 void s_send_tpackets(void *ctx, int peer, const struct stored *const *sps,
                      const uint8_t *relays, const uint32_t *tags, size_t n)
 {
-	struct link *l = link_of(ctx, peer);
-	size_t total = 0, pbytes = 0;
-	struct wbuf *b;
-
-	if (!l || !l->up)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		total += wire_tpackets_entry_len(sps[i]->len);
-		pbytes += sps[i]->len;
-	}
-	b = link_push(l, WIRE_HDR_LEN + total);
-	wb_begin(b, WIRE_TPACKETS);
-	for (size_t i = 0; i < n; i++)
-		wire_tpackets_add(b, tags[i], stored_bytes(sps[i]),
-		                  sps[i]->len, relays[i]);
-	wb_end(b);
-	packet_bytes += pbytes;
-	control_bytes += WIRE_HDR_LEN + total - pbytes; /* header, tags */
+	send_batch(ctx, peer, sps, relays, tags, n);
 }
 
 /* ms of data queued on l beyond its propagation time (what sits in the
