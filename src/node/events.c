@@ -32,6 +32,7 @@
 #include "core/err.h"
 #include "core/store.h"
 #include "core/util.h"
+#include "node/lightcli.h"
 #include "node/log.h"
 #include "node/node.h"
 #include "node/params.h"
@@ -593,6 +594,13 @@ void events_http(struct node *n, struct evhttp_request *req)
 		         n->cfg->rpcmaxclientsubscriptions);
 		reply_text(req, 429, "Too Many Requests", err);
 		return;
+	case SUBS_LIGHT_FULL:
+		free(s);
+		reply_text(req, 503, "Service Unavailable",
+		           "light node: too many different subscription "
+		           "filters (each needs a live filter on the full "
+		           "nodes)");
+		return;
 	default:
 		free(s);
 		snprintf(err, sizeof err, "too many subscriptions "
@@ -641,6 +649,12 @@ void events_http(struct node *n, struct evhttp_request *req)
 
 /* ---- lifecycle ---- */
 
+/* A light node: subscriptions keep live filters on the full nodes. */
+static bool light_hook(struct node *n, const struct sub_filter *f, bool add)
+{
+	return n->lightcli ? lightcli_sub(n->lightcli, f, add) : true;
+}
+
 struct events *events_new(struct node *n)
 {
 	struct events *e = xcalloc(1, sizeof *e);
@@ -653,6 +667,8 @@ struct events *events_new(struct node *n)
 	e->outmax = (size_t)n->cfg->rpcsubscriptionbuffer * 1024;
 	e->flush_ev = event_new(n->base, -1, 0, events_flush_cb, e);
 	e->timer_ev = event_new(n->base, -1, EV_PERSIST, timer_cb, e);
+	if (n->lightcli)
+		e->sink_hook = light_hook;
 	if (!e->subs || !e->flush_ev || !e->timer_ev ||
 	    event_add(e->timer_ev, &tv) != 0) {
 		events_free(e);

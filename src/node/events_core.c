@@ -35,16 +35,29 @@ json_t *events_stats_json(const struct node *n)
 
 enum subs_rc events_add(struct node *n, struct ev_sink *k)
 {
-	if (!n->events)
+	struct events *e = n->events;
+
+	if (!e)
 		return SUBS_FULL;
 	k->sub.owner = k;
-	return subs_add(n->events->subs, &k->sub);
+	enum subs_rc rc = subs_add(e->subs, &k->sub);
+	if (rc == SUBS_OK && e->sink_hook &&
+	    !e->sink_hook(n, &k->sub.f, true)) {
+		subs_remove(e->subs, &k->sub);
+		return SUBS_LIGHT_FULL;
+	}
+	return rc;
 }
 
 void events_remove(struct node *n, struct ev_sink *k)
 {
-	if (n->events)
-		subs_remove(n->events->subs, &k->sub);
+	struct events *e = n->events;
+
+	if (!e || !k->sub.linked)
+		return;
+	subs_remove(e->subs, &k->sub);
+	if (e->sink_hook)
+		e->sink_hook(n, &k->sub.f, false);
 }
 
 size_t events_count(const struct node *n)

@@ -34,6 +34,10 @@ struct events {
 	size_t c_len;
 	uint64_t delivered, overflows;
 	size_t nstreams;    /* entries of sses */
+	/* a light node (events_new): told of every subscription added
+	 * (false: refused) and removed (lightcli_sub) */
+	bool (*sink_hook)(struct node *n, const struct sub_filter *f,
+	                  bool add);
 };
 
 

@@ -20,6 +20,7 @@
 #include "node/net.h"
 #include "node/node.h"
 #include "node/params.h"
+#include "node/subs.h"
 #include "proto/ban.h"
 #include "proto/light.h"
 #include "proto/peers.h"
@@ -62,6 +63,10 @@ struct llive {
 	uint64_t acked;               /* bit k: server record k accepted it */
 	uint64_t lru;
 	uint64_t asked_ms;            /* last complete ask (mono ms) */
+	unsigned subs;                /* subscriptions using it (pinned) */
+	bool subbed;                  /* kept for subscriptions: released
+	                               * once unused for LC_SUB_LINGER_MS */
+	uint64_t unused_ms;           /* when subs fell to 0 (mono ms) */
 };
 
 /* A packet of an answer, kept until the answer is complete (stored
@@ -170,7 +175,8 @@ void lightcli_stop(struct lightcli *lc)
 	while (lc->reqs) {
 		struct lreq *r = lc->reqs;
 		lc->reqs = r->next;
-		rpc_reply(r->c, rpc_errobj("shutting down", NULL));
+		if (r->c)
+			rpc_reply(r->c, rpc_errobj("shutting down", NULL));
 		lreq_free(r);
 	}
 }
@@ -274,7 +280,7 @@ static struct llive *live_find(struct lightcli *lc,
                                const struct wire_lfilter *f, bool make)
 {
 	struct wire_lfilter key;
-	size_t old = 0;
+	size_t old = LC_MAX_LIVE;
 
 	memcpy(&key, f, sizeof(key)); /* padding too */
 	key.since = 0;
@@ -286,12 +292,14 @@ static struct llive *live_find(struct lightcli *lc,
 				live_all(lc, i); /* refused or lost: again */
 			return l;
 		}
-		if (!lc->live[old].used)
-			continue;
-		if (!l->used || l->lru < lc->live[old].lru)
+		if (l->subs)
+			continue; /* held by subscriptions: never given away */
+		if (old == LC_MAX_LIVE ||
+		    (lc->live[old].used &&
+		     (!l->used || l->lru < lc->live[old].lru)))
 			old = i;
 	}
-	if (!make)
+	if (!make || old == LC_MAX_LIVE)
 		return NULL;
 	struct llive *l = &lc->live[old];
 	memset(l, 0, sizeof(*l));
@@ -579,7 +587,7 @@ bool lightcli_defer(struct node *n, struct rpc_call *c, rpc_handler h,
 	uint64_t now_ms = node_mono_ms();
 	for (int s = r->is_get ? 1 : 0; s < r->nsub; s++) {
 		struct llive *lv = live_find(lc, &r->f[s], true);
-		if (!lv->acked || lv->asked_ms + LC_REASK_MS <= now_ms)
+		if (!lv || !lv->acked || lv->asked_ms + LC_REASK_MS <= now_ms)
 			fresh = false;
 	}
 	if (fresh) {
@@ -951,9 +959,11 @@ static void finish_req(struct lightcli *lc, struct lreq *r)
 			}
 		}
 	}
-	lc->resuming = r->c;
-	r->h(lc->n, r->c, r->p, r->np);
-	lc->resuming = NULL;
+	if (r->c) { /* NULL: a subscription's first ask (lightcli_sub) */
+		lc->resuming = r->c;
+		r->h(lc->n, r->c, r->p, r->np);
+		lc->resuming = NULL;
+	}
 	lreq_free(r);
 }
 
@@ -996,10 +1006,134 @@ void lightcli_peer_gone(struct lightcli *lc, int peer)
 	}
 }
 
+/* ---- subscriptions (events) ---- */
+
+/* Live filter i is no longer used: LUNSUB to the full nodes, slot free.
+ * A node without a token left keeps it until the slot is given to
+ * another filter (same subid: replaced); its pushes are ignored. */
+static void live_release(struct lightcli *lc, size_t i)
+{
+	int all[LC_SERVERS_MAX];
+	size_t ns = net_light_servers(lc->n->net, all, LC_SERVERS_MAX);
+
+	for (size_t k = 0; k < ns; k++) {
+		if (!srv_take(srv_by_peer(lc, all[k])))
+			continue;
+		wire_lunsub_encode(&lc->wb, LC_SUB_BIT | (uint32_t)i);
+		net_peer_send(lc->n->net, all[k], lc->wb.p, lc->wb.len);
+		wb_reset(&lc->wb);
+	}
+	memset(&lc->live[i], 0, sizeof(lc->live[i]));
+}
+
+/* A subscription's filter as DEX_list's (the amounts' defaults differ:
+ * AMOUNT_MAX there, UINT64_MAX here, same meaning). */
+static void sub_lfilter(const struct sub_filter *sf, struct wire_lfilter *f)
+{
+	filter_init(f);
+	f->la = (uint8_t)sf->len_a;
+	memcpy(f->tag_a, sf->tag_a, sf->len_a);
+	f->lb = (uint8_t)sf->len_b;
+	memcpy(f->tag_b, sf->tag_b, sf->len_b);
+	if (sf->has_pk) {
+		f->plen = PACKET_PUBKEY_LEN;
+		memcpy(f->pubkey, sf->pubkey, PACKET_PUBKEY_LEN);
+	}
+	f->minpriority = sf->minpriority > 255 ? 255
+	               : sf->minpriority < 0 ? 0 : (uint8_t)sf->minpriority;
+	f->min_a = sf->min_a;
+	f->max_a = sf->max_a >= AMOUNT_MAX ? UINT64_MAX : sf->max_a;
+	f->min_b = sf->min_b;
+	f->max_b = sf->max_b >= AMOUNT_MAX ? UINT64_MAX : sf->max_b;
+}
+
+/* The held matches of filters f[0..nf) asked from the full nodes with no
+ * call waiting: the answers are stored (events_on_stored). */
+static void sub_ask(struct lightcli *lc, const struct wire_lfilter *f,
+                    int nf)
+{
+	int ids[LC_MAX_SERVERS];
+	size_t ns = lightcli_servers(lc, ids, LC_MAX_SERVERS), sent = 0;
+
+	if (ns == 0 || nf == 0)
+		return;
+	struct lreq *r = xcalloc(1, sizeof(*r));
+	r->nsub = nf;
+	memcpy(r->f, f, (size_t)nf * sizeof(*f));
+	r->asked_at = node_now();
+	for (int s = 0; s < nf; s++)
+		r->incremental[s] = set_since(lc, &r->f[s], r->asked_at);
+	r->deadline_ms = node_mono_ms() + LC_ASK_MS;
+	r->next = lc->reqs;
+	lc->reqs = r;
+	for (size_t i = 0; i < ns; i++)
+		for (int s = 0; s < nf; s++)
+			add_ask(lc, r, ids[i], s);
+	for (size_t i = 0; i < r->nasks; i++)
+		sent += !r->asks[i].done;
+	if (sent == 0) {
+		lc->reqs = r->next;
+		lreq_free(r);
+	}
+}
+
+bool lightcli_sub(struct lightcli *lc, const struct sub_filter *sf,
+                  bool add)
+{
+	struct wire_lfilter f[2];
+	int nf = 2, nask = 0;
+	struct wire_lfilter ask[2];
+
+	sub_lfilter(sf, &f[0]);
+	filter_init(&f[1]);
+	filter_tag(f[1].tag_a, &f[1].la, LC_CANCEL);
+	if (!memcmp(&f[0], &f[1], sizeof(f[0])))
+		nf = 1; /* a subscription to "cancel" itself */
+	if (!add) {
+		for (int k = 0; k < nf; k++) {
+			struct llive *l = live_find(lc, &f[k], false);
+			if (l && l->subs && --l->subs == 0)
+				l->unused_ms = node_mono_ms();
+		}
+		return true;
+	}
+	size_t held = 0, need = 0;
+	for (size_t i = 0; i < LC_MAX_LIVE; i++)
+		held += lc->live[i].subs > 0;
+	for (int k = 0; k < nf; k++) {
+		struct llive *l = live_find(lc, &f[k], false);
+		need += !l || !l->subs;
+	}
+	if (held + need > LC_MAX_SUBLIVE)
+		return false;
+	for (int k = 0; k < nf; k++) {
+		struct llive *l = live_find(lc, &f[k], false);
+		bool fresh = l && l->acked;
+		if (!l)
+			/* a slot not held by subscriptions is left */
+			l = live_find(lc, &f[k], true);
+		if (!l->subs && !l->subbed)
+			l->subbed = true;
+		l->subs++;
+		/* a filter not held before (or not accepted): its held
+		 * matches, so that they reach the subscription */
+		if (!fresh)
+			ask[nask++] = f[k];
+	}
+	sub_ask(lc, ask, nask);
+	return true;
+}
+
 void lightcli_tick(struct lightcli *lc, uint64_t now_ms)
 {
 	if (lc->nrelayq)
 		relay_flush(lc);
+	for (size_t i = 0; i < LC_MAX_LIVE; i++) {
+		struct llive *l = &lc->live[i];
+		if (l->used && l->subbed && !l->subs &&
+		    now_ms >= l->unused_ms + LC_SUB_LINGER_MS)
+			live_release(lc, i);
+	}
 	for (struct lreq *r = lc->reqs, *next; r; r = next) {
 		next = r->next;
 		if (now_ms < r->deadline_ms)
@@ -1177,6 +1311,10 @@ json_t *lightcli_stats(const struct lightcli *lc)
 	for (size_t i = 0; i < LC_MAX_LIVE; i++)
 		nlive += lc->live[i].used && lc->live[i].acked;
 	json_object_set_new(o, "livefilters", json_integer((json_int_t)nlive));
+	size_t nsub = 0;
+	for (size_t i = 0; i < LC_MAX_LIVE; i++)
+		nsub += lc->live[i].subs > 0;
+	json_object_set_new(o, "subfilters", json_integer((json_int_t)nsub));
 	json_object_set_new(o, "pending", json_integer((json_int_t)pending));
 	json_object_set_new(o, "lies", json_integer((json_int_t)lc->lies));
 	json_object_set_new(o, "omitted",

@@ -10,7 +10,9 @@
  * answer has the exact shape of a full node's, and inbox decryption stays
  * local.  Listed filters are also kept as live filters on the full nodes
  * (LSUB): their pushes, checked alike, feed the local store, and a filter
- * asked within LC_REASK_MS is answered from it at once.  A full node
+ * asked within LC_REASK_MS is answered from it at once.  Subscriptions
+ * (GET /events, DEX_wait) hold live filters of their own (lightcli_sub),
+ * so what the full nodes push reaches them through the store.  A full node
  * returning an invalid or non-matching packet is dropped (a lie); one
  * lacking packets another returned is handed them, and scored (dropped
  * when it does so repeatedly) if it leaves them out again.  Packets created
@@ -33,6 +35,7 @@
 struct node;
 struct stored;
 struct lightcli;
+struct sub_filter;
 
 #define LC_MAX_SERVERS 4          /* full nodes asked per call */
 #define LC_ASK_MS 4000u           /* an answer later than this: timeout */
@@ -56,6 +59,13 @@ struct lightcli;
  * (incrementally) at most every LC_REASK_MS. */
 #define LC_MAX_LIVE 8
 #define LC_REASK_MS 1000u
+/* Live filters that subscriptions (GET /events, DEX_wait) may hold (the
+ * "cancel" one included); the others stay for DEX_list.  A subscription
+ * that would need one more is refused.  A filter no subscription uses
+ * any more is released (LUNSUB) after LC_SUB_LINGER_MS (a DEX_wait loop
+ * does not resubscribe at every call). */
+#define LC_MAX_SUBLIVE (LC_MAX_LIVE - 2)
+#define LC_SUB_LINGER_MS 3000u
 
 enum lightcli_kind {
 	LIGHT_Q_LIST,                 /* DEX_list's parameters */
@@ -89,6 +99,14 @@ void lightcli_relay(struct lightcli *lc, const struct stored *sp);
 size_t lightcli_servers(struct lightcli *lc, int *ids, size_t cap);
 /* getpeerinfo extension for a full node asked (NULL: none). */
 json_t *lightcli_peerinfo(const struct lightcli *lc, int peer);
+/* events.c (events_add/events_remove on a light node): a subscription
+ * with filter f is added (add) or removed.  Added: its filter and the
+ * "cancel" one are kept as live filters on the full nodes while a
+ * subscription uses them, and a filter newly kept is asked for its held
+ * matches (stored locally as they come: events_on_stored).  False (add
+ * only): LC_MAX_SUBLIVE filters are already held by subscriptions. */
+bool lightcli_sub(struct lightcli *lc, const struct sub_filter *f,
+                  bool add);
 /* DEX_stats extension: the servers' records and totals. */
 json_t *lightcli_stats(const struct lightcli *lc);
 

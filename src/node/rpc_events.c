@@ -17,6 +17,7 @@
 #include "core/store.h"
 #include "core/util.h"
 #include "node/events.h"
+#include "node/lightcli.h"
 #include "node/node.h"
 #include "node/params.h"
 #include "node/render.h"
@@ -200,6 +201,13 @@ static void dex_wait(struct node *n, struct rpc_call *c,
 		                        "client", "limit",
 		                        json_integer(
 		                          n->cfg->rpcmaxclientsubscriptions),
+		                        NULL));
+		return;
+	case SUBS_LIGHT_FULL:
+		free(w);
+		rpc_reply(c, rpc_errobj("light node: too many different "
+		                        "subscription filters", "limit",
+		                        json_integer(LC_MAX_SUBLIVE - 1),
 		                        NULL));
 		return;
 	default:

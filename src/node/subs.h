@@ -55,6 +55,8 @@ enum subs_rc {
 	SUBS_OK = 0,
 	SUBS_FULL,        /* the total limit is reached */
 	SUBS_ADDR_FULL,   /* the limit of this client address is reached */
+	SUBS_LIGHT_FULL,  /* light node: no live filter left on the full
+	                   * nodes for a new filter (LC_MAX_SUBLIVE) */
 };
 
 struct subs;

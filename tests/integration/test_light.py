@@ -653,3 +653,133 @@ def test_own_packets_wait_for_a_full_node(make_node):
     assert got["payload"] == "queued"
     wait_for(lambda: lt.stats()["lightclient"]["relayqueue"] == 0, 10,
              what="relay queue emptied")
+
+
+# ------------------------------------------------- subscriptions (events)
+def lc_stats(lt):
+    return lt.stats()["lightclient"]
+
+
+def srv_subs(full):
+    """Live filters a full node keeps for its light peers."""
+    return [p["lightstats"]["subscriptions"] for p in full.rpc("getpeerinfo")
+            if p.get("light")]
+
+
+def same_entry(got, lt, full_nodes):
+    """A subscription's entry equals the light node's DEX_list entry;
+    recvtime is one of the full nodes' (the light node keeps the earliest
+    it was told, which a later answer may lower)."""
+    h = got["hash"]
+    want = [m for m in lt.rpc("DEX_list", "", "0", got["tagA"])["matches"]
+            if m["hash"] == h]
+    assert want, h
+    rts = {f.rpc("DEX_get", h)["recvtime"] for f in full_nodes}
+    same_packet(got, want[0], rts)
+    assert got["recvtime"] in rts and want[0]["recvtime"] in rts
+
+
+def test_light_subscriptions_follow_the_network(make_node, fulls):
+    """/events and DEX_wait on a light node with no DEX_list before: the
+    subscription keeps its filter (and "cancel") live on the full nodes,
+    fetches the held matches, gets a packet broadcast on a full node and
+    its cancel, and releases the filters when it ends."""
+    from test_events import SSE
+    a, b = fulls
+    apk = a.pubkey()
+    held = order(a, "held before", ta="SUBT", pk=apk)
+    b.wait_packet(held["hash"])
+    lt = start_light(make_node, [a.addr, b.addr])
+    wait_servers(lt, 2)
+    lc = lc_stats(lt)
+    assert lc["livefilters"] == 0 and lc["subfilters"] == 0
+    s = SSE(lt, {"tagA": "SUBT"})
+    s.wait(SSE.eose, what="eose")
+    assert s.status == 200
+    wait_for(lambda: lc_stats(lt)["livefilters"] == 2, 20,
+             what="the subscription's live filters on the full nodes")
+    assert lc_stats(lt)["subfilters"] == 2       # SUBT and cancel
+    assert lc_stats(lt)["calls"] == 0            # no DEX_list ran
+    for n in (a, b):
+        assert srv_subs(n) == [2]                # held by each full node
+    # the network's held match: fetched by the subscription's first ask
+    s.wait(lambda x: held["hash"] in {p["hash"] for p in x.of("packet")},
+           20, what="held match")
+    # a packet broadcast on each full node arrives within seconds
+    for n, text in ((b, "live from B"), (a, "live from A")):
+        o = order(n, text, ta="SUBT")
+        t0 = time.monotonic()
+        s.wait(lambda x: o["hash"] in {p["hash"] for p in x.of("packet")},
+               20, what=text)
+        assert time.monotonic() - t0 < 10
+    for p in s.of("packet"):
+        same_entry(p, lt, (a, b))
+    # a cancel made on a full node is an event too
+    a.rpc("DEX_cancel", str(held["id"]))
+    s.wait(lambda x: held["hash"] in {p["hash"] for p in x.of("cancel")},
+           20, what="cancel event")
+    # DEX_wait, a new filter: waits, then returns the network's packet
+    out = {}
+
+    def waiter():
+        out["r"] = lt.rpc("DEX_wait", "", "60", "0", "WAITT")
+    th = threading.Thread(target=waiter)
+    th.start()
+    wait_for(lambda: lc_stats(lt)["subfilters"] == 3, 20,
+             what="DEX_wait's filter kept")
+    wait_for(lambda: lc_stats(lt)["livefilters"] == 3, 20,
+             what="DEX_wait's filter accepted")
+    w = order(b, "for the waiter", ta="WAITT")
+    th.join(30)
+    assert not th.is_alive()
+    r = out["r"]
+    assert r["n"] == 1 and r["cursor"] == w["hash"]
+    same_entry(r["matches"][0], lt, (a, b))
+    # released: DEX_wait's filter at once from the subscriptions, from
+    # the full nodes after LC_SUB_LINGER_MS; the stream's when it closes
+    wait_for(lambda: lc_stats(lt)["subfilters"] == 2, 10,
+             what="DEX_wait's filter unused")
+    wait_for(lambda: lc_stats(lt)["livefilters"] == 2, 20,
+             what="DEX_wait's filter released")
+    s.close()
+    wait_for(lambda: lc_stats(lt)["subfilters"] == 0, 10,
+             what="stream's filters unused")
+    wait_for(lambda: lc_stats(lt)["livefilters"] == 0, 20,
+             what="stream's filters released")
+    # the full nodes dropped them too (LUNSUB)
+    for n in (a, b):
+        wait_for(lambda: srv_subs(n) == [0], 20,
+                 what="live filters gone on the full node")
+
+
+def test_light_subscription_filters_are_bounded(make_node, fulls):
+    """Each distinct subscription filter holds a live filter on the full
+    nodes: beyond LC_MAX_SUBLIVE (6, "cancel" included) a new filter is
+    refused clearly, a filter already held is not, and a freed one
+    makes room."""
+    from test_events import SSE
+    a, b = fulls
+    lt = start_light(make_node, [a.addr, b.addr])
+    wait_servers(lt, 2)
+    subs = [SSE(lt, {"tagA": f"T{i}"}) for i in range(5)]
+    for s in subs:
+        s.wait(SSE.eose, what="eose")
+    assert lc_stats(lt)["subfilters"] == 6
+    extra = SSE(lt, {"tagA": "T5"})
+    assert extra.wait_status() == 503
+    assert "light node" in extra.error_text()
+    r = lt.rpc("DEX_wait", "", "1", "0", "T5")
+    assert "light node" in r["error"] and r["limit"] == 5
+    # the same filter again shares the live filter
+    again = SSE(lt, {"tagA": "T0"})
+    again.wait(SSE.eose, what="eose")
+    assert lc_stats(lt)["subfilters"] == 6
+    subs[1].close()
+    wait_for(lambda: lc_stats(lt)["subfilters"] == 5, 10, what="freed")
+    later = SSE(lt, {"tagA": "T5"})
+    later.wait(SSE.eose, what="eose")
+    assert later.status == 200 and lc_stats(lt)["subfilters"] == 6
+    # DEX_list still works beside them (local answers when no slot)
+    assert lt.rpc("DEX_list", "", "0", "T9")["result"] == "success"
+    for s in subs + [again, later]:
+        s.close()
