@@ -61,6 +61,10 @@ struct sse {
 	struct evhttp_request *req;
 	bool live;          /* registered */
 	bool replaying;
+	bool waiting;       /* light node: replay after the first ask */
+	uint32_t since_ts;  /* the replay's bounds, kept while waiting */
+	bool has_hash;
+	uint8_t since_hash[32];
 	bool ended;         /* overflowed: waiting for close_at */
 	uint64_t close_at;
 	uint8_t (*replay)[32]; /* hashes, oldest first */
@@ -228,6 +232,8 @@ static void put_qrec(struct events *e, struct evbuffer *buf,
 
 static void replay_cont(struct evhttp_connection *con, void *arg);
 
+static void collect_replay(struct sse *s);
+
 /* Write the next part of the replay; the end marker and the queued live
  * events after the last part. */
 static void pump(struct sse *s)
@@ -285,6 +291,8 @@ static void sse_event(struct node *n, struct ev_sink *k, enum ev_kind kind,
 		s->live = false;
 		return;
 	}
+	if (s->waiting && kind == EV_STORED)
+		return; /* the replay, made from the store later, has it */
 	if (s->replaying) {
 		if (s->qn == EVENTS_QUEUE_MAX) {
 			overflow(s, "subscriber not reading");
@@ -484,6 +492,25 @@ static bool collect_cb(struct stored *sp, void *arg)
 	return true;
 }
 
+/* The held matches to replay (s's filter and `since`), oldest first. */
+static void collect_replay(struct sse *s)
+{
+	struct collect c = { 0 };
+
+	events_query(s->e->n, &s->k.sub.f, s->has_hash ? s->since_hash : NULL,
+	             s->since_ts, collect_cb, &c);
+	/* newest first: reverse to send the oldest first */
+	for (size_t i = 0; i < c.n / 2; i++) {
+		uint8_t t[32];
+		memcpy(t, c.v[i], 32);
+		memcpy(c.v[i], c.v[c.n - 1 - i], 32);
+		memcpy(c.v[c.n - 1 - i], t, 32);
+	}
+	s->replay = c.v;
+	s->nreplay = c.n;
+	s->truncated = c.truncated;
+}
+
 /* `since`: "now", a timestamp (decimal) or a packet hash (64 hex). */
 static bool parse_since(const char *s, size_t len, uint32_t *ts,
                         uint8_t hash[32], bool *has_hash, bool *now)
@@ -609,21 +636,15 @@ void events_http(struct node *n, struct evhttp_request *req)
 		return;
 	}
 	s->live = true;
-	if (!since_now) {
-		struct collect c = { 0 };
-		events_query(n, &f, has_hash ? since_hash : NULL, since_ts,
-		             collect_cb, &c);
-		/* newest first: reverse to send the oldest first */
-		for (size_t i = 0; i < c.n / 2; i++) {
-			uint8_t t[32];
-			memcpy(t, c.v[i], 32);
-			memcpy(c.v[i], c.v[c.n - 1 - i], 32);
-			memcpy(c.v[c.n - 1 - i], t, 32);
-		}
-		s->replay = c.v;
-		s->nreplay = c.n;
-		s->truncated = c.truncated;
-	}
+	s->since_ts = since_ts;
+	s->has_hash = has_hash;
+	memcpy(s->since_hash, since_hash, 32);
+	/* a light node asking the full nodes for this filter's held
+	 * matches: the replay waits for the answers (at most LC_ASK_MS) */
+	s->waiting = !since_now && n->lightcli &&
+	             lightcli_sub_asking(n->lightcli, &f);
+	if (!since_now && !s->waiting)
+		collect_replay(s);
 	s->replaying = true;
 	e->nstreams++;
 	s->next = e->sses;
@@ -644,7 +665,27 @@ void events_http(struct node *n, struct evhttp_request *req)
 		                               EVENTS_RETRY_MS));
 		send_buf(s, buf, NULL);
 	}
-	pump(s);
+	if (!s->waiting)
+		pump(s);
+}
+
+/* lightcli: a subscription's first ask ended: the streams waiting for
+ * it replay now. */
+static void light_asked(struct node *n)
+{
+	struct events *e = n->events;
+
+	if (!e || !n->lightcli)
+		return;
+	for (struct sse *s = e->sses, *next; s; s = next) {
+		next = s->next;
+		if (!s->waiting || s->ended ||
+		    lightcli_sub_asking(n->lightcli, &s->k.sub.f))
+			continue;
+		s->waiting = false;
+		collect_replay(s);
+		pump(s);
+	}
 }
 
 /* ---- lifecycle ---- */
@@ -667,8 +708,10 @@ struct events *events_new(struct node *n)
 	e->outmax = (size_t)n->cfg->rpcsubscriptionbuffer * 1024;
 	e->flush_ev = event_new(n->base, -1, 0, events_flush_cb, e);
 	e->timer_ev = event_new(n->base, -1, EV_PERSIST, timer_cb, e);
-	if (n->lightcli)
+	if (n->lightcli) {
 		e->sink_hook = light_hook;
+		lightcli_sub_notify(n->lightcli, light_asked);
+	}
 	if (!e->subs || !e->flush_ev || !e->timer_ev ||
 	    event_add(e->timer_ev, &tv) != 0) {
 		events_free(e);

@@ -137,6 +137,7 @@ struct lightcli {
 	size_t nrelayq;
 	uint64_t calls, local_calls, fresh_calls, lies, omissions;
 	struct wbuf wb;
+	void (*sub_done)(struct node *n); /* lightcli_sub_notify */
 };
 
 struct lightcli *lightcli_new(struct node *n)
@@ -964,7 +965,10 @@ static void finish_req(struct lightcli *lc, struct lreq *r)
 		r->h(lc->n, r->c, r->p, r->np);
 		lc->resuming = NULL;
 	}
+	bool sub = !r->c;
 	lreq_free(r);
+	if (sub && lc->sub_done)
+		lc->sub_done(lc->n);
 }
 
 /* An ask that will not be answered: ask another full node in its place
@@ -1077,6 +1081,34 @@ static void sub_ask(struct lightcli *lc, const struct wire_lfilter *f,
 	}
 }
 
+static void sub_lfilter(const struct sub_filter *sf,
+                        struct wire_lfilter *f);
+
+bool lightcli_sub_asking(const struct lightcli *lc,
+                         const struct sub_filter *sf)
+{
+	struct wire_lfilter f;
+
+	sub_lfilter(sf, &f);
+	for (const struct lreq *r = lc->reqs; r; r = r->next) {
+		if (r->c)
+			continue;
+		for (int s = 0; s < r->nsub; s++) {
+			struct wire_lfilter k;
+			memcpy(&k, &r->f[s], sizeof(k)); /* padding too */
+			k.since = 0;
+			if (!memcmp(&k, &f, sizeof(f)))
+				return true;
+		}
+	}
+	return false;
+}
+
+void lightcli_sub_notify(struct lightcli *lc, void (*fn)(struct node *n))
+{
+	lc->sub_done = fn;
+}
+
 bool lightcli_sub(struct lightcli *lc, const struct sub_filter *sf,
                   bool add)
 {
@@ -1084,6 +1116,7 @@ bool lightcli_sub(struct lightcli *lc, const struct sub_filter *sf,
 	int nf = 2, nask = 0;
 	struct wire_lfilter ask[2];
 
+	memset(ask, 0, sizeof(ask));
 	sub_lfilter(sf, &f[0]);
 	filter_init(&f[1]);
 	filter_tag(f[1].tag_a, &f[1].la, LC_CANCEL);
@@ -1118,7 +1151,7 @@ bool lightcli_sub(struct lightcli *lc, const struct sub_filter *sf,
 		/* a filter not held before (or not accepted): its held
 		 * matches, so that they reach the subscription */
 		if (!fresh)
-			ask[nask++] = f[k];
+			memcpy(&ask[nask++], &f[k], sizeof(f[k]));
 	}
 	sub_ask(lc, ask, nask);
 	return true;

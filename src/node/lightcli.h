@@ -107,6 +107,11 @@ json_t *lightcli_peerinfo(const struct lightcli *lc, int peer);
  * only): LC_MAX_SUBLIVE filters are already held by subscriptions. */
 bool lightcli_sub(struct lightcli *lc, const struct sub_filter *f,
                   bool add);
+/* Is a subscription's first ask for filter f (lightcli_sub) still
+ * waiting for answers?  fn is called (events.c) each time one ends. */
+bool lightcli_sub_asking(const struct lightcli *lc,
+                         const struct sub_filter *f);
+void lightcli_sub_notify(struct lightcli *lc, void (*fn)(struct node *n));
 /* DEX_stats extension: the servers' records and totals. */
 json_t *lightcli_stats(const struct lightcli *lc);
 

@@ -10,6 +10,7 @@ Topology: full nodes A and B (A dials B), light node L (-connect to both,
 -listen=0); raw Python peers for the server side and for the lying node.
 """
 
+import json
 import socket
 import struct
 import threading
@@ -702,9 +703,11 @@ def test_light_subscriptions_follow_the_network(make_node, fulls):
     assert lc_stats(lt)["calls"] == 0            # no DEX_list ran
     for n in (a, b):
         assert srv_subs(n) == [2]                # held by each full node
-    # the network's held match: fetched by the subscription's first ask
-    s.wait(lambda x: held["hash"] in {p["hash"] for p in x.of("packet")},
-           20, what="held match")
+    # the network's held match: fetched by the subscription's first ask,
+    # replayed before eose
+    before = s.events[:[e for e, _, _ in s.events].index("eose")]
+    assert [json.loads(d)["hash"] for e, _, d in before
+            if e == "packet"] == [held["hash"]]
     # a packet broadcast on each full node arrives within seconds
     for n, text in ((b, "live from B"), (a, "live from A")):
         o = order(n, text, ta="SUBT")
