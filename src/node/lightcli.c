@@ -67,6 +67,8 @@ struct llive {
 	bool subbed;                  /* kept for subscriptions: released
 	                               * once unused for LC_SUB_LINGER_MS */
 	uint64_t unused_ms;           /* when subs fell to 0 (mono ms) */
+	uint64_t retry_ms;            /* held: LSUB again to the full nodes
+	                               * that did not accept it (mono ms) */
 };
 
 /* A packet of an answer, kept until the answer is complete (stored
@@ -1030,6 +1032,21 @@ static void live_release(struct lightcli *lc, size_t i)
 	memset(&lc->live[i], 0, sizeof(lc->live[i]));
 }
 
+/* A filter held by subscriptions that a full node did not accept (its
+ * LSUB over our request budget, refused, or lost): sent again. */
+static void live_retry(struct lightcli *lc, size_t i, uint64_t now_ms)
+{
+	int ids[LC_SERVERS_MAX];
+	size_t ns = lightcli_servers(lc, ids, LC_SERVERS_MAX);
+
+	lc->live[i].retry_ms = now_ms + LC_SUB_RETRY_MS;
+	for (size_t k = 0; k < ns; k++) {
+		struct lserver *s = srv_by_peer(lc, ids[k]);
+		if (s && !(lc->live[i].acked & (1ull << srv_index(lc, s))))
+			live_send(lc, i, ids[k]);
+	}
+}
+
 /* A subscription's filter as DEX_list's (the amounts' defaults differ:
  * AMOUNT_MAX there, UINT64_MAX here, same meaning). */
 static void sub_lfilter(const struct sub_filter *sf, struct wire_lfilter *f)
@@ -1145,8 +1162,9 @@ bool lightcli_sub(struct lightcli *lc, const struct sub_filter *sf,
 		if (!l)
 			/* a slot not held by subscriptions is left */
 			l = live_find(lc, &f[k], true);
-		if (!l->subs && !l->subbed)
-			l->subbed = true;
+		if (!l->subs)
+			l->retry_ms = node_mono_ms() + LC_SUB_RETRY_MS;
+		l->subbed = true;
 		l->subs++;
 		/* a filter not held before (or not accepted): its held
 		 * matches, so that they reach the subscription */
@@ -1166,6 +1184,8 @@ void lightcli_tick(struct lightcli *lc, uint64_t now_ms)
 		if (l->used && l->subbed && !l->subs &&
 		    now_ms >= l->unused_ms + LC_SUB_LINGER_MS)
 			live_release(lc, i);
+		if (l->used && l->subs && now_ms >= l->retry_ms)
+			live_retry(lc, i, now_ms);
 	}
 	for (struct lreq *r = lc->reqs, *next; r; r = next) {
 		next = r->next;

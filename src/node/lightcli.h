@@ -66,6 +66,9 @@ struct sub_filter;
  * does not resubscribe at every call). */
 #define LC_MAX_SUBLIVE (LC_MAX_LIVE - 2)
 #define LC_SUB_LINGER_MS 3000u
+/* A filter held by subscriptions that a full node has not accepted (an
+ * LSUB over the request budget, refused, lost) is sent again this often. */
+#define LC_SUB_RETRY_MS 5000u
 
 enum lightcli_kind {
 	LIGHT_Q_LIST,                 /* DEX_list's parameters */

@@ -292,9 +292,10 @@ class FakeFull:
     """Listens; the light node connects; answers light requests with
     `lie(frame)` (a callable returning the LANSWER payloads to send)."""
 
-    def __init__(self, lie, push=None):
+    def __init__(self, lie, push=None, lsub=None):
         self.lie = lie
         self.push = push             # a packet pushed on every LSUB
+        self.lsub = lsub             # LSUB payload -> status answered
         self.srv = socket.socket()
         self.srv.bind((HOST, 0))
         self.srv.listen(4)
@@ -336,6 +337,8 @@ class FakeFull:
                 self.asked += 1
                 for out in self.lie(t, pl):
                     p.send(frame(W_LANSWER, out))
+            elif t == W_LSUB and self.lsub is not None:
+                p.send(frame(W_LANSWER, pl[:4] + bytes([self.lsub(pl)])))
             elif t == W_LSUB and self.push is not None:
                 subid = pl[:4]
                 p.send(frame(W_LANSWER, subid + bytes([LS_DONE])))
@@ -786,3 +789,25 @@ def test_light_subscription_filters_are_bounded(make_node, fulls):
     assert lt.rpc("DEX_list", "", "0", "T9")["result"] == "success"
     for s in subs + [again, later]:
         s.close()
+
+
+def test_light_subscription_filter_refused_is_sent_again(make_node):
+    """A full node that did not accept a subscription's live filter (here:
+    refused it) is sent it again (LC_SUB_RETRY_MS) until it does."""
+    from test_events import SSE
+    seen = []
+
+    def lsub(pl):
+        seen.append(pl)
+        return LS_REFUSED if len(seen) <= 2 else LS_DONE
+    fake = FakeFull(lambda t, pl: [pl[:4] + bytes([LS_DONE])], lsub=lsub)
+    lt = start_light(make_node, [fake.addr])
+    wait_servers(lt, 1)
+    s = SSE(lt, {"tagA": "RETRY"})
+    s.wait(SSE.eose, what="eose")
+    wait_for(lambda: len(seen) >= 2, 10, what="LSUBs")
+    wait_for(lambda: lc_stats(lt)["livefilters"] == 2, 20,
+             what="the filters accepted after a retry")
+    assert len(seen) >= 4 and lc_stats(lt)["subfilters"] == 2
+    s.close()
+    fake.stop = True
