@@ -327,22 +327,30 @@ class FakeFull:
                 f = p.read_frame(1.0)
             except (AssertionError, TimeoutError):   # nothing this second
                 continue
+            except OSError:      # reset by the light node
+                f = None
             if f is None:
                 self.closed.set()
                 return
-            t, pl = f
-            if t == W_PING:
-                p.send(frame(W_PONG, pl))
-            elif t in (W_LLIST, W_LGET):
-                self.asked += 1
-                for out in self.lie(t, pl):
-                    p.send(frame(W_LANSWER, out))
-            elif t == W_LSUB and self.lsub is not None:
-                p.send(frame(W_LANSWER, pl[:4] + bytes([self.lsub(pl)])))
-            elif t == W_LSUB and self.push is not None:
-                subid = pl[:4]
-                p.send(frame(W_LANSWER, subid + bytes([LS_DONE])))
-                p.send(frame(W_LPUSH, subid + entry(self.push)))
+            try:
+                self.answer(p, *f)
+            except OSError:      # the light node closed while we wrote
+                self.closed.set()
+                return
+
+    def answer(self, p, t, pl):
+        if t == W_PING:
+            p.send(frame(W_PONG, pl))
+        elif t in (W_LLIST, W_LGET):
+            self.asked += 1
+            for out in self.lie(t, pl):
+                p.send(frame(W_LANSWER, out))
+        elif t == W_LSUB and self.lsub is not None:
+            p.send(frame(W_LANSWER, pl[:4] + bytes([self.lsub(pl)])))
+        elif t == W_LSUB and self.push is not None:
+            subid = pl[:4]
+            p.send(frame(W_LANSWER, subid + bytes([LS_DONE])))
+            p.send(frame(W_LPUSH, subid + entry(self.push)))
 
 
 def good(tag_a=b"BTC", tag_b=b"KMD", t=None, payload=b"liar\x00"):
