@@ -172,6 +172,17 @@ static bool pend_new(struct gossip *g, struct gpeer *p, uint64_t sid,
 	return true;
 }
 
+/* Ask p (e->asked) for e by id once more: a retry. */
+static void reask(struct gossip *g, struct pend *e, struct gpeer *p)
+{
+	e->tries++;
+	e->deadline = g->now_ms + GOSSIP_FETCH_TIMEOUT_MS;
+	e->asked_ms = g->now_ms;
+	fifo_push(g, e->sid, e->deadline);
+	request(g, p, e->sid);
+	g->st.fetch_retried++;
+}
+
 /* Ask the next alternate by id (GETDATA); with none left, same_ok (a
  * timeout, not a NOTFOUND) asks the same peer again by id: a GETBITS may
  * have named an INV it no longer held.  Drop the entry when neither. */
@@ -189,25 +200,13 @@ void gsp_pend_retry(struct gossip *g, struct pend *e, bool same_ok)
 		pend_unask(g, e);
 		e->asked = id;
 		p->npend++;
-		e->tries++;
-		e->deadline = g->now_ms + GOSSIP_FETCH_TIMEOUT_MS;
-		e->asked_ms = g->now_ms;
-	e->asked_ms = g->now_ms;
-		fifo_push(g, e->sid, e->deadline);
-		request(g, p, e->sid);
-		g->st.fetch_retried++;
+		reask(g, e, p);
 		return;
 	}
 	struct gpeer *p = peer_get(g, e->asked);
 	if (same_ok && p && e->tries < GOSSIP_FETCH_TRIES &&
 	    g->fn < FIFO_SLOTS) {
-		e->tries++;
-		e->deadline = g->now_ms + GOSSIP_FETCH_TIMEOUT_MS;
-		e->asked_ms = g->now_ms;
-	e->asked_ms = g->now_ms;
-		fifo_push(g, e->sid, e->deadline);
-		request(g, p, e->sid);
-		g->st.fetch_retried++;
+		reask(g, e, p);
 		return;
 	}
 	gsp_pend_del(g, e);

@@ -254,6 +254,18 @@ void gossip_on_new(struct gossip *g, struct stored *sp, int from_peer,
 }
 
 /* One packet from p; tag: its TPACKETS tag, TAG_UNTAGGED from PACKET(S). */
+/* p has sid: a fetch of it pending (from p or another) is over. */
+static void settle(struct gossip *g, struct gpeer *p, uint64_t sid)
+{
+	struct pend *e = gsp_pend_get(g, sid);
+
+	if (!e)
+		return;
+	if (e->asked == p->id)
+		gsp_pend_delivered(p);
+	gsp_pend_del(g, e);
+}
+
 static int on_packet(struct gossip *g, struct gpeer *p, const uint8_t *pkt,
                      size_t n, uint32_t tag, enum drop_reason *reason)
 {
@@ -270,12 +282,7 @@ static int on_packet(struct gossip *g, struct gpeer *p, const uint8_t *pkt,
 		known_add(p, sid);
 		if ((tag & WIRE_TAG_EAGER) && (tag & WIRE_TREE_KEY_MASK))
 			gsp_tree_dup(g, p, sid, tag & WIRE_TREE_KEY_MASK);
-		struct pend *e = gsp_pend_get(g, sid);
-		if (e) {
-			if (e->asked == p->id)
-				gsp_pend_delivered(p);
-			gsp_pend_del(g, e);
-		}
+		settle(g, p, sid);
 		return E_OK;
 	}
 	if (rc == E_AGAIN || (rc == E_PROTO && why == DROP_FUTURE)) {
@@ -287,12 +294,7 @@ static int on_packet(struct gossip *g, struct gpeer *p, const uint8_t *pkt,
 		txpow_hash(pkt, n, h);
 		uint64_t sid = wire_sid(h);
 		known_add(p, sid);
-		struct pend *e = gsp_pend_get(g, sid);
-		if (e) {
-			if (e->asked == p->id)
-				gsp_pend_delivered(p);
-			gsp_pend_del(g, e);
-		}
+		settle(g, p, sid);
 		return E_OK;
 	}
 	if (rc == E_PROTO && (why == DROP_MALFORMED || why == DROP_OVERSIZE ||

@@ -317,15 +317,22 @@ void wire_ids_encode(struct wbuf *wb, uint8_t type, const uint64_t *sids,
 
 /* ---- GETBITS ---- */
 
+/* A u32 then 1 .. max bytes to the end of the payload. */
+static int u32_tail_decode(const uint8_t *p, size_t n, size_t max,
+                           uint32_t *x, const uint8_t **tail, uint32_t *len)
+{
+	if (n < 5 || n - 4 > max)
+		return E_PROTO;
+	*x = le32(p);
+	*tail = p + 4;
+	*len = (uint32_t)(n - 4);
+	return E_OK;
+}
+
 int wire_getbits_decode(const uint8_t *p, size_t n, uint32_t *seq,
                         const uint8_t **bits, uint32_t *nbytes)
 {
-	if (n < 5 || n - 4 > WIRE_MAX_BITMAP)
-		return E_PROTO;
-	*seq = le32(p);
-	*bits = p + 4;
-	*nbytes = (uint32_t)(n - 4);
-	return E_OK;
+	return u32_tail_decode(p, n, WIRE_MAX_BITMAP, seq, bits, nbytes);
 }
 
 void wire_getbits_encode(struct wbuf *wb, uint32_t seq, const uint8_t *bits,
@@ -835,12 +842,7 @@ void wire_lentry_add(struct wbuf *wb, uint32_t recvtime, const uint8_t *pkt,
 int wire_lrelay_decode(const uint8_t *p, size_t n, uint32_t *reqid,
                        const uint8_t **pkt, uint32_t *len)
 {
-	if (n < 5 || n - 4 > PACKET_MAX_LEN)
-		return E_PROTO;
-	*reqid = le32(p);
-	*pkt = p + 4;
-	*len = (uint32_t)(n - 4);
-	return E_OK;
+	return u32_tail_decode(p, n, PACKET_MAX_LEN, reqid, pkt, len);
 }
 
 void wire_lrelay_encode(struct wbuf *wb, uint32_t reqid, const uint8_t *pkt,
