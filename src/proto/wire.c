@@ -391,13 +391,16 @@ int wire_packets_decode(const uint8_t *p, size_t n, struct wire_packets *w)
 	return E_OK;
 }
 
-int wire_tpackets_decode(const uint8_t *p, size_t n,
-                         struct wire_tpackets *w)
+
+/* Entries of 8 bytes (a u32, then len u32 of 1 .. PACKET_MAX_LEN) each
+ * followed by len bytes, filling [p, end) exactly: E_OK and their count
+ * (TPACKETS, LANSWER / LPUSH). */
+static int count_entries8(const uint8_t *p, const uint8_t *end,
+                          uint32_t *count)
 {
-	const uint8_t *q = p, *end = p + n;
+	const uint8_t *q = p;
 	uint32_t k = 0;
-	if (n == 0)
-		return E_PROTO;
+
 	while (q < end) {
 		if ((size_t)(end - q) < 8)
 			return E_PROTO;
@@ -408,6 +411,17 @@ int wire_tpackets_decode(const uint8_t *p, size_t n,
 		q += len;
 		k++;
 	}
+	*count = k;
+	return E_OK;
+}
+
+int wire_tpackets_decode(const uint8_t *p, size_t n,
+                         struct wire_tpackets *w)
+{
+	const uint8_t *end = p + n;
+	uint32_t k;
+	if (n == 0 || count_entries8(p, end, &k) != E_OK)
+		return E_PROTO;
 	w->n = k;
 	w->p = p;
 	w->end = end;
@@ -770,19 +784,10 @@ void wire_lunsub_encode(struct wbuf *wb, uint32_t subid)
 static int lentries_decode(const uint8_t *p, const uint8_t *end,
                            struct wire_lentries *e)
 {
-	const uint8_t *q = p;
-	uint32_t k = 0;
+	uint32_t k;
 
-	while (q < end) {
-		if ((size_t)(end - q) < 8)
-			return E_PROTO;
-		uint32_t len = le32(q + 4);
-		q += 8;
-		if (len == 0 || len > PACKET_MAX_LEN || (size_t)(end - q) < len)
-			return E_PROTO;
-		q += len;
-		k++;
-	}
+	if (count_entries8(p, end, &k) != E_OK)
+		return E_PROTO;
 	e->n = k;
 	e->p = p;
 	e->end = end;
