@@ -9,8 +9,12 @@
 #
 # Usage: scripts/sim-plot.sh [build-dir]    (default $DEXP2P_BUILD or build)
 # Environment (defaults):
-#   SP_SIMS="current=<build>/tools/sim"  label=binary pairs, space separated
-#                      (e.g. "old=/tmp/main/build/tools/sim new=build/tools/sim")
+#   SP_SIMS="current=<build>/tools/sim"  label=binary[,option...] entries,
+#                      space separated: options after the binary go to its
+#                      runs only (e.g. "hop=build/tools/sim,-mode=1
+#                      tree=build/tools/sim" compares two designs of one
+#                      build; "old=/tmp/main/build/tools/sim new=build/tools/sim"
+#                      two builds)
 #   SP_NODES="64 128 256 512 1000"       node counts
 #   SP_RATE=100 SP_SECONDS=5 SP_SEED=1   load of each run
 #   SP_ARGS=           extra sim options for every run
@@ -31,13 +35,18 @@ TMP=$(mktemp -d /tmp/simplot.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 for pair in $SIMS; do
 	label=${pair%%=*}
-	bin=${pair#*=}
+	spec=${pair#*=}
+	bin=${spec%%,*}
+	opts=""
+	[ "$spec" = "$bin" ] || opts=${spec#*,}
+	opts=${opts//,/ }
+	[[ $label =~ ^[A-Za-z0-9_.-]+$ ]] || { echo "sim-plot: bad label $label" >&2; exit 1; }
 	[ -x "$bin" ] || { echo "sim-plot: $bin not built" >&2; exit 1; }
 	for n in $NODES; do
 		[[ $n =~ ^[0-9]+$ ]] || { echo "sim-plot: bad node count $n" >&2; exit 1; }
-		# shellcheck disable=SC2086  # SP_ARGS are words
+		# shellcheck disable=SC2086  # SP_ARGS and opts are words
 		line=$("$bin" -nodes="$n" -topology=random -degree=8 -profile=wan \
-			-rate="$RATE" -seconds="$SECS" -seed="$SEED" ${SP_ARGS:-} 2>/dev/null)
+			-rate="$RATE" -seconds="$SECS" -seed="$SEED" ${SP_ARGS:-} $opts 2>/dev/null)
 		get() { echo "$line" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 		out="bench=sim_plot label=$label nodes=$n"
 		for k in prop100_p50_ms prop100_p99_ms bound100_p50_ms bound100_p99_ms \

@@ -92,3 +92,28 @@ def test_sim_plot_lines_and_png(tmp_path):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     else:
         assert "no PNG" in p.stdout
+
+
+def test_sim_plot_options_per_label(tmp_path):
+    """`label=binary,option` runs that label with its own options: the pull
+    design (-mode=1) is much slower than the tree on the same seed and graph."""
+    sim = os.path.join(dexnet.BUILD, "tools", "sim")
+    e = dict(os.environ, SP_NODES="16", SP_SECONDS="1", SP_RATE="20",
+             SP_PNG=str(tmp_path / "p.png"),
+             SP_SIMS="hop=%s,-mode=1 tree=%s" % (sim, sim))
+    p = subprocess.run([os.path.join(ROOT, "scripts", "sim-plot.sh"),
+                        dexnet.BUILD], capture_output=True, text=True, env=e,
+                       timeout=60 * dexnet.TIMEOUT_SCALE)
+    assert p.returncode == 0, p.stderr
+    rows = {r["label"]: r for r in
+            (dict(x.split("=", 1) for x in l.split()[1:])
+             for l in p.stdout.splitlines() if l.startswith("bench=sim_plot"))}
+    assert set(rows) == {"hop", "tree"}, p.stdout
+    # (the two modes draw different creators from the seed: compare ratios)
+    assert (float(rows["hop"]["ratio100_p50"]) >
+            1.5 * float(rows["tree"]["ratio100_p50"])), p.stdout
+    bad = dict(e, SP_SIMS="a/b=%s" % sim)
+    p = subprocess.run([os.path.join(ROOT, "scripts", "sim-plot.sh"),
+                        dexnet.BUILD], capture_output=True, text=True, env=bad,
+                       timeout=30)
+    assert p.returncode != 0 and "bad label" in p.stderr
