@@ -57,12 +57,9 @@ FULL=${CU_FULL:-1}
 KEEP=${CU_KEEP:-0}
 DEBUG=${CU_DEBUG:-0}
 
-for b in "$DAEMON" "$GEN"; do
-	[ -x "$b" ] || { echo "catchup: $b not built" >&2; exit 1; }
-done
-for v in HELD MISSING RATE GAP POLL_MS FULL; do
-	[[ ${!v} =~ ^[0-9]+$ ]] || { echo "catchup: $v must be a number" >&2; exit 1; }
-done
+. scripts/benchlib.sh
+bench_need catchup "$DAEMON" "$GEN"
+bench_numbers catchup HELD MISSING RATE GAP POLL_MS FULL
 [ "$HELD" -ge 1 ] && [ "$HELD" -le 4000000 ] || { echo "catchup: CU_HELD 1..4000000" >&2; exit 1; }
 [ "$MISSING" -ge 1 ] && [ "$MISSING" -le 100000 ] || { echo "catchup: CU_MISSING 1..100000" >&2; exit 1; }
 [ "$RATE" -ge 100 ] && [ "$RATE" -le 1000000 ] || { echo "catchup: CU_RATE 100..1000000" >&2; exit 1; }
@@ -121,7 +118,6 @@ if [ -n "${CU_SWEEP:-}" ]; then
 	exit 0
 fi
 
-. scripts/benchlib.sh
 bench_tmp catchup
 base=$(bench_ports "${CU_BASEPORT:-28300}" 7 17)
 # node A: p2p base, rpc base+1; B: base+2/3; C: base+4/5; base+6 stays closed
@@ -131,11 +127,8 @@ dbg=()
 start_node() {   # name p2p rpc extra-args...
 	local name=$1 p2p=$2 rpc=$3
 	shift 3
-	mkdir -p "$TMP/$name"
-	"$DAEMON" -datadir="$TMP/$name" -port="$p2p" -rpcport="$rpc" \
-		-rpcuser=cu -rpcpassword=cu -txpowbits=0 -dexp2p=2 "${dbg[@]}" \
-		"$@" >"$TMP/$name.out" 2>&1 &
-	pids+=($!)
+	bench_daemon "$name" -port="$p2p" -rpcport="$rpc" \
+		-rpcuser=cu -rpcpassword=cu -txpowbits=0 -dexp2p=2 "${dbg[@]}" "$@"
 }
 start_node a "$base" $((base + 1)) -listen=1 -connect=127.0.0.1:$dead
 start_node b $((base + 2)) $((base + 3)) -listen=0

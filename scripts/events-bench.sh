@@ -39,31 +39,20 @@ RATE=${EB_RATE:-20000}
 COUNTS=${EB_COUNTS:-0,1,100,1000}
 KEEP=${EB_KEEP:-0}
 
-for b in "$DAEMON" "$GEN" "$READER"; do
-	[ -x "$b" ] || { echo "events-bench: $b not built" >&2; exit 1; }
-done
-for v in RATE SECONDS_ SAMPLE; do
-	[[ ${!v} =~ ^[0-9]+$ ]] || { echo "events-bench: $v must be a number" >&2; exit 1; }
-done
+. scripts/benchlib.sh
+bench_need events-bench "$DAEMON" "$GEN" "$READER"
+bench_numbers events-bench RATE SECONDS_ SAMPLE
 [ "$SECONDS_" -ge 1 ] && [ "$SECONDS_" -le 600 ] || { echo "events-bench: EB_SECONDS 1..600" >&2; exit 1; }
 [[ $COUNTS =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "events-bench: EB_COUNTS n,n,..." >&2; exit 1; }
 
-. scripts/benchlib.sh
 bench_tmp eventsbench
 base=$(bench_ports "${EB_BASEPORT:-28400}" 2 10)
-mkdir -p "$TMP/n0"
-"$DAEMON" -datadir="$TMP/n0" -port="$base" -rpcport=$((base + 1)) \
+bench_daemon n0 -port="$base" -rpcport=$((base + 1)) \
 	-rpcuser=eb -rpcpassword=eb -txpowbits=0 -listen=1 -connect=127.0.0.1:1 \
 	-rpcmaxsubscriptions=2000 -rpcmaxclientsubscriptions=2000 \
-	-printtoconsole=0 >"$TMP/n0.out" 2>&1 &
-pid=$!
-pids+=("$pid")
-for _ in $(seq 1 200); do        # up to 20 s for the RPC port
-	if "$BUILD/dexp2p-cli" -rpcport=$((base + 1)) -rpcuser=eb -rpcpassword=eb \
-		getinfo >/dev/null 2>&1; then break; fi
-	kill -0 "$pid" 2>/dev/null || { echo "events-bench: daemon died" >&2; cat "$TMP/n0.out" >&2; exit 1; }
-	sleep 0.1
-done
+	-printtoconsole=0
+pid=$BENCH_PID
+bench_wait_rpc n0 $((base + 1)) eb eb
 "$PY" scripts/eventsbench.py $((base + 1)) eb eb "$pid" "$GEN" "$READER" "$base" \
 	"$RATE" "$SECONDS_" "$SAMPLE" "$COUNTS"
 echo "# events detail: host $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -21,7 +21,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-${DEXP2P_BUILD:-build}}
-[ -x "$BUILD/dexp2pd" ] || { echo "files-bench: $BUILD/dexp2pd not built" >&2; exit 1; }
+. scripts/benchlib.sh
+bench_need files-bench "$BUILD/dexp2pd"
 export DEXP2P_BUILD
 DEXP2P_BUILD=$(cd "$BUILD" && pwd)
 rc=0

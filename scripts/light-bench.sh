@@ -39,30 +39,27 @@ SAMPLE=${LB_SAMPLE:-100}
 POLL_MS=${LB_POLL_MS:-20}
 KEEP=${LB_KEEP:-0}
 
-for b in "$DAEMON" "$GEN"; do
-	[ -x "$b" ] || { echo "light-bench: $b not built" >&2; exit 1; }
-done
-for v in RATE SECONDS_ SAMPLE POLL_MS; do
-	[[ ${!v} =~ ^[0-9]+$ ]] || { echo "light-bench: $v must be a number" >&2; exit 1; }
-done
+. scripts/benchlib.sh
+bench_need light-bench "$DAEMON" "$GEN"
+bench_numbers light-bench RATE SECONDS_ SAMPLE POLL_MS
 [ "$SECONDS_" -ge 1 ] && [ "$SECONDS_" -le 600 ] || { echo "light-bench: LB_SECONDS 1..600" >&2; exit 1; }
 
-. scripts/benchlib.sh
 bench_tmp lightbench
 base=$(bench_ports "${LB_BASEPORT:-28300}" 6 16)
 
 start() { # name p2p rpc args...
 	local name=$1 p=$2 r=$3
 	shift 3
-	mkdir -p "$TMP/$name"
-	"$DAEMON" -datadir="$TMP/$name" -port="$p" -rpcport="$r" -rpcuser=lb \
-		-rpcpassword=lb -txpowbits=0 "$@" >"$TMP/$name.out" 2>&1 &
-	pids+=($!)
+	bench_daemon "$name" -port="$p" -rpcport="$r" -rpcuser=lb \
+		-rpcpassword=lb -txpowbits=0 "$@"
 }
 start f0 "$base" $((base + 1)) -connect=127.0.0.1:1
 start f1 $((base + 2)) $((base + 3)) -connect=127.0.0.1:"$base"
 start light $((base + 4)) $((base + 5)) -light=1 -listen=0 \
 	-connect=127.0.0.1:"$base" -connect=127.0.0.1:$((base + 2))
+bench_wait_rpc f0 $((base + 1)) lb lb
+bench_wait_rpc f1 $((base + 3)) lb lb
+bench_wait_rpc light $((base + 5)) lb lb
 
 cat >"$TMP/lb.py" <<'PYEOF'
 import json, os, subprocess, sys, time

@@ -51,12 +51,9 @@ POLL_MS=${NB_POLL_MS:-5}
 KEEP=${NB_KEEP:-0}
 TXPOWBITS=0
 
-for b in "$DAEMON" "$GEN"; do
-	[ -x "$b" ] || { echo "netbench: $b not built" >&2; exit 1; }
-done
-for v in N RATE SECONDS_ SETTLE SAMPLE POLL_MS; do
-	[[ ${!v} =~ ^[0-9]+$ ]] || { echo "netbench: $v must be a number" >&2; exit 1; }
-done
+. scripts/benchlib.sh
+bench_need netbench "$DAEMON" "$GEN"
+bench_numbers netbench N RATE SECONDS_ SETTLE SAMPLE POLL_MS
 [ "$N" -ge 2 ] && [ "$N" -le 64 ] || { echo "netbench: NB_NODES 2..64" >&2; exit 1; }
 [ "$SECONDS_" -ge 1 ] && [ "$SECONDS_" -le 600 ] || { echo "netbench: NB_SECONDS 1..600" >&2; exit 1; }
 case $TOPO in ring|ring3|line|random) ;; *) echo "netbench: NB_TOPOLOGY ring|ring3|line|random" >&2; exit 1;; esac
@@ -142,7 +139,6 @@ if [ -n "${NB_RATES:-}" ]; then
 	exit 0
 fi
 
-. scripts/benchlib.sh
 bench_tmp netbench
 base=$(bench_ports "${NB_BASEPORT:-28100}" $((2 * N)) $((2 * N + 10)))
 
@@ -164,7 +160,7 @@ targets() {
 
 edges=""
 for i in $(seq 0 $((N - 1))); do
-	args=(-datadir="$TMP/n$i" -port=$((base + 2 * i)) -rpcport=$((base + 2 * i + 1))
+	args=(-port=$((base + 2 * i)) -rpcport=$((base + 2 * i + 1))
 	      -rpcuser=nb -rpcpassword=nb -txpowbits="$TXPOWBITS" -listen=1)
 	# shellcheck disable=SC2206  # word splitting of the extra flags intended
 	args+=(${NB_DAEMON_ARGS:-})
@@ -172,9 +168,7 @@ for i in $(seq 0 $((N - 1))); do
 		args+=(-connect=127.0.0.1:$((base + 2 * t)))
 		edges="$edges $i-$t"
 	done
-	mkdir -p "$TMP/n$i"
-	"$DAEMON" "${args[@]}" >"$TMP/n$i.out" 2>&1 &
-	pids+=($!)
+	bench_daemon "n$i" "${args[@]}"
 done
 
 # All measuring is done by the Python part below (one process for the

@@ -396,8 +396,12 @@ void fetch_on_msg(struct node *n, int peer, uint8_t type, const uint8_t *p,
 			                   "malformed pktmiss");
 			return;
 		}
-		pktfetch_on_miss(f->pf, peer, reqid, flags, keys, count,
-		                 node_mono_ms());
+		if (pktfetch_on_miss(f->pf, peer, reqid, flags, keys, count,
+		                     node_mono_ms()) &&
+		    !(flags & WIRE_PKTMISS_BUSY)) {
+			f->st.miss_answers++;
+			f->st.keys_missed += count;
+		}
 		return;
 	default:
 		net_peer_misbehave(n->net, peer, BAN_SCORE_MAX,
@@ -416,6 +420,12 @@ void fetch_get_stats(const struct node *n, struct fetch_stats *st)
 	pktfetch_get_stats(n->fetch->pf, &ps);
 	st->requests = ps.requests;
 	st->keys_asked = ps.keys_asked;
+	st->reasked = ps.reasked;
 	st->timeouts = ps.timeouts;
+	st->busy_answers = ps.busy;
+	st->delivered = ps.delivered;
+	st->refused = ps.refused;
+	st->expired = ps.expired;
 	st->keys_wanted = ps.keys;
+	st->outstanding = ps.outstanding;
 }

@@ -50,8 +50,9 @@ void fetch_tick(struct node *n);
 /* Free the state (at net_free). */
 void fetch_free(struct node *n);
 
-/* Counters (tests, -debug=net lines). */
+/* Counters (GET /metrics, the -debug=net lines, tests). */
 struct fetch_stats {
+	/* answering */
 	uint64_t req_received;       /* GETPKTS frames read */
 	uint64_t req_ignored;        /* ... not answered: -dexp2p=1 */
 	uint64_t req_refused;        /* ... over the key rate: BUSY */
@@ -59,12 +60,21 @@ struct fetch_stats {
 	uint64_t keys_missing;       /* keys answered as not held */
 	uint64_t keys_busy;          /* keys answered BUSY (byte budget) */
 	uint64_t pkts_sent;          /* packets in PKTREPLY frames */
+	/* asking */
 	uint64_t pkts_received;      /* packets in PKTREPLY frames read */
 	uint64_t pkts_unsolicited;   /* ... naming no request of ours */
-	uint64_t requests;           /* GETPKTS sent */
-	uint64_t keys_asked;
-	uint64_t timeouts;
-	size_t keys_wanted;
+	uint64_t miss_answers;       /* PKTMISS to a request of ours, not BUSY */
+	uint64_t keys_missed;        /* ... keys they list (not held there) */
+	uint64_t requests;           /* GETPKTS sent (pktfetch_stats) */
+	uint64_t keys_asked;         /* keys in them */
+	uint64_t reasked;            /* ... asked of a further peer */
+	uint64_t timeouts;           /* requests not answered in time */
+	uint64_t busy_answers;       /* PKTMISS answers saying BUSY */
+	uint64_t delivered;          /* keys found held after an answer */
+	uint64_t refused;            /* keys not taken: table full */
+	uint64_t expired;            /* keys given up after the TTL */
+	size_t keys_wanted;          /* keys wanted now */
+	size_t outstanding;          /* requests waiting for an answer */
 };
 void fetch_get_stats(const struct node *n, struct fetch_stats *st);
 

@@ -561,6 +561,35 @@ static struct stored *find_fragment(struct node *n, const struct fop *op,
 
 /* ---- source lookup (API.md 4.9) ---- */
 
+int files_open_regular(const char *path, int flags, mode_t mode,
+                       bool one_link, struct stat *st)
+{
+	int fd, fl;
+
+	do
+		fd = open(path, flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+		          mode);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, st) != 0)
+		goto bad;
+	if (!S_ISREG(st->st_mode) || (one_link && st->st_nlink != 1)) {
+		errno = FILES_ENOTREG;
+		goto bad;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || ((fl & O_NONBLOCK) &&
+	               fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0))
+		goto bad;
+	return fd;
+bad:
+	fl = errno;
+	close(fd);
+	errno = fl;
+	return -1;
+}
+
 /* Open the source: E_OK with op->fd, op->path, op->fsize, or an error
  * object. */
 static json_t *source_open(struct fop *op)
@@ -589,14 +618,23 @@ static json_t *source_open(struct fop *op)
 		if (w < 0 || (size_t)w >= sizeof p)
 			continue;
 		json_array_append_new(searched, json_bytes(p, strlen(p)));
-		if (stat(p, &st) != 0 || !S_ISREG(st.st_mode))
-			continue;
+		/* opened first, checked on the descriptor: a FIFO (or a name
+		 * swapped for one) is passed over without blocking the loop */
+		op->fd = files_open_regular(p, O_RDONLY, 0, false, &st);
+		if (op->fd < 0) {
+			int e = errno;
+			/* an open that failed on what is a regular file (no
+			 * read permission): "file read error", as before;
+			 * stat() here only names the failure */
+			if (e == FILES_ENOTREG || e == ENOENT || e == ENOTDIR ||
+			    stat(p, &st) != 0 || !S_ISREG(st.st_mode))
+				continue;
+			json_decref(searched);
+			snprintf(op->path, sizeof op->path, "%s", p);
+			return errobj_name("file read error", op);
+		}
 		json_decref(searched);
 		snprintf(op->path, sizeof op->path, "%s", p);
-		op->fd = open(p, O_RDONLY | O_CLOEXEC);
-		if (op->fd < 0 || fstat(op->fd, &st) != 0 ||
-		    !S_ISREG(st.st_mode))
-			return errobj_name("file read error", op);
 		op->fsize = (uint64_t)st.st_size;
 		return NULL;
 	}
@@ -1052,14 +1090,14 @@ static json_t *open_output(struct fop *op, bool truncate_to_size)
 	             op->rq.name, op->pubhex);
 	if (w < 0 || (size_t)w >= sizeof op->outpath)
 		goto fail;
-	op->outfd = open(op->outpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-	                 0644);
-	if (op->outfd < 0)
-		goto fail;
 	/* not through a symbolic link (O_NOFOLLOW) nor a hard link: the
-	 * bytes written would land in a file of another name */
-	if (fstat(op->outfd, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    st.st_nlink != 1)
+	 * bytes written would land in a file of another name; nor into a
+	 * FIFO or device (checked on the descriptor, opened without
+	 * blocking) */
+	op->outfd = files_open_regular(op->outpath,
+	                               O_RDWR | O_CREAT | O_NOFOLLOW, 0644,
+	                               true, &st);
+	if (op->outfd < 0)
 		goto fail;
 	if (truncate_to_size && ftruncate(op->outfd, (off_t)op->len) != 0)
 		goto fail;
@@ -1537,16 +1575,21 @@ static void streamsub_start(struct fop *op)
 	struct stat st;
 	char dir[PATH_MAX];
 	uint64_t outsize = 0;
-	bool has_out;
 
 	out_dir(op->n, dir, sizeof dir);
 	if (snprintf(op->outpath, sizeof op->outpath, "%s/%s.%s", dir,
 	             op->rq.name, op->pubhex) >= (int)sizeof op->outpath)
 		op->outpath[0] = '\0';
-	has_out = op->outpath[0] && stat(op->outpath, &st) == 0 &&
-	          S_ISREG(st.st_mode);
-	if (has_out)
-		outsize = (uint64_t)st.st_size;
+	/* the size of the output as open_output() will accept it: a link or
+	 * a FIFO in its place counts as no file (and is refused there) */
+	if (op->outpath[0]) {
+		int fd = files_open_regular(op->outpath, O_RDONLY | O_NOFOLLOW,
+		                            0, true, &st);
+		if (fd >= 0) {
+			outsize = (uint64_t)st.st_size;
+			close(fd);
+		}
+	}
 	op->cur = cursor_get(fs, op, true);
 	if (op->cur->slice < 1)
 		op->cur->slice = (int64_t)(outsize / FILES_SLICE) + 1;

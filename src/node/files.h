@@ -15,15 +15,18 @@
 #ifndef DEX_NODE_FILES_H
 #define DEX_NODE_FILES_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/files.h"
 #include "core/packet.h"
 
 struct node;
 struct rpc_call;
+struct stat;
 
 #define FILES_INFLIGHT 16          /* fragments being mined at once */
 #define FILES_SCAN_BATCH 256       /* locators examined per loop turn */
@@ -61,6 +64,22 @@ bool files_progress(const struct node *n, double *pct);
 void files_stop(struct node *n);
 /* Free the state (after workers_free()). */
 void files_free(struct node *n);
+
+/* errno of files_open_regular() for a file that is not a regular one
+ * (or, with one_link, has another name too); open() itself does not
+ * return EMLINK on Linux */
+#define FILES_ENOTREG EMLINK
+
+/* Open path for the file methods without blocking the event loop and
+ * without a check-then-open race: open(flags | O_NONBLOCK | O_NOCTTY |
+ * O_CLOEXEC, mode) first, so a FIFO with no writer returns at once, then
+ * fstat() the descriptor and refuse anything but a regular file (with
+ * one_link, one with st_nlink == 1), then clear O_NONBLOCK.  Returns the
+ * descriptor with *st filled, or -1 with errno (FILES_ENOTREG for a file
+ * of another type or with more links; open's errno otherwise).  Pass
+ * O_NOFOLLOW in flags to refuse a symbolic link (ELOOP). */
+int files_open_regular(const char *path, int flags, mode_t mode,
+                       bool one_link, struct stat *st);
 
 /* The four method handlers (rpc_files.c), listed in rpc_ctl.c's table. */
 void rpc_dex_publish(struct node *n, struct rpc_call *c,

@@ -21,6 +21,7 @@
 #include "core/fhold.h"
 #include "core/hist.h"
 #include "core/util.h"
+#include "node/fetch.h"
 #include "node/net.h"
 #include "node/node.h"
 #include "node/rpc.h"
@@ -387,6 +388,69 @@ static void net_metrics(struct out *o, struct node *n)
 	        g->misbehaved);
 }
 
+/* Packets asked and served by (timestamp, id): GETPKTS, PKTREPLY, PKTMISS
+ * (PROTOCOL.md 3.6; fetch.c), the fetching of DEX_subscribe and
+ * DEX_streamsub.  Not the gossip engine's requests (dexp2p_fetch_*). */
+static void pktfetch_metrics(struct out *o, struct node *n)
+{
+	struct fetch_stats st;
+
+	fetch_get_stats(n, &st);
+	one_u64(o, "dexp2p_pktfetch_requests_total", "counter",
+	        "GETPKTS requests sent (packets asked by timestamp and id).",
+	        st.requests);
+	one_u64(o, "dexp2p_pktfetch_keys_asked_total", "counter",
+	        "Keys (timestamp, id) in the GETPKTS requests sent.",
+	        st.keys_asked);
+	one_u64(o, "dexp2p_pktfetch_keys_reasked_total", "counter",
+	        "Keys asked again of a further peer.", st.reasked);
+	one_u64(o, "dexp2p_pktfetch_packets_received_total", "counter",
+	        "Packets received in PKTREPLY answers, unsolicited ones "
+	        "included.", st.pkts_received);
+	one_u64(o, "dexp2p_pktfetch_packets_unsolicited_total", "counter",
+	        "Packets received in PKTREPLY frames naming no request of "
+	        "ours.", st.pkts_unsolicited);
+	one_u64(o, "dexp2p_pktfetch_keys_delivered_total", "counter",
+	        "Keys asked that were held once their answer came.",
+	        st.delivered);
+	one_u64(o, "dexp2p_pktfetch_miss_answers_total", "counter",
+	        "PKTMISS answers to our requests listing keys the peer does "
+	        "not hold.", st.miss_answers);
+	one_u64(o, "dexp2p_pktfetch_keys_missed_total", "counter",
+	        "Keys listed as not held in those answers.", st.keys_missed);
+	one_u64(o, "dexp2p_pktfetch_busy_answers_total", "counter",
+	        "PKTMISS answers to our requests saying BUSY.",
+	        st.busy_answers);
+	one_u64(o, "dexp2p_pktfetch_timeouts_total", "counter",
+	        "Requests not answered in time (their keys go to others).",
+	        st.timeouts);
+	one_u64(o, "dexp2p_pktfetch_keys_expired_total", "counter",
+	        "Wanted keys given up after their time to live.", st.expired);
+	one_u64(o, "dexp2p_pktfetch_keys_refused_total", "counter",
+	        "Keys not taken because the table of wanted keys was full.",
+	        st.refused);
+	one_u64(o, "dexp2p_pktfetch_keys_wanted", "gauge",
+	        "Keys wanted now.", st.keys_wanted);
+	one_u64(o, "dexp2p_pktfetch_requests_outstanding", "gauge",
+	        "Requests sent and not yet answered.", st.outstanding);
+	one_u64(o, "dexp2p_pktserve_requests_total", "counter",
+	        "GETPKTS requests received from peers.", st.req_received);
+	one_u64(o, "dexp2p_pktserve_requests_ignored_total", "counter",
+	        "Requests received and not answered (-dexp2p=1).",
+	        st.req_ignored);
+	one_u64(o, "dexp2p_pktserve_requests_refused_total", "counter",
+	        "Requests over the key rate, answered BUSY unread.",
+	        st.req_refused);
+	one_u64(o, "dexp2p_pktserve_keys_served_total", "counter",
+	        "Keys answered with their packet.", st.keys_served);
+	one_u64(o, "dexp2p_pktserve_keys_missing_total", "counter",
+	        "Keys answered as not held.", st.keys_missing);
+	one_u64(o, "dexp2p_pktserve_keys_busy_total", "counter",
+	        "Keys answered BUSY (answer byte budget spent).", st.keys_busy);
+	one_u64(o, "dexp2p_pktserve_packets_sent_total", "counter",
+	        "Packets sent in PKTREPLY answers.", st.pkts_sent);
+}
+
 void metrics_http(struct node *n, struct evhttp_request *req)
 {
 	struct out o = { evbuffer_new(), 0 };
@@ -399,6 +463,7 @@ void metrics_http(struct node *n, struct evhttp_request *req)
 	node_metrics(&o, n);
 	peer_metrics(&o, n);
 	net_metrics(&o, n);
+	pktfetch_metrics(&o, n);
 	rpc_metrics(&o, n);
 	len = evbuffer_get_length(o.b);
 	body = evbuffer_pullup(o.b, -1);

@@ -5,6 +5,7 @@ proxy that did not delay, or a topology that did not come up, fails."""
 
 import os
 import subprocess
+import time
 
 import dexnet
 
@@ -117,3 +118,59 @@ def test_sim_plot_options_per_label(tmp_path):
                         dexnet.BUILD], capture_output=True, text=True, env=bad,
                        timeout=30)
     assert p.returncode != 0 and "bad label" in p.stderr
+def test_benchlib_helpers(tmp_path):
+    """scripts/benchlib.sh, shared by the bench scripts: the checks of
+    binaries and numbers, a daemon started by bench_daemon that dies while
+    bench_wait_rpc waits (reported with its output, at once), the EXIT trap
+    removing $TMP, and a bench script rejecting a bad setting through
+    them."""
+    fake = tmp_path / "fakedaemon"
+    fake.write_text("#!/bin/sh\necho \"fake daemon: $*\"\nexit 3\n")
+    fake.chmod(0o755)
+    tmpfile = tmp_path / "tmpdir"
+    script = r"""
+set -euo pipefail
+cd "$1"
+. scripts/benchlib.sh
+BUILD=$2 DAEMON=$3
+bench_need lbtest "$DAEMON"
+X=12 Y=1x
+bench_numbers lbtest X
+( bench_numbers lbtest Y ) && exit 10
+( bench_need lbtest "$BUILD/nonexistent" ) && exit 11
+bench_tmp lbtest
+echo "$TMP" >"$4"
+bench_daemon d1 -port=1 -rpcport=2
+[ "${pids[0]}" = "$BENCH_PID" ] && [ -d "$TMP/d1" ] || exit 12
+bench_wait_rpc d1 1 u p 20
+exit 13
+"""
+    t0 = time.monotonic()
+    p = subprocess.run(["bash", "-c", script, "lbtest", ROOT, dexnet.BUILD,
+                        str(fake), str(tmpfile)], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert time.monotonic() - t0 < 15 * dexnet.TIMEOUT_SCALE
+    assert "lbtest: Y must be a number" in p.stderr, p.stderr
+    assert f"lbtest: {dexnet.BUILD}/nonexistent not built" in p.stderr
+    assert "lbtest: daemon d1 died" in p.stderr, p.stderr
+    # its output, with the -datadir bench_daemon gave it
+    tmp = tmpfile.read_text().strip()
+    assert f"fake daemon: -datadir={tmp}/d1 -port=1 -rpcport=2" in p.stderr
+    assert not os.path.exists(tmp)
+    for script_name, env, msg in (
+            ("light-bench.sh", {"LB_RATE": "x"}, "light-bench: RATE must be"),
+            ("events-bench.sh", {"EB_SECONDS": "-1"},
+             "events-bench: SECONDS_ must be"),
+            ("catchup-bench.sh", {"CU_GAP": "1.5"}, "catchup: GAP must be"),
+            ("netbench.sh", {"NB_NODES": "two"}, "netbench: N must be")):
+        e = dict(os.environ, **env)
+        p = subprocess.run([os.path.join(ROOT, "scripts", script_name),
+                            dexnet.BUILD], capture_output=True, text=True,
+                           env=e, timeout=30)
+        assert p.returncode == 1 and msg in p.stderr, (script_name, p.stderr)
+    p = subprocess.run([os.path.join(ROOT, "scripts", "files-bench.sh"),
+                        str(tmp_path)], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode == 1 and "files-bench:" in p.stderr and \
+        "not built" in p.stderr, p.stderr

@@ -572,6 +572,103 @@ def test_links_in_the_way(make_node, workdir):
     assert r["result"] == "success", r
 
 
+# stat() of a name holding "racefifo" reports a FIFO as a regular file:
+# what a check made on the name just before it was swapped for a FIFO sees
+# (a check-then-open race, made deterministic)
+RACE_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <string.h>
+#include <sys/stat.h>
+#define FAKE(p, st) \
+	if (strstr((p), "racefifo") && S_ISFIFO((st)->st_mode)) \
+		(st)->st_mode = ((st)->st_mode & ~S_IFMT) | S_IFREG
+int stat(const char *p, struct stat *st)
+{
+	int (*real)(const char *, struct stat *) = dlsym(RTLD_NEXT, "stat");
+	int r = real(p, st);
+	if (r == 0)
+		FAKE(p, st);
+	return r;
+}
+int stat64(const char *p, struct stat64 *st)
+{
+	int (*real)(const char *, struct stat64 *) = dlsym(RTLD_NEXT, "stat64");
+	int r = real(p, st);
+	if (r == 0)
+		FAKE(p, st);
+	return r;
+}
+"""
+
+
+def test_fifo_source_and_output_do_not_block(make_node, workdir,
+                                             monkeypatch):
+    """A FIFO with no writer where a source or an output is looked for is
+    answered at once and the daemon goes on answering: the name is opened
+    without blocking and checked on the descriptor (no stat() of the name
+    before the open: the shim below makes such a check see a regular
+    file, as a name swapped for a FIFO after the check would)."""
+    src = os.path.join(workdir, "race_shim.c")
+    shim = os.path.join(workdir, "race_shim.so")
+    with open(src, "w") as f:
+        f.write(RACE_SHIM)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", shim, src, "-ldl"],
+                   check=True)
+    monkeypatch.setenv("LD_PRELOAD", shim)
+    # an ASan build wants its runtime first; the shim only wraps stat()
+    monkeypatch.setenv("ASAN_OPTIONS", os.environ.get("ASAN_OPTIONS", "") +
+                       ":verify_asan_link_order=0")
+    a = files_node(make_node, workdir, "a")
+    a.start()
+    monkeypatch.delenv("LD_PRELOAD")
+    pa = a.pubkey()
+    fifo = os.path.join(a.filesdir, "racefifo")
+    os.mkfifo(fifo)
+    home = os.environ.get("HOME")
+    searched = [os.path.join(os.getcwd(), "racefifo")]
+    if home:
+        searched.append(os.path.join(home, "dexp2p", "racefifo"))
+    searched.append(fifo)
+    for m in ("DEX_publish", "DEX_stream"):
+        t0 = time.monotonic()
+        call = Call(a, m, "racefifo")
+        r = call.get(10)
+        assert time.monotonic() - t0 < 5 * dexnet.TIMEOUT_SCALE
+        # "the first regular file found": a FIFO is not one
+        assert list(r.items()) == [("result", "error"),
+                                   ("error", "file not found"),
+                                   ("filename", "racefifo"),
+                                   ("searched", searched)], r
+        assert "connections" in a.rpc("getinfo")
+    os.unlink(fifo)
+
+    # outputs: a FIFO in the place of DEX_subscribe's and DEX_streamsub's
+    # output file
+    data = os.urandom(1_000_000)
+    write_file(a, "racefifo", data)
+    assert a.rpc("DEX_publish", "racefifo")["result"] == "success"
+    assert a.rpc("DEX_stream", "racefifo")["result"] == "success"
+    out = output_path(a, "racefifo", pa)
+    os.mkfifo(out)
+    for m in ("DEX_subscribe", "DEX_streamsub"):
+        params = ("racefifo", "0", "0", pa) if m == "DEX_subscribe" else \
+            ("racefifo", "0", pa)
+        t0 = time.monotonic()
+        r = Call(a, m, *params).get(10)
+        assert time.monotonic() - t0 < 5 * dexnet.TIMEOUT_SCALE
+        assert list(r.items()) == [
+            ("result", "error"), ("error", "cannot write output file"),
+            ("path", out)], (m, r)
+        assert "connections" in a.rpc("getinfo")
+    assert not os.path.isfile(out)
+    os.unlink(out)
+    r = a.rpc("DEX_streamsub", "racefifo", "0", pa)
+    assert r["result"] == "success" and r["fname"] == "racefifo.0", r
+    with open(out, "rb") as f:
+        assert f.read() == data
+
+
 # ---------------------------------------------------------------- stream
 
 def test_stream_growing_file(make_node, workdir):

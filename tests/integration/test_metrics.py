@@ -46,8 +46,30 @@ def parse(text):
     return out, typed
 
 
+def get_metrics(node):
+    """GET /metrics as a scraper does (http.client: the request is not
+    followed by a half-close, which evhttp takes for the client leaving
+    and which cuts an answer over ~16 KB short; dexnet.raw_http does
+    it).  Returns HTTPResult."""
+    import base64
+    import http.client
+    user, pw = node.auth()
+    tok = base64.b64encode(f"{user}:{pw}".encode()).decode()
+    c = http.client.HTTPConnection(dexnet.HOST, node.rpcport, timeout=30)
+    try:
+        c.request("GET", "/metrics", headers={"Authorization":
+                                              "Basic " + tok})
+        r = c.getresponse()
+        body = r.read()
+        hdrs = {k.lower(): v for k, v in r.getheaders()}
+        assert len(body) == int(hdrs["content-length"])
+        return dexnet.HTTPResult(r.status, hdrs, body)
+    finally:
+        c.close()
+
+
 def scrape(node):
-    r = node.http(method="GET", path="/metrics")
+    r = get_metrics(node)
     assert r.status == 200, r
     assert r.headers["content-type"] == CTYPE
     return r.body.decode()
@@ -104,7 +126,7 @@ def test_metrics_checks_and_format(make_node):
     assert _get_from("127.0.0.2", n.rpcport, n.auth()) == (403, b"")
     assert n.http(method="POST", path="/metrics").status == 405
 
-    r = n.http(method="GET", path="/metrics")
+    r = get_metrics(n)
     assert r.status == 200
     assert r.headers["content-type"] == CTYPE
     assert r.headers["cache-control"] == "no-store"
@@ -229,3 +251,148 @@ def test_metrics_follow_the_traffic(net):
     wait_for(lambda: val(metrics(n1), "dexp2p_synced") == 1,
              what="n1 synced")
     promtool_check(scrape(n1))
+
+
+# ------------------------------------ packets by (timestamp, id): GETPKTS
+
+PKTFETCH = ("requests_total", "keys_asked_total", "keys_reasked_total",
+            "packets_received_total", "packets_unsolicited_total",
+            "keys_delivered_total", "miss_answers_total", "keys_missed_total",
+            "busy_answers_total", "timeouts_total", "keys_expired_total",
+            "keys_refused_total", "keys_wanted", "requests_outstanding")
+PKTSERVE = ("requests_total", "requests_ignored_total",
+            "requests_refused_total", "keys_served_total",
+            "keys_missing_total", "keys_busy_total", "packets_sent_total")
+
+
+def test_packet_fetch_counters(make_node, workdir):
+    """The counters of the fetching by (timestamp, id) (GETPKTS, PKTREPLY,
+    PKTMISS: PROTOCOL.md 3.6), shown before only by -debug=net lines, are
+    families of /metrics, on both sides.  Answering: a raw peer asks the
+    node for a key it holds and one it does not.  Asking: a DEX_subscribe
+    whose fragments the node lacks asks the raw peer, which answers BUSY
+    first, then the packet of one key and PKTMISS for the other, then
+    nothing at all (a timeout).  Exact deltas where nothing else moves."""
+    import struct
+    import threading
+    import time
+    from dexnet import (RawPeer, W_PING, W_PONG, frame, mine, packet_bytes,
+                        pow_info)
+    from filesutil import Call, amount, files_node, locators_hex
+    W_GETPKTS, W_PKTREPLY, W_PKTMISS, BUSY = 0x10, 0x11, 0x12, 1
+
+    n = files_node(make_node, workdir, "n", txpowbits=0)
+    n.start()
+    pa = n.pubkey()
+    m0 = metrics(n)
+    for f in PKTFETCH:
+        assert val(m0, "dexp2p_pktfetch_" + f) == 0, f
+    for f in PKTSERVE:
+        assert val(m0, "dexp2p_pktserve_" + f) == 0, f
+
+    def keys_frame(mtype, reqid, keys, flags=None):
+        head = struct.pack("<I", reqid) + (
+            b"" if flags is None else bytes([flags]))
+        return frame(mtype, head + struct.pack("<H", len(keys)) + b"".join(
+            struct.pack("<II", t, i) for t, i in keys))
+
+    # answering side
+    held = n.rpc("DEX_broadcast", "cd" * 100, "0", "held")
+    hk = (held["timestamp"], held["id"])
+    unknown = (hk[0], hk[1] ^ 0x5a5a5a5a)
+    peer = RawPeer(n.port).handshake(txpowbits=0, version=3, services=3)
+    wait_for(lambda: n.rpc("getinfo")["connections"] == 1, 10,
+             what="raw peer connected")
+    peer.send(keys_frame(W_GETPKTS, 7, [hk, unknown]))
+    got = 0
+    while True:
+        t, body = peer.read_frame(10)
+        if t == W_PKTREPLY:
+            got += 1
+        if t == W_PKTMISS and struct.unpack("<I", body[:4])[0] == 7:
+            break
+    assert got == 1
+    m1 = metrics(n)
+
+    def d(m, a, name):
+        return val(m, name) - val(a, name)
+    for f, want in (("requests_total", 1), ("keys_served_total", 1),
+                    ("keys_missing_total", 1), ("packets_sent_total", 1),
+                    ("requests_refused_total", 0),
+                    ("requests_ignored_total", 0)):
+        assert d(m1, m0, "dexp2p_pktserve_" + f) == want, f
+
+    # asking side: locators naming a packet only the peer holds and a key
+    # nobody holds
+    pkt = mine(packet_bytes(int(time.time()), b"fetched by key\x00",
+                            tag_a=b"other"), 0)
+    real = (struct.unpack("<I", pkt[2:6])[0], pow_info(pkt, 0)[2])
+    ghost = (hk[0], (hk[1] + 1) % 2**32)
+    n.rpc("DEX_broadcast", locators_hex(
+        [{"timestamp": k[0], "id": k[1]} for k in (real, ghost)]), "5",
+        "mx", "locators", pa, amount(10500), amount(2))
+    asked = []
+    stop = threading.Event()
+
+    def respond():      # BUSY, then the packet and PKTMISS, then nothing
+        while not stop.is_set():
+            try:
+                f = peer.read_frame(0.2)
+            except (dexnet.TimeoutExpired, TimeoutError):
+                continue
+            if f is None:
+                return
+            t, body = f
+            if t == W_PING:
+                peer.send(frame(W_PONG, body))
+            if t != W_GETPKTS:
+                continue
+            reqid, count = struct.unpack("<IH", body[:6])
+            keys = [struct.unpack("<II", body[6 + 8 * i:14 + 8 * i])
+                    for i in range(count)]
+            asked.append(keys)
+            if len(asked) == 1:
+                peer.send(keys_frame(W_PKTMISS, reqid, keys, BUSY))
+            elif len(asked) == 2:
+                rest = [k for k in keys if k != real]
+                out = b""
+                if real in keys:
+                    out = frame(W_PKTREPLY, struct.pack("<I", reqid)
+                                + struct.pack("<I", len(pkt)) + pkt)
+                peer.send(out + keys_frame(W_PKTMISS, reqid, rest, 0))
+
+    th = threading.Thread(target=respond, daemon=True)
+    th.start()
+    try:
+        call = Call(n, "DEX_subscribe", "mx", "0", "0", pa)
+
+        def moved():
+            m = metrics(n)
+            return m if (val(m, "dexp2p_pktfetch_timeouts_total") >= 1 and
+                         val(m, "dexp2p_pktfetch_miss_answers_total") >= 1
+                         ) else None
+        m2 = wait_for(moved, 20, what="busy, answered, then timed out")
+    finally:
+        stop.set()
+        th.join(5)
+    assert len(asked) >= 3 and set(asked[0]) == {real, ghost}, asked
+    assert real in asked[1], asked
+    f = "dexp2p_pktfetch_"
+    assert d(m2, m1, f + "requests_total") >= 3
+    assert d(m2, m1, f + "keys_asked_total") >= 2 + 1 + 1
+    assert d(m2, m1, f + "busy_answers_total") == 1
+    assert d(m2, m1, f + "packets_received_total") == 1
+    assert d(m2, m1, f + "packets_unsolicited_total") == 0
+    assert d(m2, m1, f + "keys_delivered_total") >= 1
+    assert d(m2, m1, f + "keys_missed_total") == \
+        d(m2, m1, f + "miss_answers_total") == 1
+    # asked again of the same peer (the only one): not "reasked", which
+    # counts keys asked of a further peer
+    assert d(m2, m1, f + "keys_reasked_total") == 0
+    assert val(m2, f + "keys_wanted") >= 1
+    # the node stored the packet it was sent
+    n.wait_packet(dexnet.packet_hash(pkt).hex())
+    promtool_check(scrape(n))
+    peer.close()
+    r = call.get(60)
+    assert r["result"] == "error", r

@@ -57,6 +57,18 @@ for f in /usr/bin/dexp2pd /usr/bin/dexp2p-cli \
 	grep -qx "$f" "$tmp/content" || fail "$f not in the package"
 done
 dpkg-deb -f "$deb" Depends | grep -q libevent || fail "no libevent in Depends"
+# The copyright file names the license the tree declares, and none when it
+# declares none (docs/decisions.md "Open points"): a LICENSE or COPYING file
+# and "License: unspecified" disagree, and so do no such file and a name.
+grep -qx /usr/share/doc/dexp2p/copyright "$tmp/content" || fail "no copyright file in the package"
+lic=$(sed -n 's/^License: *//p' debian/copyright | sort -u)
+if [ -n "$(find . -maxdepth 1 \( -name 'LICENSE*' -o -name 'COPYING*' \) -print -quit)" ]; then
+	[ -n "$lic" ] && ! grep -qx unspecified <<<"$lic" ||
+		fail "the tree has a LICENSE/COPYING file, debian/copyright says: ${lic:-nothing}"
+else
+	[ "$lic" = unspecified ] ||
+		fail "no LICENSE/COPYING file, yet debian/copyright names: $lic"
+fi
 
 # 3. Install.
 dpkg -i "$deb" >"$tmp/dpkg.log" 2>&1 || { cat "$tmp/dpkg.log"; fail "dpkg -i failed"; }
