@@ -116,6 +116,7 @@ void gossip_free(struct gossip *g)
 	free(g->pend);
 	free(g->fifo);
 	free(g->cug);
+	free(g->cu_stick);
 	free(g->trees);
 	free(g->km_sid);
 	free(g->km_key);
@@ -391,6 +392,7 @@ size_t gossip_mem(const struct gossip *g)
 	size_t m = sizeof(*g) + PEND_SLOTS * sizeof(struct pend) +
 	           FIFO_SLOTS * sizeof(struct fifo_ent) + g->wb.cap +
 	           gsp_tree_mem(g) +
+	           (g->cu_stick ? CU_STICK_SLOTS * sizeof(*g->cu_stick) : 0) +
 	           (g->dfifo ? DFIFO_SLOTS * sizeof(struct fifo_ent) : 0);
 	for (size_t i = 0; i < g->npeers; i++) {
 		const struct gpeer *p = g->peers[i];

@@ -242,6 +242,15 @@ static bool cu_withheld(const struct gossip *g, const struct gpeer *p,
 		k += g->peers[i]->full;
 	if (k < 2)
 		return false;
+	/* the peer the block was listed to, while it is trusted with it */
+	if (g->cu_stick) {
+		const struct cu_stick *e =
+			&g->cu_stick[(t / CU_SPLIT_S) % CU_STICK_SLOTS];
+		const struct gpeer *q;
+		if (e->block == t / CU_SPLIT_S + 1 && (q = peer_get(g, e->peer)) &&
+		    q->full && gsp_cu_trusted(q, g->now_ms))
+			return q != p;
+	}
 	/* owner: the full peer of rank (t / CU_SPLIT_S) mod k by id */
 	size_t want = (t / CU_SPLIT_S) % k;
 	for (size_t i = 0; i < g->npeers; i++) {
@@ -298,6 +307,16 @@ void gsp_cu_arrived(struct gossip *g, struct gpeer *p,
 	}
 }
 
+/* Second t is listed to p: its block is p's while p is trusted. */
+static void cu_stick(struct gossip *g, const struct gpeer *p, uint32_t t)
+{
+	if (!g->cu_stick)
+		g->cu_stick = xcalloc(CU_STICK_SLOTS, sizeof(*g->cu_stick));
+	struct cu_stick *e = &g->cu_stick[(t / CU_SPLIT_S) % CU_STICK_SLOTS];
+	e->block = t / CU_SPLIT_S + 1;
+	e->peer = p->id;
+}
+
 void gsp_on_summary_sec(struct gossip *g, struct gpeer *p,
                         const struct wire_summary_sec *s)
 {
@@ -349,6 +368,7 @@ void gsp_on_summary_sec(struct gossip *g, struct gpeer *p,
 		for (size_t k = 0; k < ids.n; k++)
 			wb_u64(&g->wb, ids.v[k]);
 		nent++;
+		cu_stick(g, p, t);
 	}
 	free(ids.v);
 	if (nent == 0) {

@@ -7,8 +7,9 @@
  * a v3 frame, and hostile PRUNE/GRAFT/TPACKETS input.  Catch-up with
  * scripted peers (SCRIPTED, SCRIPTED2: frames written by the test): each
  * packet sent once while an IDLIST crosses what is in flight, an owner's
- * seconds kept while it delivers and given up when it does not, no IDLIST
- * for seconds the responder holds nothing of.
+ * seconds kept while it delivers and given up when it does not, a
+ * joiner's first peer keeping the blocks it was asked for, no IDLIST for
+ * seconds the responder holds nothing of.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1007,6 +1008,43 @@ static void test_round_skips_empty_seconds(void **state)
 	teardown();
 }
 
+/* A joiner whose first full peer (7) is up before the second (8) asks
+ * the first for every second; the second, up later, is asked for none of
+ * them while the first delivers (by rank it would own every other block,
+ * and what the first had queued or written for those would come twice). */
+static void test_catchup_first_peer_keeps_blocks(void **state)
+{
+	setup();
+	uint32_t now = (uint32_t)(now_ms / 1000);
+	uint32_t base = (now - 200) / 10 * 10;
+	for (uint32_t k = 0; k < 400; k++)
+		make_packet_at(1, base + k / 10);
+	unsigned fl = GOSSIP_PEER_FULL | GOSSIP_PEER_V2 | GOSSIP_PEER_V3;
+	assert_int_equal(gossip_peer_add(nodes[0].g, SCRIPTED, fl, now_ms),
+	                 E_OK);
+	struct sinkread r7 = {0}, r8 = {0};
+	sink_read(&nodes[0].sink, &r7, false);
+	script_summary_sec(SCRIPTED, &r7, base, base + 39);
+	sink_read(&nodes[0].sink, &r7, false);
+	assert_true(r7.idl);
+	assert_int_equal(r7.idl_n, 40);      /* alone: every second */
+	now_ms += 200;
+	gossip_tick(nodes[0].g, now_ms);
+	assert_int_equal(gossip_peer_add(nodes[0].g, SCRIPTED2, fl, now_ms),
+	                 E_OK);
+	sink_read(&nodes[0].sink2, &r8, false);
+	assert_true(r8.sum);
+	script_summary_sec(SCRIPTED2, &r8, base, base + 39);
+	sink_read(&nodes[0].sink2, &r8, false);
+	assert_false(r8.idl && r8.idl_n > 0);
+	assert_false(gossip_peer_synced(nodes[0].g, SCRIPTED2));
+	free(r7.sids);
+	free(r8.sids);
+	gossip_peer_del(nodes[0].g, SCRIPTED);
+	gossip_peer_del(nodes[0].g, SCRIPTED2);
+	teardown();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1023,6 +1061,7 @@ int main(void)
 		cmocka_unit_test(test_catchup_owner_delivering),
 		cmocka_unit_test(test_catchup_owner_silent),
 		cmocka_unit_test(test_round_skips_empty_seconds),
+		cmocka_unit_test(test_catchup_first_peer_keeps_blocks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
