@@ -93,6 +93,14 @@
  * CU_AFTER_MAX (512 KiB), and that IDLIST does not get them again (it
  * cannot show them); beyond, the known-set's epoch marks decide. */
 #define CU_AFTER_MAX 65536u
+/* Initiator: a second where the responder holds fewer packets than we do
+ * is not listed while the responder runs rounds with us (its SUMMARY came
+ * within CU_PULLS_MS): it is behind there and pulls what it lacks with
+ * its own rounds; once it holds as many as we do the second is listed
+ * (what it has that we lack comes then).  Listing it each round sent a
+ * joiner its full peers' ids again and again: 20,000 packets in one
+ * second, 160 kB a round and peer, a quarter of what it received. */
+#define CU_PULLS_MS 5000u
 /* Address groups whose catch-up budget is remembered (gossip_peer_set_group);
  * the one whose peers left longest ago gives way. */
 #define CU_GROUPS 1024u
@@ -266,6 +274,7 @@ struct gpeer {
 	uint32_t recon_t0, recon_t1;
 	uint64_t recon_deadline, next_recon;
 	uint64_t last_answer_ms;     /* responder: last SUMMARY answered */
+	uint64_t sum_ms;             /* ... last SUMMARY received (0 never) */
 	bool idlist_ok;              /* responder: an IDLIST may follow */
 	uint32_t ans_t0, ans_t1;     /* ... for seconds in this range */
 	size_t npend;                /* pending fetches asked of this peer */

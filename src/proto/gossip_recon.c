@@ -172,6 +172,7 @@ void gsp_on_summary(struct gossip *g, struct gpeer *p,
 		misbehave(g, p->id, 1, "SUMMARY rate");
 		return;
 	}
+	p->sum_ms = g->now_ms ? g->now_ms : 1; /* it runs rounds with us */
 	if (p->last_answer_ms &&
 	    g->now_ms < p->last_answer_ms + RECON_ANSWER_MIN_MS)
 		return; /* faster than any honest initiator: ignored */
@@ -350,6 +351,11 @@ void gsp_on_summary_sec(struct gossip *g, struct gpeer *p,
 		 * each round, 20 % of what it had to receive). */
 		if (count == 0)
 			continue;
+		if (count < sb.count && p->sum_ms &&
+		    g->now_ms < p->sum_ms + CU_PULLS_MS) {
+			withheld = true;  /* it pulls from us: later */
+			continue;
+		}
 		if (cu_withheld(g, p, t)) {
 			withheld = true;
 			continue;
