@@ -942,7 +942,8 @@ static void test_catchup_owner_silent(void **state)
 /* A full node's round with a peer that holds nothing in the seconds that
  * differ sends no IDLIST (its ids would only tell the peer what it lacks:
  * a late joiner's full peers sent it all their ids each round) and counts
- * the peer synced; a second the peer holds part of is listed. */
+ * the peer synced; a second the peer holds part of is listed, unless the
+ * peer runs rounds with us (it pulls what it lacks first). */
 static void test_round_skips_empty_seconds(void **state)
 {
 	setup();
@@ -998,11 +999,35 @@ static void test_round_skips_empty_seconds(void **state)
 	wb_u64(&f, 0);
 	wb_end(&f);
 	script(0, SCRIPTED, WIRE_SUMMARY_SEC, &f);
-	wb_fini(&f);
 	sink_read(&nodes[0].sink, &r, false);
 	assert_true(r.idl);
 	assert_int_equal(r.idl_n, 1);
 	assert_int_equal(r.idl_t[0], base + 3);
+	/* once it runs rounds with us (a SUMMARY), a second where it holds
+	 * fewer than we do waits: it pulls from us first */
+	now = (uint32_t)(now_ms / 1000);
+	script_summary(0, SCRIPTED, now - 3600 + 5, now - 2);
+	r.sum = r.idl = false;
+	for (int k = 0; k < 30 && !r.sum; k++) {
+		now_ms += 100;
+		gossip_tick(nodes[0].g, now_ms);
+		sink_read(&nodes[0].sink, &r, false);
+	}
+	assert_true(r.sum);
+	wb_reset(&f);
+	wb_begin(&f, WIRE_SUMMARY_SEC);
+	wb_u32(&f, r.sum_t0);
+	wb_u32(&f, r.sum_t1);
+	wb_u32(&f, 1);
+	wb_u32(&f, base + 3);
+	wb_u32(&f, 1);
+	wb_u64(&f, 0x1234);
+	wb_end(&f);
+	script(0, SCRIPTED, WIRE_SUMMARY_SEC, &f);
+	sink_read(&nodes[0].sink, &r, false);
+	assert_false(r.idl);
+	assert_false(gossip_peer_synced(nodes[0].g, SCRIPTED));
+	wb_fini(&f);
 	free(r.sids);
 	gossip_peer_del(nodes[0].g, SCRIPTED);
 	teardown();
