@@ -187,9 +187,10 @@ start_node a "$base" $((base + 1)) -listen=1 -connect=127.0.0.1:$dead
 pid_d=0
 if [ "$PEERS" -gt 0 ]; then
 	# the joiner's full peers listen (and, like C, dial only what
-	# addnode gives them)
-	start_node b $((base + 2)) $((base + 3)) -listen=1
-	start_node d $((base + 6)) $((base + 7)) -listen=1
+	# addnode gives them); the others do not, or C would find them by
+	# address exchange
+	start_node b $((base + 2)) $((base + 3)) -listen=$(( PEERS >= 2 ))
+	start_node d $((base + 6)) $((base + 7)) -listen=$(( PEERS >= 3 ))
 	start_node c $((base + 4)) $((base + 5)) -listen=0
 	pid_b=${pids[1]} pid_d=${pids[2]} pid_c=${pids[3]}
 else
