@@ -859,7 +859,7 @@ static bool owned_by_8(uint32_t t)
  * every round with it that timed out; if it sends nothing they go to 7
  * once its 60 s are over, not at the first time-out (10 s).  Returns how
  * many of 8's seconds the IDLIST to 7 listed at 15 s and at 75 s. */
-static void owner_run(bool deliver, uint32_t *at15, uint32_t *at75)
+static void owner_run(int deliver, uint32_t *at15, uint32_t *at75)
 {
 	static struct cu_owner o;
 	uint32_t now = (uint32_t)(now_ms / 1000);
@@ -893,7 +893,22 @@ static void owner_run(bool deliver, uint32_t *at15, uint32_t *at75)
 			if (ms == 75000)
 				*at75 = of8;
 		}
-		if (deliver && ms % 1000 == 0) {
+		if (deliver == 2 && ms % 1000 == 0) {
+			/* 24 live packets (new, of this second): not its
+			 * seconds, not progress */
+			struct wbuf f;
+			wb_init(&f);
+			wb_begin(&f, WIRE_PACKETS);
+			for (int c = 0; c < 24; c++) {
+				const struct stored *sp = make_packet_at(1,
+					(uint32_t)(now_ms / 1000));
+				wire_packets_add(&f, stored_bytes(sp), sp->len, 0);
+			}
+			wb_end(&f);
+			script(0, SCRIPTED2, WIRE_PACKETS, &f);
+			wb_fini(&f);
+		}
+		if (deliver == 1 && ms % 1000 == 0) {
 			/* 24 of its own packets (2.4 kB: above 16 KiB in
 			 * 10 s) */
 			struct wbuf f;
@@ -923,7 +938,7 @@ static void test_catchup_owner_delivering(void **state)
 {
 	uint32_t at15, at75;
 	setup();
-	owner_run(true, &at15, &at75);
+	owner_run(1, &at15, &at75);
 	assert_int_equal(at15, 0);
 	assert_int_equal(at75, 0);       /* past 60 s: still its own */
 	teardown();
@@ -933,9 +948,21 @@ static void test_catchup_owner_silent(void **state)
 {
 	uint32_t at15, at75;
 	setup();
-	owner_run(false, &at15, &at75);
+	owner_run(0, &at15, &at75);
 	assert_int_equal(at15, 0);       /* its round timed out: still its */
 	assert_true(at75 >= 19);         /* 60 s without progress: to 7 */
+	teardown();
+}
+
+/* Hostile: an owner that relays live packets but keeps its seconds is not
+ * making progress: they go to the other peer after 60 s all the same. */
+static void test_catchup_owner_live_only(void **state)
+{
+	uint32_t at15, at75;
+	setup();
+	owner_run(2, &at15, &at75);
+	assert_int_equal(at15, 0);
+	assert_true(at75 >= 19);
 	teardown();
 }
 
@@ -1085,6 +1112,7 @@ int main(void)
 		cmocka_unit_test(test_catchup_once_in_flight),
 		cmocka_unit_test(test_catchup_owner_delivering),
 		cmocka_unit_test(test_catchup_owner_silent),
+		cmocka_unit_test(test_catchup_owner_live_only),
 		cmocka_unit_test(test_round_skips_empty_seconds),
 		cmocka_unit_test(test_catchup_first_peer_keeps_blocks),
 	};
