@@ -86,7 +86,8 @@ bench_daemon() {
 	local name=$1
 	shift
 	mkdir -p "$TMP/$name"
-	"${DAEMON:?}" -datadir="$TMP/$name" "$@" >"$TMP/$name.out" 2>&1 &
+	${BENCH_WRAP[@]+"${BENCH_WRAP[@]}"} "${DAEMON:?}" -datadir="$TMP/$name" \
+		"$@" >"$TMP/$name.out" 2>&1 &
 	BENCH_PID=$!
 	pids+=("$BENCH_PID")
 	bench_pid[$name]=$BENCH_PID

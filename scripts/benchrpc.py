@@ -9,11 +9,13 @@ import os
 
 
 class Rpc:
-    """JSON-RPC 1.0 over one keep-alive connection to 127.0.0.1:port with
-    HTTP Basic user:password; one reconnect on a broken connection."""
+    """JSON-RPC 1.0 over one keep-alive connection to host:port
+    (127.0.0.1 unless given) with HTTP Basic user:password; one reconnect
+    on a broken connection."""
 
-    def __init__(self, port, user, password, timeout=10):
+    def __init__(self, port, user, password, timeout=10, host="127.0.0.1"):
         self.port = port
+        self.host = host
         self.timeout = timeout
         tok = base64.b64encode(f"{user}:{password}".encode()).decode()
         self.auth = "Basic " + tok
@@ -26,7 +28,7 @@ class Rpc:
             try:
                 if self.c is None:
                     self.c = http.client.HTTPConnection(
-                        "127.0.0.1", self.port, timeout=self.timeout)
+                        self.host, self.port, timeout=self.timeout)
                 self.c.request("POST", "/", body,
                                {"Authorization": self.auth,
                                 "Content-Type": "application/json"})

@@ -39,8 +39,24 @@
 #   CU_SWEEP=        "m1 m2 ...": one run per CU_MISSING, then a plot of the
 #                    catch-up time against it (gnuplot; CU_DATA, CU_PLOT:
 #                    see "Sweep and plot" below)
-# Everything runs on 127.0.0.1 with -txpowbits=0.  Every wait is bounded; an
-# EXIT trap stops every daemon this script started.
+#   CU_PEERS=0       1..3: instead of the two cases above, a late joiner with
+#                    that many full peers (catchup_joiner, below)
+#   CU_LINK=         with CU_PEERS: a tc rate (e.g. 4mbit): the joiner runs in
+#                    a network namespace of its own behind a veth pair whose
+#                    side toward it is shaped by tbf (root; created and
+#                    removed by this script); empty: everything on 127.0.0.1
+# Everything runs on 127.0.0.1 (or that namespace pair) with -txpowbits=0.
+# Every wait is bounded; an EXIT trap stops every daemon this script started
+# (and removes the namespace).
+#
+# catchup_joiner (CU_PEERS=k): nodes A, B, D (B and D linked to A) get
+# CU_HELD packets (generator into A) until the three are identical; then an
+# empty node C runs `addnode` to k of them at once.  Prints
+#   bench=catchup_joiner held=N peers=k link=RATE seconds_to_identical=..
+#     copies_per_packet=.. bytes_recv=.. one_copy_s=.. time_ratio=..
+# seconds_to_identical from the addnode calls to C identical to A;
+# copies_per_packet = packets C received from its peers / N (getpeerinfo
+# packetsrecv); one_copy_s = N x 256 B at the link rate (payload only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,6 +81,11 @@ bench_numbers catchup HELD MISSING RATE GAP POLL_MS FULL
 [ "$RATE" -ge 100 ] && [ "$RATE" -le 1000000 ] || { echo "catchup: CU_RATE 100..1000000" >&2; exit 1; }
 [ $(( (HELD + RATE - 1) / RATE )) -le 600 ] || { echo "catchup: CU_HELD/CU_RATE > 600 s" >&2; exit 1; }
 [ "$GAP" -le 60 ] && [ "$POLL_MS" -ge 1 ] && [ "$POLL_MS" -le 1000 ] || { echo "catchup: CU_GAP <= 60, CU_POLL_MS 1..1000" >&2; exit 1; }
+PEERS=${CU_PEERS:-0}
+LINK=${CU_LINK:-}
+[[ $PEERS =~ ^[0-3]$ ]] || { echo "catchup: CU_PEERS 0..3" >&2; exit 1; }
+[ -z "$LINK" ] || [[ $LINK =~ ^[0-9]+(kbit|mbit)$ ]] || { echo "catchup: CU_LINK like 4mbit or 512kbit" >&2; exit 1; }
+[ -z "$LINK" ] || [ "$PEERS" -gt 0 ] || { echo "catchup: CU_LINK needs CU_PEERS" >&2; exit 1; }
 
 # Sweep and plot.  With CU_SWEEP="m1 m2 ..." the script runs itself once
 # per backlog size (CU_MISSING=m, CU_FULL=0, other settings as given),
@@ -119,24 +140,62 @@ if [ -n "${CU_SWEEP:-}" ]; then
 fi
 
 bench_tmp catchup
-base=$(bench_ports "${CU_BASEPORT:-28300}" 7 17)
-# node A: p2p base, rpc base+1; B: base+2/3; C: base+4/5; base+6 stays closed
-dead=$((base + 6))
+base=$(bench_ports "${CU_BASEPORT:-28300}" 9 17)
+# node A: p2p base, rpc base+1; B: base+2/3; C: base+4/5; D: base+6/7;
+# base+8 stays closed
+dead=$((base + 8))
 dbg=()
 [ "$DEBUG" = 1 ] && dbg=(-debug=net)
+NS='' HOST_SRC=127.0.0.1 HOST_C=127.0.0.1
+cu_cleanup() {
+	bench_cleanup
+	[ -z "$NS" ] || ip netns del "$NS" 2>/dev/null || true
+}
+if [ -n "$LINK" ]; then
+	# the joiner's namespace: veth cuh<pid> (here) - cuj<pid> (there), a /30
+	# of 10.213/16, tbf on our side (what the joiner receives)
+	NS=cu$$ sub=$(( $$ % 16384 ))
+	HOST_SRC=10.213.$((sub / 64)).$(( (sub % 64) * 4 + 1 ))
+	HOST_C=10.213.$((sub / 64)).$(( (sub % 64) * 4 + 2 ))
+	trap cu_cleanup EXIT
+	ip netns add "$NS"
+	ip link add "cuh$$" type veth peer name "cuj$$" netns "$NS"
+	ip addr add "$HOST_SRC/30" dev "cuh$$"
+	ip link set "cuh$$" up
+	ip -n "$NS" addr add "$HOST_C/30" dev "cuj$$"
+	ip -n "$NS" link set "cuj$$" up
+	ip -n "$NS" link set lo up
+	tc qdisc add dev "cuh$$" root tbf rate "$LINK" burst 32kb latency 400ms
+fi
 start_node() {   # name p2p rpc extra-args...
 	local name=$1 p2p=$2 rpc=$3
 	shift 3
+	BENCH_WRAP=()
+	[ "$name" = c ] && [ -n "$NS" ] &&
+		BENCH_WRAP=(ip netns exec "$NS") &&
+		set -- "$@" -rpcbind="$HOST_C" -rpcallowip="$HOST_SRC/32"
 	bench_daemon "$name" -port="$p2p" -rpcport="$rpc" \
 		-rpcuser=cu -rpcpassword=cu -txpowbits=0 -dexp2p=2 "${dbg[@]}" "$@"
 }
 start_node a "$base" $((base + 1)) -listen=1 -connect=127.0.0.1:$dead
-start_node b $((base + 2)) $((base + 3)) -listen=0
-pid_a=${pids[0]} pid_b=${pids[1]} pid_c=0
-if [ "$FULL" = 1 ]; then
+pid_d=0
+if [ "$PEERS" -gt 0 ]; then
+	# the joiner's full peers listen (and, like C, dial only what
+	# addnode gives them); the others do not, or C would find them by
+	# address exchange
+	start_node b $((base + 2)) $((base + 3)) -listen=$(( PEERS >= 2 ))
+	start_node d $((base + 6)) $((base + 7)) -listen=$(( PEERS >= 3 ))
 	start_node c $((base + 4)) $((base + 5)) -listen=0
-	pid_c=${pids[2]}
+	pid_b=${pids[1]} pid_d=${pids[2]} pid_c=${pids[3]}
+else
+	start_node b $((base + 2)) $((base + 3)) -listen=0
+	pid_b=${pids[1]} pid_c=0
+	if [ "$FULL" = 1 ]; then
+		start_node c $((base + 4)) $((base + 5)) -listen=0
+		pid_c=${pids[2]}
+	fi
 fi
+pid_a=${pids[0]}
 
 cat >"$TMP/cu.py" <<'PYEOF'
 import json, math, os, subprocess, sys, time
@@ -146,8 +205,8 @@ import benchrpc  # noqa: E402
 def mono():
     return time.monotonic()
 
-def Rpc(port):
-    return benchrpc.Rpc(port, 'cu', 'cu', timeout=30)
+def Rpc(port, host='127.0.0.1'):
+    return benchrpc.Rpc(port, 'cu', 'cu', timeout=30, host=host)
 
 def payload_hex(kind, i, n):
     # n plaintext bytes (a 256-byte packet with tagA cux), unique per run
@@ -326,8 +385,98 @@ def main(a):
              ','.join('%.2f' % c for c in m['cpu']), prog, a['commit']),
           flush=True)
 
+def load_into_a(a, A, others, addr_a):
+    # N packets into A through the generator (A pushes them on), topped
+    # up; returns when A and every other node hold the same
+    secs = max(1, int(math.ceil(a['held'] / float(a['rate']))))
+    rate = int(math.ceil(a['held'] / float(secs)))
+    g = subprocess.run([a['gen'], '-connect=%s' % addr_a, '-rate=%d' % rate,
+                        '-seconds=%d' % secs, '-sample=1000000', '-txpowbits=0'],
+                       stdout=subprocess.PIPE, text=True, timeout=secs + 60)
+    if g.returncode != 0 or not g.stdout.startswith('netbench_gen'):
+        die('generator failed (rc %d)' % g.returncode)
+    gen = dict(kv.split('=', 1) for kv in g.stdout.split()[1:])
+    sent = int(gen['sent'])
+    for i in range(max(0, a['held'] - sent)):
+        A.call('DEX_broadcast', payload_hex('cut', i, a['payload_len']), 0, 'cux')
+    sent = max(sent, a['held'])
+    def loaded():
+        ra, fa = stats(A)
+        return ra >= sent and all(stats(o) == (ra, fa) for o in others) and ra
+    return wait_for('sources identical after the load', 60 + sent // 5000,
+                    loaded, 0.1)
+
+def joiner(a):
+    srcs = [Rpc(p) for p in a['rpc_src']]          # A, B, D
+    C = Rpc(a['rpc'][2], a['host_c'])
+    A = srcs[0]
+    addrs = ['%s:%d' % (a['host_src'], p) for p in a['p2p_src']]
+    def up():
+        try:
+            for r in srcs + [C]:
+                r.call('getinfo')
+            return True
+        except Exception:
+            return False
+    wait_for('nodes answering RPC', 30, up, 0.1)
+    for r in srcs[1:]:
+        r.call('addnode', '127.0.0.1:%d' % a['p2p_src'][0], 'add')
+    wait_for('B and D linked to A', 30,
+             lambda: len(node_peers(A)) == 2 and
+             all(node_peers(r) for r in srcs[1:]))
+    held = load_into_a(a, A, srcs[1:], '127.0.0.1:%d' % a['p2p_src'][0])
+    k = a['peers']
+    fp_a = stats(A)
+    cpu0 = [cpu_s(p) for p in a['pid_src'][:k] + [a['pid'][2]]]
+    t_add = mono()
+    for addr in addrs[:k]:
+        C.call('addnode', addr, 'add')
+    t_end = t_add + 120 + held // 500
+    progress = []
+    while True:
+        if mono() > t_end:
+            die('joiner not identical within %d s (ram %d of %d)'
+                % (t_end - t_add, stats(C)[0], held))
+        s = stats(C)
+        if s == fp_a:
+            t_same = mono()
+            break
+        if mono() - t_add >= len(progress):
+            progress.append((mono() - t_add, s[0]))
+        time.sleep(a['poll_ms'] / 1000.0)
+    cpu1 = [cpu_s(p) for p in a['pid_src'][:k] + [a['pid'][2]]]
+    peers = node_peers(C)
+    if len(peers) != k:
+        die('joiner has %d peers, want %d' % (len(peers), k))
+    recv = sum(p.get('packetsrecv', 0) for p in peers)
+    brecv = sum(p['bytesrecv'] for p in peers)
+    t = t_same - t_add
+    link = a['link'] or 'none'
+    one = -1.0
+    if a['link']:
+        v = int(a['link'][:-4]) * (1000 if a['link'].endswith('kbit') else 1000000)
+        one = held * 256 * 8.0 / v
+    print('bench=catchup_joiner held=%d peers=%d link=%s packet_bytes=256 '
+          'txpowbits=0 seconds_to_identical=%.3f copies_per_packet=%.4f '
+          'bytes_recv=%d one_copy_s=%.1f time_ratio=%.3f'
+          % (held, k, link, t, recv / float(held), brecv, one,
+             t / one if one > 0 else -1.0), flush=True)
+    prog = ' '.join('%.1f:%d' % pr for pr in progress[:8])
+    if len(progress) > 8:
+        prog += ' ..%d more' % (len(progress) - 8)
+    print('# catchup_joiner detail: per_peer_packets=%s per_peer_bytes=%s '
+          'cpu_s_srcs_c=%s progress_s_ram=[%s] commit=%s'
+          % (','.join(str(p.get('packetsrecv', 0)) for p in peers),
+             ','.join(str(p['bytesrecv']) for p in peers),
+             ','.join('%.2f' % (c1 - c0) for c0, c1 in zip(cpu0, cpu1)),
+             prog, a['commit']), flush=True)
+
 if __name__ == '__main__':
-    main(json.load(open(sys.argv[1])))
+    args = json.load(open(sys.argv[1]))
+    if args.get('peers'):
+        joiner(args)
+    else:
+        main(args)
 PYEOF
 
 # Which code is measured: CU_COMMIT if given (e.g. a build of a clean
@@ -346,6 +495,10 @@ fi
 cat >"$TMP/args.json" <<EOF
 {"rpc": [$((base + 1)), $((base + 3)), $((base + 5))], "p2p_a": $base,
  "pid": [$pid_a, $pid_b, $pid_c], "full": $FULL, "gen": "$GEN",
+ "peers": $PEERS, "link": "$LINK", "host_src": "$HOST_SRC", "host_c": "$HOST_C",
+ "rpc_src": [$((base + 1)), $((base + 3)), $((base + 7))],
+ "p2p_src": [$base, $((base + 2)), $((base + 6))],
+ "pid_src": [$pid_a, $pid_b, $pid_d],
  "held": $HELD, "missing": $MISSING, "rate": $RATE, "gap": $GAP,
  "poll_ms": $POLL_MS, "payload_len": $((256 - 29 - 3)), "commit": "$commit"}
 EOF

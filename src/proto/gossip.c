@@ -99,6 +99,7 @@ static void peer_free(struct gpeer *p)
 	free(p->invr);
 	free(p->invb);
 	free(p->cu.v);
+	gsp_cu_after_clear(p);
 	free(p->prune.v);
 	free(p->graft.v);
 	for (int c = 0; c < QCLASSES; c++)
@@ -115,6 +116,7 @@ void gossip_free(struct gossip *g)
 	free(g->pend);
 	free(g->fifo);
 	free(g->cug);
+	free(g->cu_stick);
 	free(g->trees);
 	free(g->km_sid);
 	free(g->km_key);
@@ -291,7 +293,9 @@ void gossip_tick(struct gossip *g, uint64_t now_ms)
 			gsp_send_inv(g, p);
 		if (p->recon_open && now_ms >= p->recon_deadline) {
 			p->recon_open = false;
-			gsp_cu_idle(p); /* no answer: its seconds to the others */
+			/* no answer: its seconds to the others, unless it is
+			 * sending us catch-up (the answer waits behind it) */
+			gsp_cu_idle(g, p);
 		}
 		if (p->full && !p->recon_open && now_ms >= p->next_recon)
 			gsp_recon_start(g, p);
@@ -364,7 +368,8 @@ static size_t peer_mem(const struct gpeer *p)
 {
 	size_t m = sizeof(*p) + GOSSIP_KNOWN_SLOTS * (sizeof(uint64_t) +
 	                                              sizeof(uint32_t));
-	m += vec_mem(&p->ann) + vec_mem(&p->req) + vec_mem(&p->cu);
+	m += vec_mem(&p->ann) + vec_mem(&p->req) + vec_mem(&p->cu) +
+	     vec_mem(&p->cu_after);
 	m += (p->prune.cap + p->graft.cap) * sizeof(uint32_t);
 	if (p->invr)
 		m += GOSSIP_INV_RING * sizeof(*p->invr) +
@@ -387,6 +392,7 @@ size_t gossip_mem(const struct gossip *g)
 	size_t m = sizeof(*g) + PEND_SLOTS * sizeof(struct pend) +
 	           FIFO_SLOTS * sizeof(struct fifo_ent) + g->wb.cap +
 	           gsp_tree_mem(g) +
+	           (g->cu_stick ? CU_STICK_SLOTS * sizeof(*g->cu_stick) : 0) +
 	           (g->dfifo ? DFIFO_SLOTS * sizeof(struct fifo_ent) : 0);
 	for (size_t i = 0; i < g->npeers; i++) {
 		const struct gpeer *p = g->peers[i];
@@ -445,6 +451,7 @@ int gossip_debug_check(const struct gossip *g)
 		DCHK(p->qn <= QENT_MAX);
 		DCHK(p->ann.n <= GOSSIP_ANN_MAX);
 		DCHK(p->cu_head <= p->cu.n && p->cu.n <= GOSSIP_CATCHUP_MAX);
+		DCHK(p->cu_after.n <= CU_AFTER_MAX);
 		/* tree peers: a slot of their own, marked in use */
 		DCHK(p->tslot >= -1 && p->tslot < TREE_PEERS);
 		if (p->tslot >= 0) {

@@ -84,7 +84,8 @@
 #define GOSSIP_PACKETS_BATCH 65536u
 
 /* About the most gossip_peer_mem() can report for one peer: known-set
- * 384 KiB, announce queue 512 KiB, catch-up backlog 2 MiB, INV ring
+ * 384 KiB, announce queue 512 KiB, catch-up backlog 2 MiB and the list of
+ * what catch-up sent since its last SUMMARY_SEC 512 KiB, INV ring
  * 272 KiB, send queue entries (<= 65,536 of 40 bytes, arrays up to twice
  * that) 5 MiB, pending share (<= 16,384 fetches) 2.3 MiB. */
 #define GOSSIP_PEER_MEM_MAX (11u << 20)

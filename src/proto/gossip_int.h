@@ -63,10 +63,44 @@
  * round found nothing to send us, or did not finish).  So a late joiner
  * with 3 full peers gets each packet once, a third from each, instead of
  * three times.  An owner is trusted with its seconds for CU_OWNER_MAX_MS
- * of being busy at most: a peer whose rounds keep finding differences
- * (what it sends us we cannot keep) does not hold back the others'. */
+ * of being busy: a peer whose rounds keep finding differences (what it
+ * sends us we cannot keep) does not hold back the others'. */
 #define CU_SPLIT_S 10u
+/* ... except that a block listed to a peer stays that peer's while it is
+ * trusted (below), whoever its owner by rank: a joiner whose first peer
+ * is up before the others (daemons: one handshake after another) has
+ * asked it for everything already, and giving blocks to the later peers
+ * by rank re-sent what the first had queued or written (1.73 copies per
+ * packet with 3 real daemons on 127.0.0.1).  CU_STICK_SLOTS blocks are
+ * remembered (by block number, direct mapped: a collision falls back to
+ * the rank). */
+#define CU_STICK_SLOTS 256u
 #define CU_OWNER_MAX_MS 60000u
+/* ... and for longer while it makes progress: it delivered us at least
+ * CU_OWNER_MIN_BYTES of new packets older than CU_LIVE_S (catch-up, not
+ * live traffic) within the last CU_OWNER_WINDOW_MS.  Such an owner also
+ * keeps its seconds when a round with it times out: its SUMMARY_SEC waits
+ * behind the catch-up it is sending us (a 125 kB/s downlink shared by 3
+ * peers' 1 MiB output buffers is 25 s behind).  So a backlog longer than
+ * CU_OWNER_MAX_MS of the link is still sent once, and a peer that keeps
+ * its seconds and sends nothing of them (or dribbles) gives them up after
+ * a window. */
+#define CU_OWNER_WINDOW_MS 10000u
+#define CU_OWNER_MIN_BYTES (16u << 10)
+#define CU_LIVE_S 3u
+/* Responder: the catch-up packets queued for a peer after the SUMMARY_SEC
+ * its IDLIST answers left (or still queued then) are listed, at most
+ * CU_AFTER_MAX (512 KiB), and that IDLIST does not get them again (it
+ * cannot show them); beyond, the known-set's epoch marks decide. */
+#define CU_AFTER_MAX 65536u
+/* Initiator: a second where the responder holds fewer packets than we do
+ * is not listed while the responder runs rounds with us (its SUMMARY came
+ * within CU_PULLS_MS): it is behind there and pulls what it lacks with
+ * its own rounds; once it holds as many as we do the second is listed
+ * (what it has that we lack comes then).  Listing it each round sent a
+ * joiner its full peers' ids again and again: 20,000 packets in one
+ * second, 160 kB a round and peer, a quarter of what it received. */
+#define CU_PULLS_MS 5000u
 /* Address groups whose catch-up budget is remembered (gossip_peer_set_group);
  * the one whose peers left longest ago gives way. */
 #define CU_GROUPS 1024u
@@ -233,10 +267,14 @@ struct gpeer {
 	bool synced;
 	bool cu_busy;                /* its last round had something for us */
 	uint64_t cu_busy_since;
+	uint64_t cu_prog_ms;         /* ... it last made progress (0 never) */
+	uint64_t cu_win_ms;          /* ... bytes of it since this time */
+	uint32_t cu_win_bytes;
 	bool recon_open;
 	uint32_t recon_t0, recon_t1;
 	uint64_t recon_deadline, next_recon;
 	uint64_t last_answer_ms;     /* responder: last SUMMARY answered */
+	uint64_t sum_ms;             /* ... last SUMMARY received (0 never) */
 	bool idlist_ok;              /* responder: an IDLIST may follow */
 	uint32_t ans_t0, ans_t1;     /* ... for seconds in this range */
 	size_t npend;                /* pending fetches asked of this peer */
@@ -261,6 +299,9 @@ struct gpeer {
 	size_t room_max;             /* the most room() has given */
 	struct u64vec cu;            /* catch-up backlog: short ids, */
 	size_t cu_head;              /* ... cu.v[cu_head..cu.n) still to queue */
+	struct u64vec cu_after;      /* catch-up queued for it since the last
+	                                SUMMARY_SEC with differences left, or
+	                                queued then (CU_AFTER_MAX at most) */
 };
 
 /* ---- pending fetches ---- */
@@ -295,8 +336,15 @@ struct cugroup {
 	struct bucket bk;
 };
 
+/* The peer a block of CU_SPLIT_S seconds was last listed to. */
+struct cu_stick {
+	uint32_t block;              /* t / CU_SPLIT_S + 1, 0 = none */
+	int peer;
+};
+
 struct gossip {
 	struct cugroup *cug;         /* CU_GROUPS, at the first group */
+	struct cu_stick *cu_stick;   /* CU_STICK_SLOTS, at the first round */
 	struct store *store;
 	struct gossip_cfg cfg;
 	struct gossip_ops ops;
@@ -570,7 +618,11 @@ bool gsp_cu_pending(const struct gpeer *p);
 void gsp_cu_refill(struct gossip *g, struct gpeer *p);
 void gsp_cu_params(const struct gossip *g, double *rate, double *burst);
 void gsp_recon_start(struct gossip *g, struct gpeer *p);
-void gsp_cu_idle(struct gpeer *p);
+void gsp_cu_idle(struct gossip *g, struct gpeer *p);
+void gsp_cu_after_clear(struct gpeer *p);
+void gsp_cu_arrived(struct gossip *g, struct gpeer *p,
+                    const struct stored *sp);
+bool gsp_cu_trusted(const struct gpeer *p, uint64_t now_ms);
 void gsp_on_summary(struct gossip *g, struct gpeer *p,
                     const struct wire_summary *s);
 void gsp_on_summary_sec(struct gossip *g, struct gpeer *p,

@@ -274,6 +274,7 @@ static int on_packet(struct gossip *g, struct gpeer *p, const uint8_t *pkt,
 	p->last_pkt_ms = g->now_ms;
 	int rc = g->ops.ingest(g->ops.ctx, p->id, pkt, n, &sp, &why);
 	if (rc == E_OK && sp) {
+		gsp_cu_arrived(g, p, sp);
 		gsp_on_new_key(g, sp, p->id, tag);
 		return E_OK;
 	}

@@ -37,6 +37,20 @@ static void cu_fill(const struct gossip *g, struct gpeer *p)
 	bk_fill(p->cub, rate, burst, g->now_ms);
 }
 
+void gsp_cu_after_clear(struct gpeer *p)
+{
+	free(p->cu_after.v);
+	memset(&p->cu_after, 0, sizeof(p->cu_after));
+}
+
+/* sid is queued for p by catch-up: while an IDLIST is expected, p's
+ * IDLIST cannot show it. */
+static void cu_after_add(struct gpeer *p, uint64_t sid)
+{
+	if (p->idlist_ok && p->cu_after.n < CU_AFTER_MAX)
+		u64_push(&p->cu_after, sid);
+}
+
 /* Move catch-up backlog entries to p's send queue while it stays under
  * half its cap.  Entries whose packet was purged meanwhile, or that p is
  * known to hold or to be getting, are skipped.  Frees the backlog once
@@ -54,6 +68,7 @@ void gsp_cu_refill(struct gossip *g, struct gpeer *p)
 			if (!gsp_enqueue(g, p, sp, 0, 0, true) && p->qn > 0)
 				break;  /* half the cap reached: more when it drains */
 			p->cub->tokens -= cost;
+			cu_after_add(p, sid);
 		}
 		/* queued, skipped, or too big for half the cap even alone */
 		p->cu_head++;
@@ -157,6 +172,7 @@ void gsp_on_summary(struct gossip *g, struct gpeer *p,
 		misbehave(g, p->id, 1, "SUMMARY rate");
 		return;
 	}
+	p->sum_ms = g->now_ms ? g->now_ms : 1; /* it runs rounds with us */
 	if (p->last_answer_ms &&
 	    g->now_ms < p->last_answer_ms + RECON_ANSWER_MIN_MS)
 		return; /* faster than any honest initiator: ignored */
@@ -192,8 +208,16 @@ void gsp_on_summary(struct gossip *g, struct gpeer *p,
 	put_le32(g->wb.p + n_off, (uint32_t)nent);
 	wb_end(&g->wb);
 	gsp_send_wb(g, p, true);
+	gsp_cu_after_clear(p);
 	if (nent > 0) {
+		/* The catch-up packets in the queue now, and those queued from
+		 * here on, leave after this SUMMARY_SEC: its IDLIST cannot show
+		 * them. */
+		const struct qring *q = &p->q[QCATCHUP];
 		p->idlist_ok = true;
+		for (size_t i = 0; i < q->n; i++)
+			cu_after_add(p,
+			             wire_sid(q->v[(q->head + i) % q->cap].hash));
 		p->ans_t0 = s->t0;
 		p->ans_t1 = s->t1;
 		/* marks from now on are newer than what the IDLIST shows */
@@ -219,6 +243,15 @@ static bool cu_withheld(const struct gossip *g, const struct gpeer *p,
 		k += g->peers[i]->full;
 	if (k < 2)
 		return false;
+	/* the peer the block was listed to, while it is trusted with it */
+	if (g->cu_stick) {
+		const struct cu_stick *e =
+			&g->cu_stick[(t / CU_SPLIT_S) % CU_STICK_SLOTS];
+		const struct gpeer *q;
+		if (e->block == t / CU_SPLIT_S + 1 && (q = peer_get(g, e->peer)) &&
+		    q->full && gsp_cu_trusted(q, g->now_ms))
+			return q != p;
+	}
 	/* owner: the full peer of rank (t / CU_SPLIT_S) mod k by id */
 	size_t want = (t / CU_SPLIT_S) % k;
 	for (size_t i = 0; i < g->npeers; i++) {
@@ -230,15 +263,59 @@ static bool cu_withheld(const struct gossip *g, const struct gpeer *p,
 			rank += g->peers[j]->full && g->peers[j]->id < q->id;
 		if (rank != want)
 			continue;
-		return q != p && q->cu_busy &&
-		       g->now_ms < q->cu_busy_since + CU_OWNER_MAX_MS;
+		return q != p && gsp_cu_trusted(q, g->now_ms);
 	}
 	return false;
 }
 
-void gsp_cu_idle(struct gpeer *p)
+/* p is busy sending us its seconds and still trusted with them: for
+ * CU_OWNER_MAX_MS, and after that while it makes progress. */
+bool gsp_cu_trusted(const struct gpeer *p, uint64_t now_ms)
 {
-	p->cu_busy = false;
+	if (!p->cu_busy)
+		return false;
+	return now_ms < p->cu_busy_since + CU_OWNER_MAX_MS ||
+	       (p->cu_prog_ms && now_ms < p->cu_prog_ms + CU_OWNER_WINDOW_MS);
+}
+
+/* A round with p timed out: its seconds go to the others, unless it is
+ * still trusted with them (the answer waits behind what it sends us, or
+ * behind what other peers send on a shared downlink: before, a round
+ * timing out after 10 s on a congested link gave its seconds to the
+ * others, who sent them again). */
+void gsp_cu_idle(struct gossip *g, struct gpeer *p)
+{
+	if (!gsp_cu_trusted(p, g->now_ms))
+		p->cu_busy = false;
+}
+
+/* p sent us sp, new here: catch-up progress if it is not live (older
+ * than CU_LIVE_S) and p is busy sending us its seconds. */
+void gsp_cu_arrived(struct gossip *g, struct gpeer *p,
+                    const struct stored *sp)
+{
+	if (!p->cu_busy || (uint64_t)sp->timestamp + CU_LIVE_S > wall(g))
+		return;
+	if (g->now_ms >= p->cu_win_ms + CU_OWNER_WINDOW_MS) {
+		p->cu_win_ms = g->now_ms;
+		p->cu_win_bytes = 0;
+	}
+	p->cu_win_bytes += sp->len;
+	if (p->cu_win_bytes >= CU_OWNER_MIN_BYTES) {
+		p->cu_prog_ms = g->now_ms ? g->now_ms : 1;
+		p->cu_win_ms = g->now_ms;
+		p->cu_win_bytes = 0;
+	}
+}
+
+/* Second t is listed to p: its block is p's while p is trusted. */
+static void cu_stick(struct gossip *g, const struct gpeer *p, uint32_t t)
+{
+	if (!g->cu_stick)
+		g->cu_stick = xcalloc(CU_STICK_SLOTS, sizeof(*g->cu_stick));
+	struct cu_stick *e = &g->cu_stick[(t / CU_SPLIT_S) % CU_STICK_SLOTS];
+	e->block = t / CU_SPLIT_S + 1;
+	e->peer = p->id;
 }
 
 void gsp_on_summary_sec(struct gossip *g, struct gpeer *p,
@@ -268,6 +345,17 @@ void gsp_on_summary_sec(struct gossip *g, struct gpeer *p,
 		store_bucket(g->store, t, &sb);
 		if (!fp_differs(&sb, count, fp))
 			continue;
+		/* The responder holds nothing there: nothing for us (our ids
+		 * would only tell it what it lacks, which its own round with
+		 * us asks: a late joiner's full peers sent it all their ids
+		 * each round, 20 % of what it had to receive). */
+		if (count == 0)
+			continue;
+		if (count < sb.count && p->sum_ms &&
+		    g->now_ms < p->sum_ms + CU_PULLS_MS) {
+			withheld = true;  /* it pulls from us: later */
+			continue;
+		}
 		if (cu_withheld(g, p, t)) {
 			withheld = true;
 			continue;
@@ -286,6 +374,7 @@ void gsp_on_summary_sec(struct gossip *g, struct gpeer *p,
 		for (size_t k = 0; k < ids.n; k++)
 			wb_u64(&g->wb, ids.v[k]);
 		nent++;
+		cu_stick(g, p, t);
 	}
 	free(ids.v);
 	if (nent == 0) {
@@ -313,6 +402,8 @@ struct idl_ctx {
 	struct gpeer *p;
 	const uint64_t *sorted;
 	size_t n;
+	const uint64_t *excl;        /* sorted: sent after the SUMMARY_SEC */
+	size_t nexcl;
 };
 
 static bool idl_cb(struct stored *sp, void *arg)
@@ -320,6 +411,9 @@ static bool idl_cb(struct stored *sp, void *arg)
 	struct idl_ctx *c = arg;
 	uint64_t sid = wire_sid(sp->hash);
 	if (c->n && bsearch(&sid, c->sorted, c->n, sizeof(uint64_t), cmp_u64))
+		return true;
+	if (c->nexcl &&
+	    bsearch(&sid, c->excl, c->nexcl, sizeof(uint64_t), cmp_u64))
 		return true;
 	/* The IDLIST is the peer's own word: having sent it does not count,
 	 * unless it is queued now or left after the SUMMARY_SEC. */
@@ -365,6 +459,16 @@ void gsp_on_idlist(struct gossip *g, struct gpeer *p,
 		return;
 	}
 	p->cu_starved = 0;
+	/* What catch-up sent p after its SUMMARY_SEC left (or still
+	 * queues) is not sent again: listed exactly in cu_after, where the
+	 * known-set forgets (its slots are overwritten by other ids: 10,000
+	 * packets in flight against 16,384 slots, with the IDLIST's own ids
+	 * marked in them, were re-sent by thousands, 1.40 copies per packet
+	 * in `sim -catchup=125000 -seconds=20`). */
+	struct u64vec excl = p->cu_after;
+	memset(&p->cu_after, 0, sizeof(p->cu_after));
+	if (excl.n > 1)
+		qsort(excl.v, excl.n, sizeof(uint64_t), cmp_u64);
 	cu_clear(p);
 	p->cu_epoch = p->ans_epoch;
 	while (p->cu.n < GOSSIP_CATCHUP_MAX &&
@@ -381,9 +485,10 @@ void gsp_on_idlist(struct gossip *g, struct gpeer *p,
 			continue; /* about to expire: not worth sending */
 		if (v.n > 1)
 			qsort(v.v, v.n, sizeof(uint64_t), cmp_u64);
-		struct idl_ctx ctx = {p, v.v, v.n};
+		struct idl_ctx ctx = {p, v.v, v.n, excl.v, excl.n};
 		store_foreach_time(g->store, t, t, idl_cb, &ctx);
 	}
 	free(v.v);
+	free(excl.v);
 }
 

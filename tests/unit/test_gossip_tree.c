@@ -4,7 +4,12 @@
  * Checks that duplicates prune the tree to one copy per packet, that a
  * node the tree no longer reaches is repaired by a fetch and GRAFT, that
  * announcements from tree peers wait for the tree, that v2 peers never see
- * a v3 frame, and hostile PRUNE/GRAFT/TPACKETS input.
+ * a v3 frame, and hostile PRUNE/GRAFT/TPACKETS input.  Catch-up with
+ * scripted peers (SCRIPTED, SCRIPTED2: frames written by the test): each
+ * packet sent once while an IDLIST crosses what is in flight, an owner's
+ * seconds kept while it delivers and given up when it does not, a
+ * joiner's first peer keeping the blocks it was asked for, no IDLIST for
+ * seconds the responder holds nothing of.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,12 +24,14 @@
 #include "core/err.h"
 #include "core/packet.h"
 #include "core/store.h"
+#include "core/txpow.h"
 #include "core/util.h"
 #include "proto/gossip.h"
 #include "proto/wire.h"
 
 #define NNODES 3
 #define SCRIPTED 7                   /* a peer id whose frames we write */
+#define SCRIPTED2 8                  /* ... and a second one */
 #define T0 1767225300u
 
 struct tnode {
@@ -35,6 +42,7 @@ struct tnode {
 	uint64_t sent_type[256];         /* frames sent, by type */
 	unsigned misbehave;
 	struct wbuf sink;                /* what was sent to SCRIPTED */
+	struct wbuf sink2;               /* ... to SCRIPTED2 */
 };
 
 static struct tnode nodes[NNODES];
@@ -64,6 +72,8 @@ static struct wbuf *out_to(struct tnode *me, int peer)
 {
 	if (peer == SCRIPTED)
 		return &me->sink;
+	if (peer == SCRIPTED2)
+		return &me->sink2;
 	assert_true(peer < NNODES && up[me->idx][peer]);
 	return &links[me->idx][peer];
 }
@@ -119,7 +129,8 @@ static size_t room_cap = SIZE_MAX;
 static size_t t_room(void *ctx, int peer)
 {
 	const struct tnode *me = ctx;
-	size_t q = peer == SCRIPTED ? me->sink.len : links[me->idx][peer].len;
+	size_t q = peer == SCRIPTED ? me->sink.len :
+	           peer == SCRIPTED2 ? me->sink2.len : links[me->idx][peer].len;
 	return q >= room_cap ? 0 : room_cap - q;
 }
 
@@ -170,6 +181,7 @@ static void setup(void)
 		gossip_set_send_packets(nodes[i].g, t_send_packets);
 		gossip_set_send_tpackets(nodes[i].g, t_send_tpackets);
 		wb_init(&nodes[i].sink);
+		wb_init(&nodes[i].sink2);
 		version[i] = WIRE_V3;
 		for (int j = 0; j < NNODES; j++)
 			wb_init(&links[i][j]);
@@ -187,6 +199,7 @@ static void teardown(void)
 		gossip_free(nodes[i].g);
 		store_free(nodes[i].store);
 		wb_fini(&nodes[i].sink);
+		wb_fini(&nodes[i].sink2);
 		for (int j = 0; j < NNODES; j++)
 			wb_fini(&links[i][j]);
 	}
@@ -618,6 +631,472 @@ static void test_fresh_tree_backed(void **state)
 	teardown();
 }
 
+/* ---- catch-up with scripted peers ---- */
+
+/* A frame from a scripted peer to node i. */
+static void script(int i, int from, uint8_t type, const struct wbuf *f)
+{
+	enum drop_reason why;
+	assert_int_equal(gossip_on_msg(nodes[i].g, from, type,
+	                 f->p + WIRE_HDR_LEN, f->len - WIRE_HDR_LEN, now_ms,
+	                 &why), E_OK);
+}
+
+/* SUMMARY of an empty store over [t0, t1]. */
+static void script_summary(int i, int from, uint32_t t0, uint32_t t1)
+{
+	struct wbuf f;
+	uint32_t nb = wire_minutes(t0, t1);
+	wb_init(&f);
+	wb_begin(&f, WIRE_SUMMARY);
+	wb_u32(&f, t0);
+	wb_u32(&f, t1);
+	wb_u16(&f, (uint16_t)nb);
+	for (uint32_t k = 0; k < nb; k++) {
+		wb_u32(&f, 0);
+		wb_u64(&f, 0);
+	}
+	wb_end(&f);
+	script(i, from, WIRE_SUMMARY, &f);
+	wb_fini(&f);
+}
+
+struct sinkread {
+	uint64_t *sids;                  /* packets received, in order */
+	size_t n, cap;
+	bool sec;                        /* a SUMMARY_SEC was met */
+	uint32_t sum_t0, sum_t1;         /* the last SUMMARY met */
+	bool sum;
+	uint32_t idl_t[256];             /* seconds of the last IDLIST met */
+	uint32_t idl_n;
+	bool idl;
+};
+
+/* Read the frames of sink b in order, recording the packets (short ids),
+ * the last SUMMARY and IDLIST; stop_at_sec: stop after the first
+ * SUMMARY_SEC, the rest stays in b.  What was read leaves b. */
+static void sink_read(struct wbuf *b, struct sinkread *r, bool stop_at_sec)
+{
+	size_t off = 0;
+	r->sec = false;
+	while (off < b->len) {
+		uint8_t type;
+		uint32_t n;
+		assert_int_equal(wire_hdr_decode(b->p + off, b->len - off,
+		                                 &type, &n), E_OK);
+		const uint8_t *pl = b->p + off + WIRE_HDR_LEN;
+		off += WIRE_HDR_LEN + n;
+		if (type == WIRE_TPACKETS || type == WIRE_PACKETS) {
+			size_t k = 0;
+			while (k < n) {
+				uint32_t len;
+				if (type == WIRE_TPACKETS)
+					k += 4;  /* tag */
+				len = le32(pl + k);
+				k += 4;
+				uint8_t h[32];
+				txpow_hash(pl + k, len, h);
+				if (r->n == r->cap) {
+					r->cap = r->cap ? 2 * r->cap : 1024;
+					r->sids = xrealloc(r->sids,
+					                   r->cap * sizeof(uint64_t));
+				}
+				r->sids[r->n++] = wire_sid(h);
+				k += len;
+			}
+		} else if (type == WIRE_SUMMARY) {
+			r->sum = true;
+			r->sum_t0 = le32(pl);
+			r->sum_t1 = le32(pl + 4);
+		} else if (type == WIRE_IDLIST) {
+			struct wire_idlist l;
+			uint32_t t, c;
+			const uint8_t *ids;
+			assert_int_equal(wire_idlist_decode(pl, n, &l), E_OK);
+			r->idl = true;
+			r->idl_n = 0;
+			while (wire_idlist_next(&l, &t, &c, &ids))
+				if (r->idl_n < 256)
+					r->idl_t[r->idl_n++] = t;
+		} else if (type == WIRE_SUMMARY_SEC) {
+			r->sec = true;
+			if (stop_at_sec)
+				break;
+		}
+	}
+	memmove(b->p, b->p + off, b->len - off);
+	b->len -= off;
+}
+
+static int cmp_sid(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* A responder serving a catch-up sends each packet once even when the
+ * next IDLIST comes while thousands are still queued or in flight: what
+ * it queued after the SUMMARY_SEC the IDLIST answers is not sent again
+ * (the known-set could not tell: 20,000 ids against its 32,768 slots and
+ * the IDLIST's own ids marked in them, it re-sent hundreds). */
+static void test_catchup_once_in_flight(void **state)
+{
+	setup();
+	const uint32_t npk = 20000, per_s = 500;
+	uint32_t now = (uint32_t)(now_ms / 1000), base = now - 200;
+	for (uint32_t k = 0; k < npk; k++)
+		make_packet_at(0, base + k / per_s);
+	uint32_t secs = npk / per_s;
+	room_cap = 64u << 10;
+	assert_int_equal(gossip_peer_add(nodes[0].g, SCRIPTED,
+	                 GOSSIP_PEER_FULL | GOSSIP_PEER_V2 | GOSSIP_PEER_V3,
+	                 now_ms), E_OK);
+	struct sinkread r = {0};
+	/* round 1: the joiner holds nothing */
+	uint32_t t0 = now - 3600 + 5, t1 = now - 2;
+	script_summary(0, SCRIPTED, t0, t1);
+	sink_read(&nodes[0].sink, &r, false);
+	assert_true(r.sec);
+	struct wbuf f;
+	wb_init(&f);
+	wb_begin(&f, WIRE_IDLIST);
+	wb_u32(&f, secs);
+	for (uint32_t t = 0; t < secs; t++) {
+		wb_u32(&f, base + t);
+		wb_u32(&f, 0);
+	}
+	wb_end(&f);
+	script(0, SCRIPTED, WIRE_IDLIST, &f);
+	/* the joiner takes part of it; 64 KiB more waits in its buffer */
+	for (int k = 0; k < 6; k++) {
+		sink_read(&nodes[0].sink, &r, false);
+		gossip_drain(nodes[0].g, SCRIPTED);
+	}
+	size_t before = r.n;
+	assert_true(before > 2000 && before < npk / 2);
+	assert_true(gossip_queued_bytes(nodes[0].g, SCRIPTED) > 0);
+	/* round 2: its IDLIST lists what reached it before the SUMMARY_SEC */
+	now_ms += 1000;
+	now = (uint32_t)(now_ms / 1000);
+	script_summary(0, SCRIPTED, now - 3600 + 5, now - 2);
+	sink_read(&nodes[0].sink, &r, true);
+	assert_true(r.sec);
+	qsort(r.sids, r.n, sizeof(uint64_t), cmp_sid);
+	wb_reset(&f);
+	wb_begin(&f, WIRE_IDLIST);
+	wb_u32(&f, secs);
+	for (uint32_t t = 0; t < secs; t++) {
+		uint32_t c = 0;
+		for (size_t k = 0; k < r.n; k++)
+			c += store_get_short(nodes[0].store, r.sids[k])->timestamp ==
+			     base + t;
+		wb_u32(&f, base + t);
+		wb_u32(&f, c);
+		for (size_t k = 0; k < r.n; k++)
+			if (store_get_short(nodes[0].store, r.sids[k])->timestamp ==
+			    base + t)
+				wb_u64(&f, r.sids[k]);
+	}
+	wb_end(&f);
+	script(0, SCRIPTED, WIRE_IDLIST, &f);
+	wb_fini(&f);
+	/* the rest: everything once */
+	for (int k = 0; k < 5000 && (nodes[0].sink.len ||
+	     gossip_queued_bytes(nodes[0].g, SCRIPTED) ||
+	     gossip_catchup_backlog(nodes[0].g, SCRIPTED)); k++) {
+		sink_read(&nodes[0].sink, &r, false);
+		gossip_drain(nodes[0].g, SCRIPTED);
+	}
+	qsort(r.sids, r.n, sizeof(uint64_t), cmp_sid);
+	size_t dups = 0;
+	for (size_t k = 1; k < r.n; k++)
+		dups += r.sids[k] == r.sids[k - 1];
+	assert_int_equal(dups, 0);
+	assert_int_equal(r.n, npk);
+	free(r.sids);
+	gossip_peer_del(nodes[0].g, SCRIPTED);
+	teardown();
+}
+
+/* Answer the open round of node 0 with scripted peer `from`: a SUMMARY_SEC
+ * of node 1's store (the full store) for the seconds [a, b]. */
+static void script_summary_sec(int from, const struct sinkread *r,
+                               uint32_t a, uint32_t b)
+{
+	struct wbuf f;
+	wb_init(&f);
+	wb_begin(&f, WIRE_SUMMARY_SEC);
+	wb_u32(&f, r->sum_t0);
+	wb_u32(&f, r->sum_t1);
+	wb_u32(&f, b - a + 1);
+	for (uint32_t t = a; t <= b; t++) {
+		struct store_bucket sb;
+		store_bucket(nodes[1].store, t, &sb);
+		wb_u32(&f, t);
+		wb_u32(&f, sb.count);
+		wb_u64(&f, le64(sb.fp + 16));
+	}
+	wb_end(&f);
+	script(0, from, WIRE_SUMMARY_SEC, &f);
+	wb_fini(&f);
+}
+
+struct cu_owner {
+	uint32_t base;                   /* first second (a multiple of 10) */
+	const struct stored *pk[4000];
+	uint32_t n;
+};
+
+static bool owned_by_8(uint32_t t)
+{
+	return (t / 10) % 2 == 1;        /* 7 has rank 0, 8 rank 1 */
+}
+
+/* A joiner (node 0) with two full peers, SCRIPTED (7) and SCRIPTED2 (8),
+ * each owning every other block of 10 s of the 40 s node 1 holds.  8 never
+ * answers a round; if it sends its seconds (deliver: 24 packets a second,
+ * above 16 KiB per 10 s) they stay its own past CU_OWNER_MAX_MS and past
+ * every round with it that timed out; if it sends nothing they go to 7
+ * once its 60 s are over, not at the first time-out (10 s).  Returns how
+ * many of 8's seconds the IDLIST to 7 listed at 15 s and at 75 s. */
+static void owner_run(int deliver, uint32_t *at15, uint32_t *at75)
+{
+	static struct cu_owner o;
+	uint32_t now = (uint32_t)(now_ms / 1000);
+	o.base = (now - 200) / 10 * 10;
+	o.n = 0;
+	for (uint32_t k = 0; k < 4000; k++)
+		o.pk[o.n++] = make_packet_at(1, o.base + k / 100);
+	unsigned fl = GOSSIP_PEER_FULL | GOSSIP_PEER_V2 | GOSSIP_PEER_V3;
+	assert_int_equal(gossip_peer_add(nodes[0].g, SCRIPTED, fl, now_ms),
+	                 E_OK);
+	assert_int_equal(gossip_peer_add(nodes[0].g, SCRIPTED2, fl, now_ms),
+	                 E_OK);
+	struct sinkread r7 = {0}, r8 = {0};
+	uint32_t next = 0;               /* 8's next packet to send */
+	*at15 = *at75 = UINT32_MAX;
+	for (uint32_t ms = 0; ms <= 76000; ms += 100) {
+		sink_read(&nodes[0].sink, &r7, false);
+		sink_read(&nodes[0].sink2, &r8, false);
+		if (ms == 0 || ms == 15000 || ms == 75000) {
+			/* 7 answers the open round: all 40 s differ */
+			assert_true(r7.sum);
+			r7.idl = false;
+			script_summary_sec(SCRIPTED, &r7, o.base, o.base + 39);
+			sink_read(&nodes[0].sink, &r7, false);
+			assert_true(r7.idl);
+			uint32_t of8 = 0;
+			for (uint32_t k = 0; k < r7.idl_n; k++)
+				of8 += owned_by_8(r7.idl_t[k]);
+			if (ms == 15000)
+				*at15 = of8;
+			if (ms == 75000)
+				*at75 = of8;
+		}
+		if (deliver == 2 && ms % 1000 == 0) {
+			/* 24 live packets (new, of this second): not its
+			 * seconds, not progress */
+			struct wbuf f;
+			wb_init(&f);
+			wb_begin(&f, WIRE_PACKETS);
+			for (int c = 0; c < 24; c++) {
+				const struct stored *sp = make_packet_at(1,
+					(uint32_t)(now_ms / 1000));
+				wire_packets_add(&f, stored_bytes(sp), sp->len, 0);
+			}
+			wb_end(&f);
+			script(0, SCRIPTED2, WIRE_PACKETS, &f);
+			wb_fini(&f);
+		}
+		if (deliver == 1 && ms % 1000 == 0) {
+			/* 24 of its own packets (2.4 kB: above 16 KiB in
+			 * 10 s) */
+			struct wbuf f;
+			wb_init(&f);
+			wb_begin(&f, WIRE_PACKETS);
+			for (int c = 0; c < 24 && next < o.n; next++) {
+				const struct stored *sp = o.pk[next];
+				if (!owned_by_8(sp->timestamp))
+					continue;
+				wire_packets_add(&f, stored_bytes(sp), sp->len, 0);
+				c++;
+			}
+			wb_end(&f);
+			script(0, SCRIPTED2, WIRE_PACKETS, &f);
+			wb_fini(&f);
+		}
+		now_ms += 100;
+		gossip_tick(nodes[0].g, now_ms);
+	}
+	free(r7.sids);
+	free(r8.sids);
+	gossip_peer_del(nodes[0].g, SCRIPTED);
+	gossip_peer_del(nodes[0].g, SCRIPTED2);
+}
+
+static void test_catchup_owner_delivering(void **state)
+{
+	uint32_t at15, at75;
+	setup();
+	owner_run(1, &at15, &at75);
+	assert_int_equal(at15, 0);
+	assert_int_equal(at75, 0);       /* past 60 s: still its own */
+	teardown();
+}
+
+static void test_catchup_owner_silent(void **state)
+{
+	uint32_t at15, at75;
+	setup();
+	owner_run(0, &at15, &at75);
+	assert_int_equal(at15, 0);       /* its round timed out: still its */
+	assert_true(at75 >= 19);         /* 60 s without progress: to 7 */
+	teardown();
+}
+
+/* Hostile: an owner that relays live packets but keeps its seconds is not
+ * making progress: they go to the other peer after 60 s all the same. */
+static void test_catchup_owner_live_only(void **state)
+{
+	uint32_t at15, at75;
+	setup();
+	owner_run(2, &at15, &at75);
+	assert_int_equal(at15, 0);
+	assert_true(at75 >= 19);
+	teardown();
+}
+
+/* A full node's round with a peer that holds nothing in the seconds that
+ * differ sends no IDLIST (its ids would only tell the peer what it lacks:
+ * a late joiner's full peers sent it all their ids each round) and counts
+ * the peer synced; a second the peer holds part of is listed, unless the
+ * peer runs rounds with us (it pulls what it lacks first). */
+static void test_round_skips_empty_seconds(void **state)
+{
+	setup();
+	uint32_t now = (uint32_t)(now_ms / 1000), base = now - 100;
+	for (uint32_t k = 0; k < 200; k++)
+		make_packet_at(0, base + k / 20);
+	assert_int_equal(gossip_peer_add(nodes[0].g, SCRIPTED,
+	                 GOSSIP_PEER_FULL | GOSSIP_PEER_V2 | GOSSIP_PEER_V3,
+	                 now_ms), E_OK);
+	struct sinkread r = {0};
+	sink_read(&nodes[0].sink, &r, false);
+	assert_true(r.sum);
+	/* the peer's seconds: all empty */
+	struct wbuf f;
+	wb_init(&f);
+	wb_begin(&f, WIRE_SUMMARY_SEC);
+	wb_u32(&f, r.sum_t0);
+	wb_u32(&f, r.sum_t1);
+	wb_u32(&f, 10);
+	for (uint32_t t = 0; t < 10; t++) {
+		wb_u32(&f, base + t);
+		wb_u32(&f, 0);
+		wb_u64(&f, 0);
+	}
+	wb_end(&f);
+	script(0, SCRIPTED, WIRE_SUMMARY_SEC, &f);
+	sink_read(&nodes[0].sink, &r, false);
+	assert_false(r.idl);
+	assert_true(gossip_peer_synced(nodes[0].g, SCRIPTED));
+	/* next round: one second where it holds one packet of its own */
+	for (int k = 0; k < 100 && !r.sum; k++) {
+		now_ms += 100;
+		gossip_tick(nodes[0].g, now_ms);
+		sink_read(&nodes[0].sink, &r, false);
+	}
+	r.sum = false;
+	for (int k = 0; k < 30 && !r.sum; k++) {
+		now_ms += 100;
+		gossip_tick(nodes[0].g, now_ms);
+		sink_read(&nodes[0].sink, &r, false);
+	}
+	assert_true(r.sum);
+	wb_reset(&f);
+	wb_begin(&f, WIRE_SUMMARY_SEC);
+	wb_u32(&f, r.sum_t0);
+	wb_u32(&f, r.sum_t1);
+	wb_u32(&f, 2);
+	wb_u32(&f, base + 3);
+	wb_u32(&f, 1);
+	wb_u64(&f, 0x1234);
+	wb_u32(&f, base + 4);
+	wb_u32(&f, 0);
+	wb_u64(&f, 0);
+	wb_end(&f);
+	script(0, SCRIPTED, WIRE_SUMMARY_SEC, &f);
+	sink_read(&nodes[0].sink, &r, false);
+	assert_true(r.idl);
+	assert_int_equal(r.idl_n, 1);
+	assert_int_equal(r.idl_t[0], base + 3);
+	/* once it runs rounds with us (a SUMMARY), a second where it holds
+	 * fewer than we do waits: it pulls from us first */
+	now = (uint32_t)(now_ms / 1000);
+	script_summary(0, SCRIPTED, now - 3600 + 5, now - 2);
+	r.sum = r.idl = false;
+	for (int k = 0; k < 30 && !r.sum; k++) {
+		now_ms += 100;
+		gossip_tick(nodes[0].g, now_ms);
+		sink_read(&nodes[0].sink, &r, false);
+	}
+	assert_true(r.sum);
+	wb_reset(&f);
+	wb_begin(&f, WIRE_SUMMARY_SEC);
+	wb_u32(&f, r.sum_t0);
+	wb_u32(&f, r.sum_t1);
+	wb_u32(&f, 1);
+	wb_u32(&f, base + 3);
+	wb_u32(&f, 1);
+	wb_u64(&f, 0x1234);
+	wb_end(&f);
+	script(0, SCRIPTED, WIRE_SUMMARY_SEC, &f);
+	sink_read(&nodes[0].sink, &r, false);
+	assert_false(r.idl);
+	assert_false(gossip_peer_synced(nodes[0].g, SCRIPTED));
+	wb_fini(&f);
+	free(r.sids);
+	gossip_peer_del(nodes[0].g, SCRIPTED);
+	teardown();
+}
+
+/* A joiner whose first full peer (7) is up before the second (8) asks
+ * the first for every second; the second, up later, is asked for none of
+ * them while the first delivers (by rank it would own every other block,
+ * and what the first had queued or written for those would come twice). */
+static void test_catchup_first_peer_keeps_blocks(void **state)
+{
+	setup();
+	uint32_t now = (uint32_t)(now_ms / 1000);
+	uint32_t base = (now - 200) / 10 * 10;
+	for (uint32_t k = 0; k < 400; k++)
+		make_packet_at(1, base + k / 10);
+	unsigned fl = GOSSIP_PEER_FULL | GOSSIP_PEER_V2 | GOSSIP_PEER_V3;
+	assert_int_equal(gossip_peer_add(nodes[0].g, SCRIPTED, fl, now_ms),
+	                 E_OK);
+	struct sinkread r7 = {0}, r8 = {0};
+	sink_read(&nodes[0].sink, &r7, false);
+	script_summary_sec(SCRIPTED, &r7, base, base + 39);
+	sink_read(&nodes[0].sink, &r7, false);
+	assert_true(r7.idl);
+	assert_int_equal(r7.idl_n, 40);      /* alone: every second */
+	now_ms += 200;
+	gossip_tick(nodes[0].g, now_ms);
+	assert_int_equal(gossip_peer_add(nodes[0].g, SCRIPTED2, fl, now_ms),
+	                 E_OK);
+	sink_read(&nodes[0].sink2, &r8, false);
+	assert_true(r8.sum);
+	script_summary_sec(SCRIPTED2, &r8, base, base + 39);
+	sink_read(&nodes[0].sink2, &r8, false);
+	assert_false(r8.idl && r8.idl_n > 0);
+	assert_false(gossip_peer_synced(nodes[0].g, SCRIPTED2));
+	free(r7.sids);
+	free(r8.sids);
+	gossip_peer_del(nodes[0].g, SCRIPTED);
+	gossip_peer_del(nodes[0].g, SCRIPTED2);
+	teardown();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -630,6 +1109,12 @@ int main(void)
 		cmocka_unit_test(test_untagged_entry),
 		cmocka_unit_test(test_drain_within_room),
 		cmocka_unit_test(test_fresh_tree_backed),
+		cmocka_unit_test(test_catchup_once_in_flight),
+		cmocka_unit_test(test_catchup_owner_delivering),
+		cmocka_unit_test(test_catchup_owner_silent),
+		cmocka_unit_test(test_catchup_owner_live_only),
+		cmocka_unit_test(test_round_skips_empty_seconds),
+		cmocka_unit_test(test_catchup_first_peer_keeps_blocks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
