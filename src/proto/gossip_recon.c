@@ -71,7 +71,8 @@ void gsp_cu_refill(struct gossip *g, struct gpeer *p)
 void gsp_recon_start(struct gossip *g, struct gpeer *p)
 {
 	uint32_t now = wall(g);
-	p->next_recon = g->now_ms + GOSSIP_RECON_INTERVAL_MS;
+	p->next_recon = g->now_ms +
+	                ((uint64_t)GOSSIP_RECON_INTERVAL_MS << p->recon_quiet);
 	if (now < g->cfg.purgetime + 2)
 		return;
 	uint32_t t0 = now - g->cfg.purgetime + 5, t1 = now - 2;
@@ -249,10 +250,13 @@ void gsp_on_summary_sec(struct gossip *g, struct gpeer *p,
 		return;
 	p->recon_open = false;
 	if (s->n == 0) {
+		if (p->recon_quiet < RECON_QUIET_MAX)
+			p->recon_quiet++;  /* nothing missing: ask less often */
 		p->synced = true;
 		p->cu_busy = false;
 		return;
 	}
+	p->recon_quiet = 0;
 	struct u64vec ids = {0};
 	size_t nent = 0;
 	wb_begin(&g->wb, WIRE_IDLIST);
