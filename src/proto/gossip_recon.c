@@ -256,7 +256,11 @@ void gsp_on_summary_sec(struct gossip *g, struct gpeer *p,
 		p->cu_busy = false;
 		return;
 	}
-	p->recon_quiet = 0;
+	if (p->recon_quiet) {        /* differences: back to once a second */
+		p->recon_quiet = 0;
+		if (p->next_recon > g->now_ms + GOSSIP_RECON_INTERVAL_MS)
+			p->next_recon = g->now_ms + GOSSIP_RECON_INTERVAL_MS;
+	}
 	struct u64vec ids = {0};
 	size_t nent = 0;
 	wb_begin(&g->wb, WIRE_IDLIST);

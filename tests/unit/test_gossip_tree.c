@@ -330,9 +330,13 @@ static void test_prune_to_tree(void **state)
 	settle();
 	assert_true(holds(1, sp) && holds(2, sp));
 	assert_true(dups_all() > 0);
+	/* the PRUNEs a first packet draws wait TREE_PRUNE_DELAY_MS for
+	 * others to the same peer */
+	assert_int_equal(nodes[1].sent_type[WIRE_PRUNE] +
+	                 nodes[2].sent_type[WIRE_PRUNE], 0);
+	run_ms(200);
 	assert_true(nodes[1].sent_type[WIRE_PRUNE] +
 	            nodes[2].sent_type[WIRE_PRUNE] > 0);
-	run_ms(200);
 	uint64_t d0 = dups_all();
 	uint64_t req = nodes[1].sent_type[WIRE_GETBITS] +
 	               nodes[2].sent_type[WIRE_GETBITS] +
