@@ -562,7 +562,8 @@ struct tree {
 	uint32_t pushed0;            /* ... the first packet was pushed to */
 	uint32_t plazy;              /* ... predicted lazy at its birth */
 	uint16_t seen;               /* packets of it handled (saturates) */
-	int8_t up;                   /* slot that pushed the first packet, -1 */
+	int8_t up;                   /* slot that pushed the latest first
+	                                copy (our parent), -1 none */
 };
 
 /* A new tree's first packet is pushed only to the peers treelearn.h

@@ -211,6 +211,9 @@ void gsp_on_new_key(struct gossip *g, struct stored *sp, int from_peer,
 			                                                  : NULL);
 		if (t && t->seen < UINT16_MAX)
 			t->seen++;
+		/* the parent: the peer that pushed the first copy */
+		if (t && from && (tag & WIRE_TAG_EAGER) && gsp_tree_peer(g, from))
+			t->up = (int8_t)from->tslot;
 	}
 	if (g->tlq_n)
 		gsp_tree_learn_due(g);

@@ -35,11 +35,22 @@ void gsp_tree_peer_add(struct gossip *g, struct gpeer *p)
 	/* more than TREE_PEERS v3 peers: the others as v2 peers */
 }
 
-/* Its bit is cleared everywhere: the next peer in the slot starts eager. */
+/* Its bit is cleared everywhere: the next peer in the slot starts eager.
+ * The trees it was our parent in (it pushed their latest first copy) are
+ * grafted on every tree peer we had pruned for them: their next packet
+ * comes from each, the duplicates prune all but the fastest again.
+ * (Without it a child waited for a lazy INV, one packet in
+ * TREE_SETTLED_ANN_EVERY of a settled tree, or for reconciliation.) */
 void gsp_tree_peer_del(struct gossip *g, struct gpeer *p)
 {
 	if (p->tslot < 0)
 		return;
+	struct gpeer *by_slot[TREE_PEERS] = {0};
+	for (size_t k = 0; k < g->npeers; k++) {
+		struct gpeer *q = g->peers[k];
+		if (q != p && q->tslot >= 0)
+			by_slot[q->tslot] = q;
+	}
 	uint32_t m = ~(1u << p->tslot);
 	for (size_t i = 0; i < (size_t)TREE_SETS * TREE_WAYS; i++) {
 		struct tree *t = &g->trees[i];
@@ -47,8 +58,18 @@ void gsp_tree_peer_del(struct gossip *g, struct gpeer *p)
 		t->pruned &= m;
 		t->pushed0 &= m;
 		t->plazy &= m;
-		if (t->up == p->tslot)
-			t->up = -1;
+		if (t->key == 0 || t->up != p->tslot)
+			continue;
+		t->up = -1;
+		for (int b = 0; b < TREE_PEERS; b++) {
+			struct gpeer *q = by_slot[b];
+			if (!q || !(t->pruned & (1u << b)) ||
+			    q->graft.n >= WIRE_MAX_KEYS)
+				continue;
+			t->pruned &= ~(1u << b);
+			u32_push(&q->graft, t->key);
+			g->st.tree_grafted++;
+		}
 	}
 	tl_forget(g->tl, (unsigned)p->tslot);
 	g->tslots &= m;
