@@ -207,7 +207,10 @@ def test_output_buffer_decides_what_priorities_can_do():
     assert converged(a), aline
     assert converged(b), bline
     assert int(b["honest_prop100_p50_ms"]) < int(a["honest_prop100_p50_ms"])
-    assert int(b["honest_prop100_p99_ms"]) < int(a["honest_prop100_p99_ms"])
+    # p99 (1-2 of 160 honest packets): 393 against 548 ms when a new
+    # tree's first packet flooded; with learnt first-packet eager sets the
+    # 1 MiB case sends fewer copies down the slow links and both are 423
+    assert int(b["honest_prop100_p99_ms"]) <= int(a["honest_prop100_p99_ms"])
 
 
 def test_graph_file(tmp_path):
