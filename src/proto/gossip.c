@@ -32,7 +32,7 @@ void gsp_flush(struct gossip *g)
 			gsp_send_inv(g, p);
 		if (p->req.n)
 			gsp_send_ids(g, p, WIRE_GETDATA, &p->req);
-		if (p->prune.n || p->graft.n)
+		if (gsp_tree_flush_due(g, p))
 			gsp_tree_flush(g, p);
 		if (p->qn || gsp_cu_pending(p))
 			gsp_drain(g, p);
@@ -121,6 +121,8 @@ void gossip_free(struct gossip *g)
 	free(g->km_sid);
 	free(g->km_key);
 	free(g->km_src);
+	free(g->tl);
+	free(g->tlq);
 	free(g->dfifo);
 	wb_fini(&g->wb);
 	free(g);
@@ -312,6 +314,8 @@ uint64_t gossip_next_due(const struct gossip *g)
 		                                  : GOSSIP_INV_DELAY_MS;
 		if (p->ann.n && p->ann_t + d < due)
 			due = p->ann_t + d;
+		if (p->prune.n && p->prune_t + TREE_PRUNE_DELAY_MS < due)
+			due = p->prune_t + TREE_PRUNE_DELAY_MS;
 	}
 	return due;
 }

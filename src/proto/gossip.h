@@ -177,6 +177,8 @@ struct gossip_stats {
 	uint64_t tree_pushed;        /* packets pushed eagerly along a tree */
 	uint64_t tree_pruned;        /* PRUNE keys sent */
 	uint64_t tree_grafted;       /* GRAFT keys sent */
+	uint64_t tree_predicted;     /* first packets not pushed to a peer
+	                                predicted lazy (treelearn.h) */
 	bool overloaded;             /* shed something in the last second */
 };
 

@@ -24,6 +24,7 @@
 #include "core/err.h"
 #include "core/util.h"
 #include "proto/gossip.h"
+#include "proto/treelearn.h"
 #include "proto/wire.h"
 
 #define MAX_PEERS 1024
@@ -128,6 +129,14 @@
  * this interval (an honest initiator sends one a second), and an IDLIST
  * only once after each SUMMARY_SEC that listed differences. */
 #define RECON_ANSWER_MIN_MS 500u
+/* Initiator side: after each round in a row that found nothing differing
+ * (SUMMARY_SEC n = 0) the next SUMMARY to that peer waits twice as long,
+ * up to GOSSIP_RECON_INTERVAL_MS << RECON_QUIET_MAX; a round that finds a
+ * difference brings it back to GOSSIP_RECON_INTERVAL_MS.  A SUMMARY covers
+ * the whole purge window (60 minute entries of 12 bytes: ~730 bytes a peer
+ * a second, 2-7 % of the payload at 256-1,000 packets/s among 256-1,000
+ * nodes) while the push and the announcements leave it nothing to find. */
+#define RECON_QUIET_MAX 2u
 /* Packets per PACKETS frame at most (besides GOSSIP_PACKETS_BATCH bytes). */
 #define DRAIN_BATCH 256
 /* Send queue classes: QCATCHUP (catch-up packets, sent after everything
@@ -259,6 +268,9 @@ struct gpeer {
 	bool v3;                     /* VERSION >= 3 */
 	int tslot;                   /* tree peer: its bit in tree.lazy, or -1 */
 	struct u32vec prune, graft;  /* tree keys to send in PRUNE / GRAFT */
+	uint64_t prune_t;            /* the oldest key in prune queued at */
+	bool prune_now;              /* ... one of a tree past its first
+	                                packet: send at the next flush */
 	struct bucket rl_tree;       /* PRUNE + GRAFT keys received */
 	uint32_t inv_out, inv_in;    /* INV frames sent / received */
 	uint64_t *invr;              /* GOSSIP_INV_RING ids, v2 only, lazy */
@@ -273,6 +285,8 @@ struct gpeer {
 	bool recon_open;
 	uint32_t recon_t0, recon_t1;
 	uint64_t recon_deadline, next_recon;
+	uint8_t recon_quiet;         /* rounds in a row that found nothing
+	                                (capped at RECON_QUIET_MAX) */
 	uint64_t last_answer_ms;     /* responder: last SUMMARY answered */
 	uint64_t sum_ms;             /* ... last SUMMARY received (0 never) */
 	bool idlist_ok;              /* responder: an IDLIST may follow */
@@ -373,6 +387,9 @@ struct gossip {
 	uint32_t tslots;             /* tree peer bits in use */
 	uint32_t tree_key;           /* of the packets created here */
 	uint32_t tclock;             /* tree table use counter (LRU) */
+	struct tlearn *tl;           /* first-packet eager sets (treelearn.h) */
+	struct tlq_ent *tlq;         /* births to count, TLQ_SLOTS ring */
+	size_t tlq_head, tlq_n;
 	struct fifo_ent *dfifo;      /* deferred fetches, DFIFO_SLOTS ring */
 	size_t dhead, dn;
 };
@@ -546,6 +563,23 @@ static inline struct stored *sidx_get(const struct gossip *g, uint64_t sid)
  * buffer, or packets in its send queue) they are announced instead. */
 #define TREE_FRESH 3u
 #define TREE_BACKED_BYTES (8u << 10)
+/* PRUNEs drawn by a tree's first packet wait up to TREE_PRUNE_DELAY_MS
+ * (or TREE_PRUNE_BATCH keys) for others to the same peer: a creator's
+ * next packet comes much later, and when trees form by the hundred (a
+ * node starting, a burst of new creators) one frame a key cost 15 bytes
+ * a duplicate (2-3 % of the payload at 10 packets a creator).  A PRUNE of
+ * a tree that has sent more (a creator publishing fast) and every GRAFT go
+ * at the next flush, with whatever waits. */
+#define TREE_PRUNE_DELAY_MS 50u
+#define TREE_PRUNE_BATCH 256u
+/* The lazy announcement of a settled tree (past TREE_SETTLED packets
+ * here: its first ones drew their PRUNEs) is made for one packet in
+ * TREE_SETTLED_ANN_EVERY only, the nodes taking turns (by their own tree
+ * key): it is there to find a broken tree link, which one packet in three
+ * still does, and reconciliation finds every packet an INV did not
+ * announce.  (One INV id a node and packet was ~2 % of the payload.) */
+#define TREE_SETTLED TREE_FRESH
+#define TREE_SETTLED_ANN_EVERY 3u
 /* ... and wait this long for others to share their INV frame (instead of
  * GOSSIP_INV_DELAY_MS): they repair, they do not carry, the latency. */
 #define TREE_INV_DELAY_MS 50u
@@ -573,7 +607,31 @@ struct tree {
 	uint32_t lazy;               /* tree peer bits: pruned us, do not push */
 	uint32_t pruned;             /* ... we pruned (sent PRUNE) */
 	uint32_t used;               /* tclock at the last use */
+	uint32_t pushed0;            /* ... the first packet was pushed to */
+	uint32_t plazy;              /* ... predicted lazy at its birth */
 	uint16_t seen;               /* packets of it handled (saturates) */
+	int8_t up;                   /* slot that pushed the latest first
+	                                copy (our parent), -1 none */
+};
+
+/* A new tree's first packet is pushed only to the peers treelearn.h
+ * predicts need it; TREE_LEARN_MS after its birth (the PRUNEs its first
+ * push drew are back: a round trip, 2 x 160 ms at most on the sim's WAN
+ * profile, plus TREE_PRUNE_DELAY_MS; one later than that counts as "kept",
+ * the safe side) the tree is counted into the prediction.  Birth order is kept in a ring of TLQ_SLOTS (full: a birth
+ * is not counted). */
+#define TREE_LEARN_MS 400u
+#ifndef TLQ_SLOTS
+#define TLQ_SLOTS 4096u
+#endif
+/* Predicted-lazy peers of a tree's first packet that are announced it
+ * (the others, if the push of some other neighbour misses them, wait for
+ * a lazy INV of a later hop or reconciliation). */
+#define TREE_PLAZY_ANN 2u
+
+struct tlq_ent {
+	uint32_t key;
+	uint64_t at;
 };
 
 /* ---- across the parts ---- */
@@ -637,12 +695,15 @@ uint32_t gsp_tree_key_of(const struct gossip *g, uint64_t sid);
 void gsp_tree_note(struct gossip *g, uint64_t sid, uint32_t key,
                    const struct gpeer *src);
 struct tree *gsp_tree_get(struct gossip *g, uint32_t key, bool create);
+void gsp_tree_born(struct gossip *g, struct tree *t, const struct gpeer *up);
+void gsp_tree_learn_due(struct gossip *g);
 bool gsp_tree_eager(const struct gossip *g, const struct tree *t,
                     const struct gpeer *p);
 void gsp_tree_dup(struct gossip *g, struct gpeer *p, uint64_t sid,
                   uint32_t key);
 void gsp_tree_fetched(struct gossip *g, struct gpeer *p, uint32_t key);
 void gsp_tree_flush(struct gossip *g, struct gpeer *p);
+bool gsp_tree_flush_due(const struct gossip *g, const struct gpeer *p);
 bool gsp_backed(struct gossip *g, struct gpeer *p);
 void gsp_on_prune(struct gossip *g, struct gpeer *p, const uint8_t *keys,
                   uint32_t c, bool graft);

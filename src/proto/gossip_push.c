@@ -177,7 +177,7 @@ void gsp_on_new_key(struct gossip *g, struct stored *sp, int from_peer,
 	struct gpeer *from = from_peer >= 0 ? peer_get(g, from_peer) : NULL;
 	unsigned relay = from_peer == GOSSIP_FROM_HOLD ? 0 :
 	                 from_peer < 0 ? g->cfg.max_relay : sp->relay;
-	unsigned pushed = 0, lazy = 0;
+	unsigned pushed = 0, lazy = 0, plazy = 0;
 	uint32_t key = from_peer == -1 ? g->tree_key :
 	               from_peer == GOSSIP_FROM_HOLD ? 0 :
 	               tag & WIRE_TREE_KEY_MASK;
@@ -205,10 +205,18 @@ void gsp_on_new_key(struct gossip *g, struct stored *sp, int from_peer,
 	if (key) {
 		gsp_tree_note(g, sid, key,
 		              from && (tag & WIRE_TAG_EAGER) ? from : NULL);
-		t = gsp_tree_get(g, key, true);
+		t = gsp_tree_get(g, key, false);
+		if (!t && (t = gsp_tree_get(g, key, true)) != NULL)
+			gsp_tree_born(g, t, from && (tag & WIRE_TAG_EAGER) ? from
+			                                                  : NULL);
 		if (t && t->seen < UINT16_MAX)
 			t->seen++;
+		/* the parent: the peer that pushed the first copy */
+		if (t && from && (tag & WIRE_TAG_EAGER) && gsp_tree_peer(g, from))
+			t->up = (int8_t)from->tslot;
 	}
+	if (g->tlq_n)
+		gsp_tree_learn_due(g);
 	if (g->npeers == 0)
 		return;
 	/* start at a rotating offset so pushes spread over the peers */
@@ -226,11 +234,26 @@ void gsp_on_new_key(struct gossip *g, struct stored *sp, int from_peer,
 				announce(g, p, sid);
 				continue;
 			}
+			uint32_t bit = 1u << p->tslot;
 			if (gsp_tree_eager(g, t, p)) {
 				if (gsp_enqueue(g, p, sp, 0, key | WIRE_TAG_EAGER,
-				                false))
+				                false)) {
 					g->st.tree_pushed++;
-			} else if (lazy < TREE_LAZY_ANN) {
+					if (t->seen == 1)
+						t->pushed0 |= bit;
+				}
+			} else if (t->seen == 1 && (t->plazy & bit)) {
+				/* predicted not to need the first packet: told,
+				 * it fetches and grafts if no push reaches it */
+				if (plazy < TREE_PLAZY_ANN) {
+					announce(g, p, sid);
+					plazy++;
+				}
+			} else if (lazy < TREE_LAZY_ANN &&
+			           (t->seen <= TREE_SETTLED ||
+			            (t->seen + g->tree_key) %
+			            TREE_SETTLED_ANN_EVERY == 0)) {
+				/* (nodes take turns: the tree key differs) */
 				announce(g, p, sid);
 				lazy++;
 			}

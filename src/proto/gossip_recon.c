@@ -86,7 +86,8 @@ void gsp_cu_refill(struct gossip *g, struct gpeer *p)
 void gsp_recon_start(struct gossip *g, struct gpeer *p)
 {
 	uint32_t now = wall(g);
-	p->next_recon = g->now_ms + GOSSIP_RECON_INTERVAL_MS;
+	p->next_recon = g->now_ms +
+	                ((uint64_t)GOSSIP_RECON_INTERVAL_MS << p->recon_quiet);
 	if (now < g->cfg.purgetime + 2)
 		return;
 	uint32_t t0 = now - g->cfg.purgetime + 5, t1 = now - 2;
@@ -326,9 +327,16 @@ void gsp_on_summary_sec(struct gossip *g, struct gpeer *p,
 		return;
 	p->recon_open = false;
 	if (s->n == 0) {
+		if (p->recon_quiet < RECON_QUIET_MAX)
+			p->recon_quiet++;  /* nothing missing: ask less often */
 		p->synced = true;
 		p->cu_busy = false;
 		return;
+	}
+	if (p->recon_quiet) {        /* differences: back to once a second */
+		p->recon_quiet = 0;
+		if (p->next_recon > g->now_ms + GOSSIP_RECON_INTERVAL_MS)
+			p->next_recon = g->now_ms + GOSSIP_RECON_INTERVAL_MS;
 	}
 	struct u64vec ids = {0};
 	size_t nent = 0;

@@ -22,6 +22,8 @@ void gsp_tree_peer_add(struct gossip *g, struct gpeer *p)
 		g->km_sid = xcalloc(KEYMAP_SLOTS, sizeof(*g->km_sid));
 		g->km_key = xcalloc(KEYMAP_SLOTS, sizeof(*g->km_key));
 		g->km_src = xcalloc(KEYMAP_SLOTS, sizeof(*g->km_src));
+		g->tl = xcalloc(1, sizeof(*g->tl));
+		g->tlq = xcalloc(TLQ_SLOTS, sizeof(*g->tlq));
 	}
 	for (int b = 0; b < TREE_PEERS; b++) {
 		if (!(g->tslots & (1u << b))) {
@@ -33,16 +35,43 @@ void gsp_tree_peer_add(struct gossip *g, struct gpeer *p)
 	/* more than TREE_PEERS v3 peers: the others as v2 peers */
 }
 
-/* Its bit is cleared everywhere: the next peer in the slot starts eager. */
+/* Its bit is cleared everywhere: the next peer in the slot starts eager.
+ * The trees it was our parent in (it pushed their latest first copy) are
+ * grafted on every tree peer we had pruned for them: their next packet
+ * comes from each, the duplicates prune all but the fastest again.
+ * (Without it a child waited for a lazy INV, one packet in
+ * TREE_SETTLED_ANN_EVERY of a settled tree, or for reconciliation.) */
 void gsp_tree_peer_del(struct gossip *g, struct gpeer *p)
 {
 	if (p->tslot < 0)
 		return;
+	struct gpeer *by_slot[TREE_PEERS] = {0};
+	for (size_t k = 0; k < g->npeers; k++) {
+		struct gpeer *q = g->peers[k];
+		if (q != p && q->tslot >= 0)
+			by_slot[q->tslot] = q;
+	}
 	uint32_t m = ~(1u << p->tslot);
 	for (size_t i = 0; i < (size_t)TREE_SETS * TREE_WAYS; i++) {
-		g->trees[i].lazy &= m;
-		g->trees[i].pruned &= m;
+		struct tree *t = &g->trees[i];
+		t->lazy &= m;
+		t->pruned &= m;
+		t->pushed0 &= m;
+		t->plazy &= m;
+		if (t->key == 0 || t->up != p->tslot)
+			continue;
+		t->up = -1;
+		for (int b = 0; b < TREE_PEERS; b++) {
+			struct gpeer *q = by_slot[b];
+			if (!q || !(t->pruned & (1u << b)) ||
+			    q->graft.n >= WIRE_MAX_KEYS)
+				continue;
+			t->pruned &= ~(1u << b);
+			u32_push(&q->graft, t->key);
+			g->st.tree_grafted++;
+		}
 	}
+	tl_forget(g->tl, (unsigned)p->tslot);
 	g->tslots &= m;
 	p->tslot = -1;
 }
@@ -103,9 +132,55 @@ struct tree *gsp_tree_get(struct gossip *g, uint32_t key, bool create)
 		return NULL;
 	v->key = key;
 	v->lazy = v->pruned = 0;
+	v->pushed0 = v->plazy = 0;
+	v->up = -1;
 	v->seen = 0;
 	v->used = ++g->tclock;
 	return v;
+}
+
+/* The entry of key, if any, its LRU order untouched. */
+static struct tree *tree_find(const struct gossip *g, uint32_t key)
+{
+	struct tree *s = &g->trees[tree_set(key) * TREE_WAYS];
+	for (unsigned w = 0; w < TREE_WAYS; w++)
+		if (s[w].key == key)
+			return &s[w];
+	return NULL;
+}
+
+/* t was just created for a packet whose first copy up pushed (NULL: none
+ * did).  In tree mode the peers predicted not to need its first packet
+ * start lazy (treelearn.h), and the birth is queued to be counted. */
+void gsp_tree_born(struct gossip *g, struct tree *t, const struct gpeer *up)
+{
+	t->up = (int8_t)(up && gsp_tree_peer(g, up) ? up->tslot : -1);
+	if (g->cfg.mode != GOSSIP_MODE_TREE || t->up < 0)
+		return;
+	t->plazy = tl_predict(g->tl, (unsigned)t->up, g->tslots);
+	t->lazy |= t->plazy;
+	g->st.tree_predicted += (unsigned)__builtin_popcount(t->plazy);
+	if (g->tlq_n < TLQ_SLOTS) {
+		struct tlq_ent *e = &g->tlq[(g->tlq_head + g->tlq_n++) % TLQ_SLOTS];
+		e->key = t->key;
+		e->at = g->now_ms;
+	}
+}
+
+/* Count the trees born TREE_LEARN_MS ago or more: which peers their first
+ * push went to, which of those pruned it since. */
+void gsp_tree_learn_due(struct gossip *g)
+{
+	while (g->tlq_n > 0) {
+		struct tlq_ent *e = &g->tlq[g->tlq_head];
+		if (e->at + TREE_LEARN_MS > g->now_ms)
+			break;
+		struct tree *t = tree_find(g, e->key);
+		if (t && t->up >= 0)
+			tl_learn(g->tl, (unsigned)t->up, t->pushed0, t->lazy);
+		g->tlq_head = (g->tlq_head + 1) % TLQ_SLOTS;
+		g->tlq_n--;
+	}
 }
 
 bool gsp_tree_eager(const struct gossip *g, const struct tree *t,
@@ -144,6 +219,10 @@ void gsp_tree_dup(struct gossip *g, struct gpeer *p, uint64_t sid,
 		return;
 	t->pruned |= 1u << p->tslot;
 	if (p->prune.n < WIRE_MAX_KEYS) {
+		if (p->prune.n == 0)
+			p->prune_t = g->now_ms;
+		if (t->seen > 1)
+			p->prune_now = true;
 		u32_push(&p->prune, key);
 		g->st.tree_pruned++;
 	}
@@ -174,10 +253,20 @@ static void send_keys(struct gossip *g, struct gpeer *p, uint8_t type,
 	v->n = 0;
 }
 
+/* PRUNE/GRAFT keys wait for p: send them now?  (TREE_PRUNE_DELAY_MS) */
+bool gsp_tree_flush_due(const struct gossip *g, const struct gpeer *p)
+{
+	if (p->graft.n || p->prune_now)
+		return true;
+	return p->prune.n && (p->prune.n >= TREE_PRUNE_BATCH ||
+	                      g->now_ms >= p->prune_t + TREE_PRUNE_DELAY_MS);
+}
+
 void gsp_tree_flush(struct gossip *g, struct gpeer *p)
 {
 	send_keys(g, p, WIRE_PRUNE, &p->prune);
 	send_keys(g, p, WIRE_GRAFT, &p->graft);
+	p->prune_now = false;
 }
 
 /* PRUNE (graft false) or GRAFT from p.  Keys we have no entry for are
@@ -207,6 +296,7 @@ size_t gsp_tree_mem(const struct gossip *g)
 	if (!g->trees)
 		return 0;
 	return (size_t)TREE_SETS * TREE_WAYS * sizeof(*g->trees) +
+	       sizeof(*g->tl) + TLQ_SLOTS * sizeof(*g->tlq) +
 	       KEYMAP_SLOTS * (sizeof(*g->km_sid) + sizeof(*g->km_key) +
 	                       sizeof(*g->km_src));
 }

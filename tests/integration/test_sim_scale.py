@@ -125,6 +125,47 @@ def test_small_tables_and_deterministic_features():
     assert c["tables"] == "large" and c["gossip_known_slots"] == "16384"
 
 
+def test_new_trees_do_not_flood():
+    # Of the design, not the model: 100 nodes (WAN, degree 8) at 20/s for
+    # 20 s, each creator publishing ~4 packets, most creators' first packet
+    # after the nodes have seen other trees form.  A first packet that
+    # floods costs ~8 copies a node; pushed only to the peers learnt to
+    # need it (treelearn.c), ~5.  Before: copies 2.94, control 0.646
+    # (SUMMARY once a second, one PRUNE frame a duplicate); now 2.39,
+    # 0.331 at 1.24x the bound (p99, was 1.21).
+    r, line = run_sim("-nodes=100", "-topology=random", "-degree=8",
+                      "-profile=wan", "-rate=20", "-seconds=20", "-seed=1")
+    assert converged(r), line
+    assert float(r["copies_per_delivery"]) < 2.6, line
+    assert float(r["control_ratio"]) < 0.45, line
+    assert float(r["ratio100_p99"]) < 1.35, line
+
+
+def test_warmup_measures_after_the_trees_formed():
+    base = ("-nodes=40", "-topology=random", "-degree=6", "-profile=wan",
+            "-rate=40", "-seconds=3", "-seed=2")
+    cold, cline = run_sim(*base)
+    assert "warmup_s" not in cold and "copies_all" not in cold, cline
+    warm, wline = run_sim(*base, "-warmup=3")
+    assert converged(warm), wline
+    assert warm["warmup_s"] == "3", wline
+    # the load ran 6 s; latency figures count the last 3 s only
+    assert int(warm["created"]) == 240, wline
+    assert int(warm["tracked"]) == 120, wline
+    # every creator's first packet came in the warm-up: the measured
+    # packets follow formed trees, about one copy each
+    assert float(warm["copies_per_delivery"]) < 1.1, wline
+    assert float(warm["copies_all"]) > float(warm["copies_per_delivery"])
+    assert float(cold["copies_per_delivery"]) > 1.5, cline
+    for bad in ("-warmup=601", "-warmup=-1"):
+        p = subprocess.run([SIM, bad], capture_output=True, text=True,
+                           timeout=10)
+        assert p.returncode == 2 and "sim:" in p.stderr, bad
+    p = subprocess.run([SIM, "-catchup=125000", "-warmup=2"],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 2 and "warmup" in p.stderr
+
+
 def test_bad_new_arguments():
     for bad in ("-latency=150-20", "-latency=20-", "-loss=-1", "-loss=51",
                 "-loss=x", "-churn=101", "-spam=-2", "-priority=13",
@@ -141,7 +182,7 @@ def test_bad_new_arguments():
                        timeout=10)
     for opt in ("-profile", "-loss", "-uplink", "-downlink", "-churn",
                 "-spam", "-priority", "-catchup", "-tables", "-track",
-                "-purgetime"):
+                "-purgetime", "-warmup"):
         assert opt in p.stdout, opt
 
 
@@ -166,7 +207,10 @@ def test_output_buffer_decides_what_priorities_can_do():
     assert converged(a), aline
     assert converged(b), bline
     assert int(b["honest_prop100_p50_ms"]) < int(a["honest_prop100_p50_ms"])
-    assert int(b["honest_prop100_p99_ms"]) < int(a["honest_prop100_p99_ms"])
+    # p99 (1-2 of 160 honest packets): 393 against 548 ms when a new
+    # tree's first packet flooded; with learnt first-packet eager sets the
+    # 1 MiB case sends fewer copies down the slow links and both are 423
+    assert int(b["honest_prop100_p99_ms"]) <= int(a["honest_prop100_p99_ms"])
 
 
 def test_graph_file(tmp_path):

@@ -355,6 +355,7 @@ static void pump(unsigned steps)
 }
 
 static uint32_t seq_payload;
+static bool store_only;  /* make_packet: stored, gossip not told */
 
 /* A valid packet (txpowbits 0) created and stored at node i. */
 static struct stored *make_packet(int i, uint32_t ts, size_t plen, int prio)
@@ -387,7 +388,8 @@ static struct stored *make_packet(int i, uint32_t ts, size_t plen, int prio)
 		                           (uint32_t)(now_ms / 1000), &sp), E_OK);
 		break;
 	}
-	gossip_on_new(nodes[i].g, sp, -1, now_ms);
+	if (!store_only)
+		gossip_on_new(nodes[i].g, sp, -1, now_ms);
 	return sp;
 }
 
@@ -554,10 +556,49 @@ static void test_overload(void **state)
 	nodes[0].room = SIZE_MAX;
 	gossip_drain(nodes[0].g, 1);
 	assert_int_equal(gossip_queued_bytes(nodes[0].g, 1), 0);
-	pump(100);
-	assert_same(0, 1);  /* what was shed comes by announce/pull */
+	/* what was shed comes by reconciliation: node 1's rounds found
+	 * nothing before, so its next SUMMARY may wait up to 4 s
+	 * (RECON_QUIET_MAX) */
+	pump(300);
+	assert_same(0, 1);
 	now_ms += 2000;
 	assert_false(gossip_get_stats(nodes[0].g, now_ms)->overloaded);
+	teardown_nodes();
+}
+
+/* Reconciliation backs off while it finds nothing: a SUMMARY a second
+ * at first, then every 2 s, then every 4 s (RECON_QUIET_MAX); a packet
+ * only one side holds (never announced) is still found by the next round,
+ * and that round brings the interval back to 1 s. */
+static void test_recon_backoff(void **state)
+{
+	setup_nodes(0);
+	connect_nodes(0, 1);
+	for (int k = 0; k < 20; k++)
+		make_packet(0, T0 - 100 - (uint32_t)k, 40, 0);
+	pump(5);
+	assert_same(0, 1);
+	uint64_t r0 = gossip_get_stats(nodes[0].g, now_ms)->recon_rounds;
+	pump(1000);                  /* 20 s, nothing differs */
+	uint64_t quiet = gossip_get_stats(nodes[0].g, now_ms)->recon_rounds - r0;
+	assert_true(quiet >= 4);     /* still asking ... */
+	assert_true(quiet <= 7);     /* ... but not 20 times */
+	store_only = true;
+	make_packet(1, T0 - 50, 40, 0);
+	store_only = false;
+	r0 = gossip_get_stats(nodes[0].g, now_ms)->recon_rounds;
+	unsigned steps = 0;
+	while (count_of(0) < 21 && steps < 300) {   /* at most 6 s */
+		pump(1);
+		steps++;
+	}
+	assert_int_equal(count_of(0), 21);
+	assert_true(steps <= 5000 / 20 + 10);       /* a 4 s wait at most */
+	/* the round that found it: the next one a second later */
+	uint64_t r1 = gossip_get_stats(nodes[0].g, now_ms)->recon_rounds;
+	pump(1100 / 20);
+	assert_true(gossip_get_stats(nodes[0].g, now_ms)->recon_rounds > r1);
+	assert_true(r1 > r0);
 	teardown_nodes();
 }
 
@@ -1276,6 +1317,7 @@ int main(void)
 		cmocka_unit_test(test_loss_recovery),
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_overload),
+		cmocka_unit_test(test_recon_backoff),
 		cmocka_unit_test(test_recon_hostile),
 		cmocka_unit_test(test_pending_per_peer),
 		cmocka_unit_test(test_mixed_versions),

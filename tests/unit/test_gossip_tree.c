@@ -343,9 +343,13 @@ static void test_prune_to_tree(void **state)
 	settle();
 	assert_true(holds(1, sp) && holds(2, sp));
 	assert_true(dups_all() > 0);
+	/* the PRUNEs a first packet draws wait TREE_PRUNE_DELAY_MS for
+	 * others to the same peer */
+	assert_int_equal(nodes[1].sent_type[WIRE_PRUNE] +
+	                 nodes[2].sent_type[WIRE_PRUNE], 0);
+	run_ms(200);
 	assert_true(nodes[1].sent_type[WIRE_PRUNE] +
 	            nodes[2].sent_type[WIRE_PRUNE] > 0);
-	run_ms(200);
 	uint64_t d0 = dups_all();
 	uint64_t req = nodes[1].sent_type[WIRE_GETBITS] +
 	               nodes[2].sent_type[WIRE_GETBITS] +
@@ -391,6 +395,60 @@ static void test_graft_repair(void **state)
 		settle();
 		assert_true(holds(2, sp)); /* pushed by 1 at once */
 	}
+	teardown();
+}
+
+/* The same break, but the node sees its parent go (the connection
+ * closes): it grafts the peer it had pruned for that tree at once, and the
+ * next packet is pushed to it through 1 with no time passing (no
+ * announcement, no fetch). */
+static void test_parent_gone_grafts(void **state)
+{
+	setup();
+	triangle();
+	make_packet(0);
+	run_ms(200);
+	make_packet(0);
+	run_ms(200);                 /* tree: 0 -> 1, 0 -> 2 */
+	uint64_t g0 = gossip_get_stats(nodes[2].g, now_ms)->tree_grafted;
+	unlink_nodes(0, 2);
+	assert_int_equal(gossip_get_stats(nodes[2].g, now_ms)->tree_grafted,
+	                 g0 + 1);
+	gossip_tick(nodes[2].g, now_ms);   /* the daemon's next tick: sent */
+	settle();
+	struct stored *sp = make_packet(0);
+	settle();
+	assert_true(holds(2, sp));
+	/* node 1 lost only a child: nothing to graft */
+	uint64_t g1 = gossip_get_stats(nodes[1].g, now_ms)->tree_grafted;
+	unlink_nodes(1, 2);
+	assert_int_equal(gossip_get_stats(nodes[1].g, now_ms)->tree_grafted,
+	                 g1);
+	teardown();
+}
+
+/* A settled tree's lazy announcements: one packet in
+ * TREE_SETTLED_ANN_EVERY (3) at each node, not every packet (1 and 2 are
+ * each other's lazy peer for node 0's tree). */
+static void test_settled_tree_announces_less(void **state)
+{
+	setup();
+	triangle();
+	for (int k = 0; k < 5; k++) {
+		make_packet(0);
+		run_ms(200);
+	}
+	uint64_t inv0 = nodes[1].sent_type[WIRE_INV] +
+	                nodes[2].sent_type[WIRE_INV];
+	for (int k = 0; k < 30; k++) {
+		struct stored *sp = make_packet(0);
+		run_ms(100);
+		assert_true(holds(1, sp) && holds(2, sp));
+	}
+	uint64_t inv = nodes[1].sent_type[WIRE_INV] +
+	               nodes[2].sent_type[WIRE_INV] - inv0;
+	assert_true(inv >= 15);      /* 10 a node */
+	assert_true(inv <= 25);      /* not 30 */
 	teardown();
 }
 
@@ -1102,6 +1160,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_prune_to_tree),
 		cmocka_unit_test(test_graft_repair),
+		cmocka_unit_test(test_parent_gone_grafts),
+		cmocka_unit_test(test_settled_tree_announces_less),
 		cmocka_unit_test(test_announce_waits),
 		cmocka_unit_test(test_mixed_v2),
 		cmocka_unit_test(test_hostile_tree_frames),

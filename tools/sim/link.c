@@ -131,6 +131,8 @@ void s_send(void *ctx, int peer, const uint8_t *buf, size_t len)
 		return;
 	wb_bytes(link_push(l, len), buf, len);
 	control_bytes += len;
+	if (len > 4)
+		control_by_type[buf[4]] += len;
 }
 
 void s_send_packet(void *ctx, int peer, const struct stored *sp,
@@ -144,6 +146,7 @@ void s_send_packet(void *ctx, int peer, const struct stored *sp,
 	                   stored_bytes(sp), sp->len, relay);
 	packet_bytes += sp->len;
 	control_bytes += WIRE_HDR_LEN;
+	control_by_type[WIRE_PACKET] += WIRE_HDR_LEN;
 }
 
 /* One PACKETS frame or, with tags, one TPACKETS frame (as net.c). */
@@ -174,6 +177,8 @@ static void send_batch(void *ctx, int peer, const struct stored *const *sps,
 	wb_end(b);
 	packet_bytes += pbytes;
 	control_bytes += WIRE_HDR_LEN + total - pbytes; /* header, lengths */
+	control_by_type[tags ? WIRE_TPACKETS : WIRE_PACKETS] +=
+		WIRE_HDR_LEN + total - pbytes;
 }
 
 void s_send_packets(void *ctx, int peer, const struct stored *const *sps,

@@ -33,6 +33,11 @@ static void usage(FILE *f)
 	"  -rate=R           packets created per simulated second, at random\n"
 	"                    nodes, 1..200000 (2000)\n"
 	"  -seconds=S        load duration, 1..600 (10)\n"
+	"  -warmup=S         the load runs S seconds more before the measured\n"
+	"                    -seconds: latency figures, copies and control\n"
+	"                    count only packets created after it (trees have\n"
+	"                    formed, as in a network that has run a while);\n"
+	"                    copies_all / control_all cover the whole run (0)\n"
 	"  -settle=S         at most S simulated seconds after the load for\n"
 	"                    every node to hold every packet, 1..3600 (10)\n"
 	"  -size=B           packet bytes, 40..65536 (256)\n"
@@ -231,6 +236,8 @@ int parse_args(int argc, char **argv)
 				strcpy(o.topology, eq + 1);
 		} else if (!strncmp(a, "rate=", 5)) {
 			bad = parse_range(eq + 1, 1, 200000, &o.rate);
+		} else if (!strncmp(a, "warmup=", 7)) {
+			bad = parse_range(eq + 1, 0, 600, &o.warmup);
 		} else if (!strncmp(a, "seconds=", 8)) {
 			bad = parse_range(eq + 1, 1, 600, &o.seconds);
 		} else if (!strncmp(a, "settle=", 7)) {
@@ -340,7 +347,13 @@ int parse_args(int argc, char **argv)
 		fprintf(stderr, "sim: -restart node must be below -nodes\n");
 		return -1;
 	}
-	if ((uint64_t)o.rate * (uint64_t)o.seconds * (uint64_t)(1 + o.spam) >
+	if (o.warmup && (o.catchup || o.restart_node >= 0 || o.part_t1 >= 0)) {
+		fprintf(stderr, "sim: -warmup with -catchup, -restart or "
+		        "-partition is not supported\n");
+		return -1;
+	}
+	if ((uint64_t)o.rate * (uint64_t)(o.seconds + o.warmup) *
+	    (uint64_t)(1 + o.spam) >
 	    SIM_MAX_PACKETS) {
 		fprintf(stderr, "sim: rate x seconds (with spam) over %u packets\n",
 		        SIM_MAX_PACKETS);

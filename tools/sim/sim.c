@@ -72,10 +72,15 @@ struct link *links;
 size_t nlinks;
 static struct pktrec *pk;
 static size_t pkcap;
+/* -warmup: packets numbered from nwarm on were created after it (until
+ * then UINT32_MAX); control and payload bytes when it ended */
+static uint32_t nwarm = UINT32_MAX;
+static uint64_t warm_end, control_bytes0, packet_bytes0;
 static uint32_t ncreated, nlost, nspam;
 uint64_t now_ms;
 static uint64_t rng_state;
 uint64_t control_bytes, packet_bytes;
+uint64_t control_by_type[256];     /* control bytes by frame type */
 static uint64_t misbehaved;
 uint64_t seg_lost;
 static uint64_t churn_leaves, churn_joins;
@@ -127,6 +132,17 @@ static void s_misbehave(void *ctx, int peer, unsigned score, const char *why)
 void schedule(uint64_t at, uint32_t kind, uint32_t id)
 {
 	wheel_add(at < now_ms ? now_ms : at, kind, id);
+}
+
+static double ratio_of(uint64_t a, uint64_t b)
+{
+	return b ? (double)a / (double)b : 0.0;
+}
+
+/* The first packet number the figures count (-warmup). */
+static uint32_t nwarm_or_0(void)
+{
+	return o.warmup ? nwarm : 0;
 }
 
 /* The packet's creation number, from its payload ("sim <n> ..."). */
@@ -186,8 +202,11 @@ static int s_ingest(void *ctx, int peer, const uint8_t *pkt, size_t len,
 		return E_PROTO;
 	rc = store_put(n->store, pkt, len, &pe, wall_s(n), out);
 	n->copies++;
+	bool measured = o.warmup && packet_seq(pkt, len) >= (int64_t)nwarm;
+	n->copies_m += measured;
 	if (rc == E_OK) {
 		n->recv_new++;
+		n->recv_new_m += measured;
 		count_arrival(n, *out);
 	} else if (rc == E_DUP) {
 		n->dups++;
@@ -613,7 +632,7 @@ static void create_packet(bool spam)
 		return;
 	pk[ncreated] = (struct pktrec){.created = now_ms, .last = now_ms,
 	                               .have = 0, .trk = -1, .spam = spam};
-	if (ncreated % (uint32_t)track_every == 0)
+	if (ncreated % (uint32_t)track_every == 0 && ncreated >= nwarm_or_0())
 		pk[ncreated].trk = met_track(&graph, origin, spam ? 1 : 0);
 	ncreated++;
 	nspam += spam;
@@ -858,8 +877,19 @@ static void print_bound_figures(double run_s)
 	printf(" profile=%s latency_hi_ms=%lld track_every=%lld",
 	       o.profile, (long long)o.latency_hi, (long long)track_every);
 	print_figs("", &f);
-	printf(" copies_per_delivery=%.4f", news ? (double)copies / (double)news
-	                                         : 0.0);
+	if (o.warmup) {
+		uint64_t cm = 0, nm = 0;
+		for (int i = 0; i < o.nodes; i++) {
+			cm += nodes[i].copies_m;
+			nm += nodes[i].recv_new_m;
+		}
+		printf(" copies_per_delivery=%.4f warmup_s=%lld copies_all=%.4f "
+		       "control_all=%.4f", ratio_of(cm, nm), (long long)o.warmup,
+		       ratio_of(copies, news),
+		       ratio_of(control_bytes, packet_bytes));
+	} else {
+		printf(" copies_per_delivery=%.4f", ratio_of(copies, news));
+	}
 	printf(" uplink=%lld downlink=%lld loss=%g segments_delayed_by_loss=%llu",
 	       (long long)o.uplink, (long long)o.downlink, o.loss * 100.0,
 	       (unsigned long long)seg_lost);
@@ -960,7 +990,7 @@ int main(int argc, char **argv)
 	          o.catchup;
 	nodes = xcalloc((size_t)o.nodes, sizeof(*nodes));
 	links = xcalloc((size_t)o.nodes * SIM_MAX_DEGREE, sizeof(*links));
-	pkcap = (size_t)(o.rate * o.seconds * (1 + o.spam)) + 1;
+	pkcap = (size_t)(o.rate * (o.seconds + o.warmup) * (1 + o.spam)) + 1;
 	pk = xcalloc(pkcap, sizeof(*pk));
 	now_ms = SIM_T0;
 	wheel_init();
@@ -987,7 +1017,8 @@ int main(int argc, char **argv)
 			maxt = SIM_TRACK_CELLS / (uint64_t)o.nodes;
 		met_init(o.nodes, (uint32_t)maxt);
 	}
-	load_end = SIM_T0 + (uint64_t)o.seconds * 1000;
+	warm_end = SIM_T0 + (uint64_t)o.warmup * 1000;
+	load_end = warm_end + (uint64_t)o.seconds * 1000;
 	deadline = load_end + (uint64_t)o.settle * 1000;
 	for (; now_ms < deadline; now_ms++) {
 		uint64_t t = now_ms - SIM_T0;
@@ -1004,6 +1035,11 @@ int main(int argc, char **argv)
 				update_links();
 			if (now_ms < load_end)
 				update_churn();
+		}
+		if (o.warmup && now_ms == warm_end) {
+			nwarm = ncreated;
+			control_bytes0 = control_bytes;
+			packet_bytes0 = packet_bytes;
 		}
 		if (now_ms < load_end) {
 			/* rate/1000 packets per ms, the remainder carried */
@@ -1034,7 +1070,7 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	/* figures */
 	lat = xmalloc(((size_t)ncreated + 1) * sizeof(*lat));
-	for (n = 0; n < ncreated; n++)
+	for (n = nwarm_or_0(); n < ncreated; n++)
 		if (pk[n].have >= (uint32_t)o.nodes)
 			lat[all++] = pk[n].last - pk[n].created;
 	qsort(lat, all, sizeof(*lat), cmp_u64);
@@ -1061,13 +1097,25 @@ int main(int argc, char **argv)
 	       (long long)o.jitter, (long long)o.bandwidth, (long long)o.seed,
 	       ncreated, nlost, all, (unsigned long long)missing,
 	       adds ? (double)dups / (double)adds : 0.0,
-	       packet_bytes ? (double)control_bytes / (double)packet_bytes : 0.0,
+	       o.warmup ? ratio_of(control_bytes - control_bytes0,
+	                           packet_bytes - packet_bytes0)
+	                : ratio_of(control_bytes, packet_bytes),
 	       (unsigned long long)(all ? lat[all / 2] : 0),
 	       (unsigned long long)(all ? lat[(uint64_t)all * 99 / 100] : 0),
 	       (unsigned long long)(all ? lat[all - 1] : 0),
 	       conv ? (long long)conv_ms : -1LL, conv ? 1 : 0,
 	       (long long)o.skew, (unsigned long long)misbehaved);
 	free(lat);
+	if (o.progress) {
+		/* control bytes by frame type, per payload byte */
+		fprintf(stderr, "# sim: control by type (hex=ratio):");
+		for (int ty = 0; ty < 256; ty++)
+			if (control_by_type[ty] && packet_bytes)
+				fprintf(stderr, " %02x=%.4f", ty,
+				        (double)control_by_type[ty] /
+				        (double)packet_bytes);
+		fprintf(stderr, "\n");
+	}
 	print_bound_figures((double)(t1.tv_sec - t0.tv_sec) +
 	                    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	fflush(stdout);

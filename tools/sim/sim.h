@@ -71,6 +71,8 @@ struct snode {
 	uint64_t added, dups;
 	uint64_t copies;             /* packets received from peers */
 	uint64_t recv_new;           /* ... that were new here */
+	uint64_t copies_m, recv_new_m;  /* ... of packets created after
+	                                   the -warmup */
 	int skew;                    /* wall clock offset (s) */
 	struct fhold *hold;          /* packets from the near future */
 	uint64_t due_at;             /* EV_DUE scheduled at (0 none) */
@@ -111,6 +113,7 @@ struct opts {
 	char tables[8];                     /* auto, large, small */
 	int64_t purgetime;                  /* s, as -purgetime */
 	int64_t progress;                   /* 1: a stderr line a second */
+	int64_t warmup;                     /* s of load before -seconds */
 	int64_t sndbuf;                     /* output buffer, bytes */
 };
 
@@ -120,6 +123,7 @@ extern struct link *links;
 extern size_t nlinks;
 extern uint64_t now_ms;
 extern uint64_t control_bytes, packet_bytes;
+extern uint64_t control_by_type[256];
 extern uint64_t seg_lost;        /* segments delayed by a lost IP packet */
 extern bool limited;             /* some bandwidth limit or loss */
 
