@@ -263,11 +263,29 @@ static void replied(struct evhttp_request *req)
 	}
 }
 
+/* evhttp_send_reply, for a client that half-closed after its request
+ * (shutdown(SHUT_WR), as raw clients do) as well: evhttp watches a
+ * connection for reads while it writes an answer and takes that EOF for a
+ * client gone, cutting the answer after its first write (~16 KB).  Reads
+ * stay off until the answer is out (evhttp turns them on again for the
+ * next request, or closes); a client truly gone still fails the writes. */
+static void send_reply(struct evhttp_request *req, int code,
+                       const char *reason, struct evbuffer *buf)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev =
+		evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+
+	evhttp_send_reply(req, code, reason, buf);
+	if (bev)
+		bufferevent_disable(bev, EV_READ);
+}
+
 static void send_empty(struct evhttp_request *req, int code,
                        const char *reason)
 {
 	replied(req);
-	evhttp_send_reply(req, code, reason, NULL);
+	send_reply(req, code, reason, NULL);
 }
 
 void rpc_http_reply(struct evhttp_request *req, int code, const char *reason,
@@ -285,7 +303,7 @@ void rpc_http_reply(struct evhttp_request *req, int code, const char *reason,
 	                      "Content-Type", ctype) != 0)
 		abort(); /* out of memory, as xmalloc */
 	replied(req);
-	evhttp_send_reply(req, code, reason, buf);
+	send_reply(req, code, reason, buf);
 	evbuffer_free(buf);
 }
 
@@ -373,8 +391,7 @@ static void send_text(struct evhttp_request *req, int code, const char *s,
 	                      "Content-Type", "application/json") != 0)
 		abort(); /* out of memory, as xmalloc */
 	replied(req);
-	evhttp_send_reply(req, code, code == 200 ? "OK"
-	                                        : "Internal Server Error", buf);
+	send_reply(req, code, code == 200 ? "OK" : "Internal Server Error", buf);
 	evbuffer_free(buf);
 }
 

@@ -435,3 +435,20 @@ def test_node_serves_after_abuse(node):
         assert r.status == 200
     finally:
         idle.close()
+
+
+def test_large_answer_reaches_a_client_that_half_closed(node):
+    """A client may shut down its sending side once its request is written
+    (raw_http does): the whole answer still arrives.  evhttp watches the
+    connection for reads while it writes an answer, and took that EOF for a
+    client gone: answers were cut after their first write (~16 KB)."""
+    payload = "ab" * 150000
+    h = node.rpc("DEX_broadcast", payload, "4", "halfclose")["hash"]
+    for _ in range(3):
+        r = node.http(body=json.dumps({"method": "DEX_get",
+                                       "params": [h], "id": 1}))
+        assert r.status == 200
+        assert len(r.body) > 300000, len(r.body)
+        res = json.loads(r.body)["result"]
+        assert res["hash"] == h and res["payload"] == payload
+    check_healthy(node)

@@ -47,10 +47,9 @@ def parse(text):
 
 
 def get_metrics(node):
-    """GET /metrics as a scraper does (http.client: the request is not
-    followed by a half-close, which evhttp takes for the client leaving
-    and which cuts an answer over ~16 KB short; dexnet.raw_http does
-    it).  Returns HTTPResult."""
+    """GET /metrics as a scraper does (http.client, a persistent
+    connection; test_http checks the half-closing client of
+    dexnet.raw_http separately).  Returns HTTPResult."""
     import base64
     import http.client
     user, pw = node.auth()
