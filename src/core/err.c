@@ -17,6 +17,7 @@ const char *err_str(int e)
 	case E_DUP: return "already held";
 	case E_CANCELLED: return "cancelled";
 	case E_IO: return "i/o error";
+	case E_FULL: return "memory cap reached: every packet held has at least this priority";
 	case E_PKT_TRUNCATED: return "packet truncated";
 	case E_PKT_TRAILING: return "bytes after packet";
 	case E_PKT_PLEN: return "bad pubkey length";

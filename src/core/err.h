@@ -18,6 +18,8 @@ enum err {
 	E_DUP = -8,       /* already held */
 	E_CANCELLED = -9, /* operation interrupted */
 	E_IO = -10,
+	E_FULL = -11,     /* the store's memory cap holds only packets at least
+	                   * as important (store_put's E_NOMEM, to a client) */
 
 	/* packet codec (packet_decode), one code per malformed case */
 	E_PKT_TRUNCATED = -20, /* a length points past the bytes given, or L < 30 */

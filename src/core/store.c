@@ -1274,6 +1274,8 @@ static void evict_one(struct store *s)
 	assert(b->t == t && (b->pmask & (1u << c)));
 found:
 	s->pr[c].oldest = t;
+	if (s->cfg.on_evict)
+		s->cfg.on_evict(&slot_rec(s, b->l[c].tail)->pub, s->cfg.evict_arg);
 	rec_remove(s, b->l[c].tail);
 	s->st.evicted++;
 }

@@ -71,6 +71,11 @@ void stored_view(const struct stored *sp, struct packet_view *pv);
 struct store_config {
 	uint32_t purgetime;  /* seconds; held while now - timestamp < purgetime */
 	uint64_t maxmem;     /* cap on bytes used by packets and their records */
+	/* Called with each packet the memory cap removes, just before it is
+	 * removed (the store is consistent: the callback may read it, not
+	 * change it), or NULL. */
+	void (*on_evict)(struct stored *sp, void *arg);
+	void *evict_arg;
 };
 
 struct store_stats {

@@ -60,6 +60,9 @@ json_t *events_stats_json(const struct node *n);
 void events_on_stored(struct node *n, struct stored *sp);
 void events_on_cancelled(struct node *n, struct stored *sp);
 void events_before_purge(struct node *n, uint32_t now);
+/* sp is about to be removed by the memory cap (-maxmem): a purge event,
+ * after the stored events still pending. */
+void events_on_evicted(struct node *n, struct stored *sp);
 
 /* The filters of DEX_list (API.md 4.2) in its validation order:
  * minpriority, tagA, tagB, pubkey33, minA, maxA, minB, maxB, then the

@@ -128,6 +128,16 @@ void events_on_cancelled(struct node *n, struct stored *sp)
 	deliver(e, EV_CANCELLED, sp);
 }
 
+void events_on_evicted(struct node *n, struct stored *sp)
+{
+	struct events *e = n->events;
+
+	if (!e || !subs_count(e->subs))
+		return;
+	flush_pending(e);
+	deliver(e, EV_PURGED, sp);
+}
+
 static bool purge_cb(struct stored *sp, void *arg)
 {
 	struct events *e = arg;

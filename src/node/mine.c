@@ -164,6 +164,8 @@ static void job_done(void *arg)
 		rc = E_CANCELLED;
 	if (rc == E_OK) {
 		rc = node_add_local(n, j->pkt, j->len, &sp);
+		if (rc == E_NOMEM)
+			rc = E_FULL; /* not "too many being mined": the cap */
 		if (rc != E_OK)
 			sp = NULL;
 	}

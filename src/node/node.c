@@ -339,6 +339,11 @@ void node_tick(struct node *n, uint32_t now)
 		log_stats(n, now);
 }
 
+static void on_evict(struct stored *sp, void *arg)
+{
+	events_on_evicted(arg, sp);
+}
+
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct node *n = arg;
@@ -355,8 +360,11 @@ int node_init(struct node *n, struct event_base *base, struct config *cfg)
 	n->cfg = cfg;
 	n->start_time = node_now();
 	(void)hist_init(&n->ctr.lag_hist, node_lag_bounds, node_lag_nbounds);
+	memset(&sc, 0, sizeof sc);
 	sc.purgetime = cfg->purgetime;
 	sc.maxmem = cfg->maxmem;
+	sc.on_evict = on_evict;
+	sc.evict_arg = n;
 	n->store = store_new(&sc);
 	if (!n->store)
 		return E_NOMEM;

@@ -728,3 +728,35 @@ def test_live_events_during_a_long_replay(solo):
     assert [p["hash"] for p in s.of("packet")] == held + live
     assert subs_stats(n)["dropped"] == 0
     s.close()
+
+
+def test_purge_events_for_memory_evictions(make_node):
+    """A packet the memory cap (-maxmem) removes gives a purge event, like
+    an expired one: a subscriber mirroring the held matches does not keep
+    what the node dropped.  A broadcast the full store refuses says so."""
+    n = make_node("m", args=FAST + ["-maxmem=1"]).start()
+    s = SSE(n, {"tagA": "EV"})
+    s.wait(SSE.eose)
+    big = "cd" * 120000                    # 120 kB a packet
+    made, refused = [], []
+    for prio in ["0"] * 12 + ["3"] * 3:    # a 1 MiB cap holds about 8
+        r = n.rpc("DEX_broadcast", big, prio, "EV")
+        if "hash" in r:
+            made.append(r["hash"])
+        else:
+            refused.append(r)
+    # the lowest priority held refuses an equal one (its proof of work
+    # may have bought more than asked: how many is not fixed)
+    assert refused and all(r == {"result": "error", "error": "memory cap "
+                                 "reached: every packet held has at least "
+                                 "this priority"} for r in refused), refused
+    held = {m["hash"] for m in n.rpc("DEX_list", "0", "0", "EV")["matches"]}
+    gone = [h for h in made if h not in held]
+    assert len(gone) >= 3, (len(made), len(held))
+    assert n.stats()["ram"] == len(held)
+    s.wait(lambda x: len(x.of("purge")) >= len(gone), what="purge events")
+    s.pump(0.3)
+    assert sorted(p["hash"] for p in s.of("purge")) == sorted(gone)
+    # every packet made was announced first, the purges after
+    assert {p["hash"] for p in s.of("packet")} == set(made)
+    s.close()

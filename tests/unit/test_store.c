@@ -556,6 +556,72 @@ static void test_eviction_order(void **state)
 	store_free(s);
 }
 
+/* on_evict sees each packet the cap removes, in eviction order, while it
+ * is still held (and nothing else: purges do not call it). */
+struct evict_log {
+	struct store *s;
+	uint8_t hash[8][32];
+	int n;
+	bool held_when_called;
+};
+
+static void log_evict(struct stored *sp, void *arg)
+{
+	struct evict_log *l = arg;
+
+	if (l->n < 8)
+		memcpy(l->hash[l->n], sp->hash, 32);
+	l->n++;
+	if (!l->s || store_get_hash(l->s, sp->hash) != sp)
+		l->held_when_called = false;
+}
+
+static void test_eviction_hook(void **state)
+{
+	struct mp m[4], hi;
+	struct store_stats st;
+	struct evict_log log = {.held_when_called = true};
+	uint64_t one;
+	struct store *s = mkstore(3600, 1ULL << 40);
+
+	mk(&m[0], "T", "", NULL, 0, 0, T0, 100, "same-size");
+	assert_int_equal(put(s, &m[0], T0), E_OK);
+	store_get_stats(s, &st);
+	one = st.bytes;
+	store_free(s);
+
+	struct store_config c = {.purgetime = 3600, .maxmem = one * 4,
+	                         .on_evict = log_evict, .evict_arg = &log};
+	s = store_new(&c);
+	assert_non_null(s);
+	log.s = s;
+	for (int i = 0; i < 4; i++) {
+		mk(&m[i], "T", "", NULL, 0, 0, T0 + (uint32_t)i, 100 + (uint32_t)i,
+		   "same-size");
+		m[i].pe.priority = i == 1 ? 0 : 1;
+		assert_int_equal(put(s, &m[i], T0 + 3), E_OK);
+	}
+	assert_int_equal(log.n, 0);
+	/* two higher-priority packets evict m[1] (priority 0), then m[0] */
+	for (int i = 0; i < 2; i++) {
+		mk(&hi, "T", "", NULL, 0, 0, T0 + 3, 300 + (uint32_t)i, "same-size");
+		hi.pe.priority = 5;
+		assert_int_equal(store_put(s, hi.buf, hi.len, &hi.pe, T0 + 3, NULL),
+		                 E_OK);
+	}
+	assert_int_equal(log.n, 2);
+	assert_memory_equal(log.hash[0], m[1].pe.hash, 32);
+	assert_memory_equal(log.hash[1], m[0].pe.hash, 32);
+	assert_true(log.held_when_called);
+	assert_false(store_has(s, m[1].pe.hash));
+	/* expiry is not eviction */
+	assert_true(store_purge(s, T0 + 3 + 3600) > 0);
+	assert_int_equal(log.n, 2);
+	store_get_stats(s, &st);
+	assert_int_equal(st.evicted, 2);
+	store_free(s);
+}
+
 /* Among equal priorities the victim is the oldest timestamp second, then
  * the oldest arrival in it; priorities >= 15 form one class. */
 static void test_eviction_time(void **state)
@@ -1628,6 +1694,7 @@ int main(void)
 		cmocka_unit_test(test_purge_boundary),
 		cmocka_unit_test(test_ring_reuse),
 		cmocka_unit_test(test_eviction_order),
+		cmocka_unit_test(test_eviction_hook),
 		cmocka_unit_test(test_eviction_time),
 		cmocka_unit_test(test_random_cap),
 		cmocka_unit_test(test_fingerprint_order),
