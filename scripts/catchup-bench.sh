@@ -307,30 +307,9 @@ def main(a):
     # 1. link B -> A, load N packets into A; A pushes them to B
     B.call('addnode', addr_a, 'add')
     wait_for('link B-A', 30, lambda: node_peers(B) and node_peers(A))
-    secs = max(1, int(math.ceil(a['held'] / float(a['rate']))))
-    rate = int(math.ceil(a['held'] / float(secs)))
     t_load = mono()
-    g = subprocess.run([a['gen'], '-connect=%s' % addr_a, '-rate=%d' % rate,
-                        '-seconds=%d' % secs, '-sample=1000000', '-txpowbits=0'],
-                       stdout=subprocess.PIPE, text=True, timeout=secs + 60)
-    if g.returncode != 0 or not g.stdout.startswith('netbench_gen'):
-        die('generator failed (rc %d)' % g.returncode)
-    gen = dict(kv.split('=', 1) for kv in g.stdout.split()[1:])
-    sent = int(gen['sent'])
-    # the generator paces by the ms, so it may fall a few short: top up on A
-    # (DEX_broadcast, same size; A pushes them to B like the rest)
-    topup = max(0, a['held'] - sent)
-    for i in range(topup):
-        A.call('DEX_broadcast', payload_hex('cut', i, a['payload_len']), 0, 'cux')
-    sent += topup
-    def loaded():
-        ra, fa = stats(A)
-        rb, fb = stats(B)
-        return ra == rb and fa == fb and ra >= sent and (ra, fa)
-    held, _ = wait_for('A and B identical after the load',
-                       60 + sent // 5000, loaded, 0.1)
+    held, a['topup'], rate = load_into_a(a, A, [B], addr_a)
     load_s = mono() - t_load
-    a['topup'] = topup
     # 2. cut the link, create M packets on A, wait out the in-flight window
     B.call('addnode', addr_a, 'remove')
     wait_for('link cut', 30, lambda: not node_peers(B) and not node_peers(A))
@@ -387,7 +366,9 @@ def main(a):
 
 def load_into_a(a, A, others, addr_a):
     # N packets into A through the generator (A pushes them on), topped
-    # up; returns when A and every other node hold the same
+    # up with DEX_broadcast (same size) where the generator, which paces
+    # by the ms, fell a few short; returns (held, topped up, rate) when A
+    # and every other node hold the same
     secs = max(1, int(math.ceil(a['held'] / float(a['rate']))))
     rate = int(math.ceil(a['held'] / float(secs)))
     g = subprocess.run([a['gen'], '-connect=%s' % addr_a, '-rate=%d' % rate,
@@ -397,14 +378,16 @@ def load_into_a(a, A, others, addr_a):
         die('generator failed (rc %d)' % g.returncode)
     gen = dict(kv.split('=', 1) for kv in g.stdout.split()[1:])
     sent = int(gen['sent'])
-    for i in range(max(0, a['held'] - sent)):
+    topup = max(0, a['held'] - sent)
+    for i in range(topup):
         A.call('DEX_broadcast', payload_hex('cut', i, a['payload_len']), 0, 'cux')
-    sent = max(sent, a['held'])
+    sent += topup
     def loaded():
         ra, fa = stats(A)
         return ra >= sent and all(stats(o) == (ra, fa) for o in others) and ra
-    return wait_for('sources identical after the load', 60 + sent // 5000,
+    held = wait_for('nodes identical after the load', 60 + sent // 5000,
                     loaded, 0.1)
+    return held, topup, rate
 
 def joiner(a):
     srcs = [Rpc(p) for p in a['rpc_src']]          # A, B, D
@@ -424,7 +407,7 @@ def joiner(a):
     wait_for('B and D linked to A', 30,
              lambda: len(node_peers(A)) == 2 and
              all(node_peers(r) for r in srcs[1:]))
-    held = load_into_a(a, A, srcs[1:], '127.0.0.1:%d' % a['p2p_src'][0])
+    held = load_into_a(a, A, srcs[1:], '127.0.0.1:%d' % a['p2p_src'][0])[0]
     k = a['peers']
     fp_a = stats(A)
     cpu0 = [cpu_s(p) for p in a['pid_src'][:k] + [a['pid'][2]]]
