@@ -267,6 +267,7 @@ struct gpeer {
 	bool v2;                     /* send GETBITS and PACKETS */
 	bool v3;                     /* VERSION >= 3 */
 	int tslot;                   /* tree peer: its bit in tree.lazy, or -1 */
+	uint64_t rtt_ms;             /* gossip_peer_rtt, 0 = unknown */
 	struct u32vec prune, graft;  /* tree keys to send in PRUNE / GRAFT */
 	uint64_t prune_t;            /* the oldest key in prune queued at */
 	bool prune_now;              /* ... one of a tree past its first
