@@ -628,7 +628,9 @@ struct tree {
 /* Predicted-lazy peers of a tree's first packet that are announced it
  * (the others, if the push of some other neighbour misses them, wait for
  * a lazy INV of a later hop or reconciliation). */
+#ifndef TREE_PLAZY_ANN
 #define TREE_PLAZY_ANN 2u
+#endif
 
 struct tlq_ent {
 	uint32_t key;
@@ -702,6 +704,10 @@ bool gsp_tree_eager(const struct gossip *g, const struct tree *t,
                     const struct gpeer *p);
 void gsp_tree_dup(struct gossip *g, struct gpeer *p, uint64_t sid,
                   uint32_t key);
+/* q announced a packet of tree key before its first copy came by push:
+ * with RTT-chosen first pushes (gossip_cfg.tree_rtt_pct) q is grafted. */
+void gsp_tree_announced_first(struct gossip *g, struct gpeer *q,
+                              uint32_t key);
 void gsp_tree_fetched(struct gossip *g, struct gpeer *p, uint32_t key);
 void gsp_tree_flush(struct gossip *g, struct gpeer *p);
 bool gsp_tree_flush_due(const struct gossip *g, const struct gpeer *p);

@@ -195,6 +195,9 @@ void gsp_on_new_key(struct gossip *g, struct stored *sp, int from_peer,
 			/* fetched before the tree brought it: graft */
 			if (key && !(tag & WIRE_TAG_EAGER))
 				gsp_tree_fetched(g, from, key);
+		} else if (from && key && (tag & WIRE_TAG_EAGER)) {
+			/* pushed, after another tree peer announced it */
+			gsp_tree_announced_first(g, peer_get(g, pe->asked), key);
 		}
 		gsp_pend_del(g, pe);
 	}

@@ -258,6 +258,21 @@ void gsp_tree_fetched(struct gossip *g, struct gpeer *p, uint32_t key)
 	}
 }
 
+/* q announced a packet of key (INV, sent TREE_INV_DELAY_MS after q had
+ * it) before the tree pushed it to us: q's path is the faster by that
+ * much, yet q does not push key to us (it was left lazy at the tree's
+ * birth, or we pruned it).  Graft it: the next packet comes both ways and
+ * the slower copy is pruned.  Only with RTT-chosen first pushes, which
+ * leave links out that a shortest-path tree may need (a flooded first
+ * packet finds them itself). */
+void gsp_tree_announced_first(struct gossip *g, struct gpeer *q,
+                              uint32_t key)
+{
+	if (!q || g->cfg.tree_rtt_pct == GOSSIP_TREE_RTT_OFF)
+		return;
+	gsp_tree_fetched(g, q, key);
+}
+
 static void send_keys(struct gossip *g, struct gpeer *p, uint8_t type,
                       struct u32vec *v)
 {

@@ -44,7 +44,9 @@
  * Never lazy: a peer of unknown RTT, the TL_RTT_KEEP fastest peers, and a
  * peer within TL_RTT_SLACK_MS of the fastest (equal RTTs, as on one
  * machine, are all eager). */
+#ifndef TL_RTT_KEEP
 #define TL_RTT_KEEP 2u
+#endif
 #define TL_RTT_SLACK_MS 10u
 
 struct tlearn {
