@@ -627,7 +627,10 @@ struct tree {
 #endif
 /* Predicted-lazy peers of a tree's first packet that are announced it
  * (the others, if the push of some other neighbour misses them, wait for
- * a lazy INV of a later hop or reconciliation). */
+ * a lazy INV of a later hop or reconciliation).  With RTT-chosen first
+ * pushes (gossip_cfg.tree_rtt_pct) every one is: with 2, 256 nodes at
+ * 1,000/s, RTT factor 125 %: p99 1.32 / 1.28 x the bound, with all
+ * 1.28 / 1.27 (seeds 1 / 2), copies and control the same. */
 #ifndef TREE_PLAZY_ANN
 #define TREE_PLAZY_ANN 2u
 #endif
