@@ -167,7 +167,11 @@ struct gossip_cfg {
 	unsigned tree_rtt_pct;
 };
 #define GOSSIP_TREE_RTT_OFF 0xFFFFFFFFu
+/* off: it trades the p99 latency and control for fewer first-packet
+ * copies (docs/bench.md "First pushes by link RTT"); a build may set it */
+#ifndef GOSSIP_TREE_RTT_PCT
 #define GOSSIP_TREE_RTT_PCT GOSSIP_TREE_RTT_OFF
+#endif
 
 struct gossip_stats {
 	uint64_t sent;               /* whole packets handed to send_packet */
