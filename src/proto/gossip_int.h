@@ -630,7 +630,7 @@ struct tree {
  * a lazy INV of a later hop or reconciliation).  With RTT-chosen first
  * pushes (gossip_cfg.tree_rtt_pct) every one is: with 2, 256 nodes at
  * 1,000/s, RTT factor 125 %: p99 1.32 / 1.28 x the bound, with all
- * 1.28 / 1.27 (seeds 1 / 2), copies and control the same. */
+ * 1.30 / 1.27 (seeds 1 / 2), copies and control the same. */
 #ifndef TREE_PLAZY_ANN
 #define TREE_PLAZY_ANN 2u
 #endif
