@@ -1153,6 +1153,10 @@ static bool on_frame(struct net *net, struct conn *c, uint8_t type,
 	case SESSION_PONG:
 		c->pingtime = (double)(mono_us() - c->ping_us) / 1e6;
 		c->has_ping = true;
+		/* a new tree's first push favours fast links (gossip.h) */
+		if (c->gossiping)
+			gossip_peer_rtt(net->g, c->id,
+			                c->s.rtt_ms ? c->s.rtt_ms : 1);
 		return true;
 	case SESSION_GETADDR:
 		send_addr(net, c);

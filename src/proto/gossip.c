@@ -53,6 +53,8 @@ struct gossip *gossip_new(struct store *s, const struct gossip_cfg *cfg,
 		g->cfg.max_relay = GOSSIP_DEFAULT_MAX_RELAY;
 	if (!g->cfg.queue_cap)
 		g->cfg.queue_cap = GOSSIP_DEFAULT_QUEUE_CAP;
+	if (!g->cfg.tree_rtt_pct)
+		g->cfg.tree_rtt_pct = GOSSIP_TREE_RTT_PCT;
 	g->ops = *ops;
 	g->tree_key = g->cfg.tree_key & WIRE_TREE_KEY_MASK;
 	if (!g->tree_key) {

@@ -159,7 +159,19 @@ struct gossip_cfg {
 	 * it: the packets of one creator are linkable by it (they are by
 	 * their first hop already; docs/decisions.md). */
 	uint32_t tree_key;
+	/* A new tree's first packet, before treelearn.h has counted enough
+	 * trees: not pushed to a tree peer whose RTT (gossip_peer_rtt) is
+	 * above this % of the median of the node's tree peers' RTTs
+	 * (treelearn.h tl_rtt_lazy; PROTOCOL.md 5.1).  0: the default,
+	 * GOSSIP_TREE_RTT_PCT; GOSSIP_TREE_RTT_OFF: never by RTT. */
+	unsigned tree_rtt_pct;
 };
+#define GOSSIP_TREE_RTT_OFF 0xFFFFFFFFu
+/* off: it trades the p99 latency and control for fewer first-packet
+ * copies (docs/bench.md "First pushes by link RTT"); a build may set it */
+#ifndef GOSSIP_TREE_RTT_PCT
+#define GOSSIP_TREE_RTT_PCT GOSSIP_TREE_RTT_OFF
+#endif
 
 struct gossip_stats {
 	uint64_t sent;               /* whole packets handed to send_packet */
@@ -214,6 +226,11 @@ void gossip_peer_del(struct gossip *g, int peer);
  * address do not multiply what catch-up sends it.  Without a group a peer
  * has a budget of its own. */
 void gossip_peer_set_group(struct gossip *g, int peer, uint64_t key);
+/* peer's round-trip time in ms as the caller measured it (a PING; the
+ * simulator: its link latency both ways, jitter included); 0 = unknown.
+ * It may change at any time.  Only a new tree's first packet uses it
+ * (gossip_cfg.tree_rtt_pct). */
+void gossip_peer_rtt(struct gossip *g, int peer, uint64_t ms);
 
 /* A dissemination/sync frame from peer (types PACKET, PACKETS, INV,
  * GETDATA, GETBITS, NOTFOUND, SUMMARY, SUMMARY_SEC, IDLIST, TPACKETS,

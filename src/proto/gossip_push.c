@@ -178,6 +178,8 @@ void gsp_on_new_key(struct gossip *g, struct stored *sp, int from_peer,
 	unsigned relay = from_peer == GOSSIP_FROM_HOLD ? 0 :
 	                 from_peer < 0 ? g->cfg.max_relay : sp->relay;
 	unsigned pushed = 0, lazy = 0, plazy = 0;
+	/* RTT-chosen first pushes leave out more peers: each is told */
+	bool rtt_on = g->cfg.tree_rtt_pct != GOSSIP_TREE_RTT_OFF;
 	uint32_t key = from_peer == -1 ? g->tree_key :
 	               from_peer == GOSSIP_FROM_HOLD ? 0 :
 	               tag & WIRE_TREE_KEY_MASK;
@@ -195,6 +197,9 @@ void gsp_on_new_key(struct gossip *g, struct stored *sp, int from_peer,
 			/* fetched before the tree brought it: graft */
 			if (key && !(tag & WIRE_TAG_EAGER))
 				gsp_tree_fetched(g, from, key);
+		} else if (from && key && (tag & WIRE_TAG_EAGER)) {
+			/* pushed, after another tree peer announced it */
+			gsp_tree_announced_first(g, peer_get(g, pe->asked), key);
 		}
 		gsp_pend_del(g, pe);
 	}
@@ -245,7 +250,7 @@ void gsp_on_new_key(struct gossip *g, struct stored *sp, int from_peer,
 			} else if (t->seen == 1 && (t->plazy & bit)) {
 				/* predicted not to need the first packet: told,
 				 * it fetches and grafts if no push reaches it */
-				if (plazy < TREE_PLAZY_ANN) {
+				if (plazy < TREE_PLAZY_ANN || rtt_on) {
 					announce(g, p, sid);
 					plazy++;
 				}

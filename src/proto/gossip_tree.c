@@ -29,6 +29,7 @@ void gsp_tree_peer_add(struct gossip *g, struct gpeer *p)
 		if (!(g->tslots & (1u << b))) {
 			g->tslots |= 1u << b;
 			p->tslot = b;
+			tl_set_rtt(g->tl, (unsigned)b, p->rtt_ms);
 			return;
 		}
 	}
@@ -74,6 +75,17 @@ void gsp_tree_peer_del(struct gossip *g, struct gpeer *p)
 	tl_forget(g->tl, (unsigned)p->tslot);
 	g->tslots &= m;
 	p->tslot = -1;
+}
+
+void gossip_peer_rtt(struct gossip *g, int peer, uint64_t ms)
+{
+	struct gpeer *p = peer_get(g, peer);
+
+	if (!p)
+		return;
+	p->rtt_ms = ms;
+	if (p->tslot >= 0)
+		tl_set_rtt(g->tl, (unsigned)p->tslot, ms);
 }
 
 bool gsp_tree_peer(const struct gossip *g, const struct gpeer *p)
@@ -157,7 +169,9 @@ void gsp_tree_born(struct gossip *g, struct tree *t, const struct gpeer *up)
 	t->up = (int8_t)(up && gsp_tree_peer(g, up) ? up->tslot : -1);
 	if (g->cfg.mode != GOSSIP_MODE_TREE || t->up < 0)
 		return;
-	t->plazy = tl_predict(g->tl, (unsigned)t->up, g->tslots);
+	t->plazy = tl_predict_rtt(g->tl, (unsigned)t->up, g->tslots,
+	                          g->cfg.tree_rtt_pct == GOSSIP_TREE_RTT_OFF ?
+	                          0 : g->cfg.tree_rtt_pct);
 	t->lazy |= t->plazy;
 	g->st.tree_predicted += (unsigned)__builtin_popcount(t->plazy);
 	if (g->tlq_n < TLQ_SLOTS) {
@@ -242,6 +256,21 @@ void gsp_tree_fetched(struct gossip *g, struct gpeer *p, uint32_t key)
 		u32_push(&p->graft, key);
 		g->st.tree_grafted++;
 	}
+}
+
+/* q announced a packet of key (INV, sent TREE_INV_DELAY_MS after q had
+ * it) before the tree pushed it to us: q's path is the faster by that
+ * much, yet q does not push key to us (it was left lazy at the tree's
+ * birth, or we pruned it).  Graft it: the next packet comes both ways and
+ * the slower copy is pruned.  Only with RTT-chosen first pushes, which
+ * leave links out that a shortest-path tree may need (a flooded first
+ * packet finds them itself). */
+void gsp_tree_announced_first(struct gossip *g, struct gpeer *q,
+                              uint32_t key)
+{
+	if (!q || g->cfg.tree_rtt_pct == GOSSIP_TREE_RTT_OFF)
+		return;
+	gsp_tree_fetched(g, q, key);
 }
 
 static void send_keys(struct gossip *g, struct gpeer *p, uint8_t type,

@@ -38,10 +38,22 @@
 /* one new tree in TL_EXPLORE is not predicted (floods as before) */
 #define TL_EXPLORE 8u
 
+/* Before anything is learnt: link round-trip times (tl_rtt_lazy).  A
+ * shortest-path tree favours fast links, so a peer whose RTT is well above
+ * the node's median RTT is less likely to need the first packet from us.
+ * Never lazy: a peer of unknown RTT, the TL_RTT_KEEP fastest peers, and a
+ * peer within TL_RTT_SLACK_MS of the fastest (equal RTTs, as on one
+ * machine, are all eager). */
+#ifndef TL_RTT_KEEP
+#define TL_RTT_KEEP 2u
+#endif
+#define TL_RTT_SLACK_MS 10u
+
 struct tlearn {
 	uint8_t pushed[TL_PEERS][TL_PEERS];  /* [upstream][peer] */
 	uint8_t kept[TL_PEERS][TL_PEERS];
 	uint32_t ntrees;                     /* new trees predicted for */
+	uint16_t rtt[TL_PEERS];              /* ms per slot, 0 = unknown */
 };
 
 void tl_init(struct tlearn *l);
@@ -53,7 +65,21 @@ void tl_learn(struct tlearn *l, unsigned up, uint32_t pushed, uint32_t lazy);
  * not be pushed to; 0 for an exploring tree, for up == TL_PEERS, and for
  * peers not yet counted TL_MIN times. */
 uint32_t tl_predict(struct tlearn *l, unsigned up, uint32_t peers);
-/* Slot s now holds another peer (or none): forget what was counted for it. */
+/* tl_predict, and of the peers not yet counted TL_MIN times from up,
+ * those tl_rtt_lazy(pct) names (pct 0: none). */
+uint32_t tl_predict_rtt(struct tlearn *l, unsigned up, uint32_t peers,
+                        unsigned pct);
+/* Slot s now holds another peer (or none): forget what was counted for it
+ * (and its RTT). */
 void tl_forget(struct tlearn *l, unsigned s);
+/* The round-trip time of the peer in slot s, in ms (0: unknown; clamped
+ * to 1..65535 otherwise). */
+void tl_set_rtt(struct tlearn *l, unsigned s, uint64_t ms);
+/* The peers (of those in peers, up excluded) whose RTT is above pct % of
+ * the median RTT of the known ones in peers, except those the TL_RTT_*
+ * rules keep eager.  0 when pct is 0 or fewer than TL_RTT_KEEP + 1 RTTs
+ * are known. */
+uint32_t tl_rtt_lazy(const struct tlearn *l, unsigned up, uint32_t peers,
+                     unsigned pct);
 
 #endif

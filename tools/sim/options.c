@@ -81,6 +81,10 @@ static void usage(FILE *f)
 	"  -seed=N           random seed (1)\n"
 	"  -mode=M           dissemination to v3 peers: 0 tree, 1 hop (as\n"
 	"                    v2), 2 mesh, 3 flood (gossip.h) (0)\n"
+	"  -rttlazy=P        a new tree's first packet is not pushed to a\n"
+	"                    peer whose RTT is above P %% of the node's median\n"
+	"                    (before the trees teach it; gossip_cfg.tree_rtt_pct),\n"
+	"                    1-1000, 0 never (the library's default)\n"
 	"  -progress=1       a line on stderr every simulated second\n"
 	"  -help             this text\n", SIM_LARGE_NODES, SIM_TRACK_CELLS,
 	SIM_CHURN_DOWN_S);
@@ -201,7 +205,7 @@ int parse_args(int argc, char **argv)
 	o.purgetime = 3600;
 	o.sndbuf = SIM_SNDBUF;
 	o.seed = 1;
-	o.part_t1 = o.restart_node = -1;
+	o.part_t1 = o.restart_node = o.rttlazy = -1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *eq;
 		int64_t v = 0;
@@ -290,6 +294,8 @@ int parse_args(int argc, char **argv)
 			      o.skew < -3600 || o.skew > 3600;
 		} else if (!strncmp(a, "mode=", 5)) {
 			bad = parse_range(eq + 1, 0, 3, &o.mode);
+		} else if (!strncmp(a, "rttlazy=", 8)) {
+			bad = parse_range(eq + 1, 0, 1000, &o.rttlazy);
 		} else if (!strncmp(a, "seed=", 5)) {
 			bad = parse_range(eq + 1, 0, INT64_MAX, &o.seed);
 		} else if (!strncmp(a, "partition=", 10)) {

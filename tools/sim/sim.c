@@ -271,7 +271,11 @@ static void node_start(struct snode *n)
 	                          .maxmem = STORE_DEFAULT_MAXMEM};
 	struct gossip_cfg gc = {.purgetime = (uint32_t)o.purgetime, .full = true,
 	                        .mode = (unsigned)o.mode,
-	                        .tree_key = (uint32_t)n->idx + 1};
+	                        .tree_key = (uint32_t)n->idx + 1,
+	                        .tree_rtt_pct = o.rttlazy < 0 ? 0 :
+	                                        o.rttlazy == 0 ?
+	                                        GOSSIP_TREE_RTT_OFF :
+	                                        (unsigned)o.rttlazy};
 	struct gossip_ops ops = {
 		.ctx = n, .send = s_send, .send_packet = s_send_packet,
 		.room = s_room, .ingest = s_ingest, .wall_now = s_wall,
@@ -445,6 +449,26 @@ static bool partitioned(int a, int b)
 	       ((a < h) != (b < h));
 }
 
+/* The round trip a's PING to b would measure when the link comes up: the
+ * latency both ways plus a jitter draw each way.  Drawn from a hash, not
+ * rng(): the run's other draws stay as they were. */
+static uint64_t ping_rtt(int a, int b, uint32_t lat)
+{
+	uint64_t x = (uint64_t)o.seed * 0x9E3779B97F4A7C15ULL ^
+	             ((uint64_t)(uint32_t)a << 32 | (uint32_t)b) ^ now_ms;
+	uint64_t rtt = 0;
+
+	for (int k = 0; k < 2; k++) {
+		x += 0x9E3779B97F4A7C15ULL;
+		uint64_t z = x;
+		z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+		z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+		z ^= z >> 31;
+		rtt += o.jitter ? z % (uint64_t)(o.jitter + 1) : 0;
+	}
+	return rtt + 2u * (uint64_t)lat;
+}
+
 /* Bring the link pair at links[i], links[i + 1] up or down as nodes,
  * partitions and restarts say. */
 static void update_pair(size_t i)
@@ -466,6 +490,8 @@ static void update_pair(size_t i)
 			fprintf(stderr, "sim: peer table full\n");
 			exit(1);
 		}
+		gossip_peer_rtt(nodes[a].g, b, ping_rtt(a, b, ab->lat));
+		gossip_peer_rtt(nodes[b].g, a, ping_rtt(b, a, ab->lat));
 		node_after(&nodes[a]);
 		node_after(&nodes[b]);
 	} else {

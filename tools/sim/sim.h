@@ -104,6 +104,8 @@ struct opts {
 	int64_t restart_node, restart_t1, restart_t2;
 	int64_t skew;                       /* node 0's clock offset, s */
 	int64_t mode;                       /* gossip_cfg.mode */
+	int64_t rttlazy;                    /* gossip_cfg.tree_rtt_pct, -1
+	                                       default, 0 off */
 	int64_t uplink, downlink;           /* bytes/s per node, 0 unlimited */
 	double loss;                        /* per IP packet, 0..1 */
 	double churn;                       /* share of nodes per minute */
