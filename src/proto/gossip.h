@@ -176,6 +176,8 @@ struct gossip_stats {
 	uint64_t tree_pushed;        /* packets pushed eagerly along a tree */
 	uint64_t tree_pruned;        /* PRUNE keys sent */
 	uint64_t tree_grafted;       /* GRAFT keys sent */
+	uint64_t queue_skipped;      /* queued packets not sent: the peer
+	                                sent or announced them meanwhile */
 	bool overloaded;             /* shed something in the last second */
 };
 

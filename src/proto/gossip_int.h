@@ -258,7 +258,9 @@ struct gpeer {
 	struct u64vec req;           /* ids to request (GETDATA batch) */
 	struct qring q[QCLASSES];
 	size_t qbytes;
-	size_t room_max;             /* the most room() has given */
+	size_t room_max;             /* the most room() has given in the */
+	uint64_t room_win;           /* ... second from here, */
+	size_t room_prev;            /* ... and in the second before */
 	struct u64vec cu;            /* catch-up backlog: short ids, */
 	size_t cu_head;              /* ... cu.v[cu_head..cu.n) still to queue */
 };
@@ -440,6 +442,14 @@ static inline bool known_skip_cu(const struct gpeer *p, uint64_t sid,
 	       (m & KM_CNT) >= CU_RESEND_MAX;
 }
 
+/* sid was queued for p, and p has since told us it holds it (sent it,
+ * announced it, listed it): the queued copy need not be sent. */
+static inline bool known_got(const struct gpeer *p, uint64_t sid)
+{
+	size_t i = kslot(sid);
+	return p->known[i] == sid && !(p->kmeta[i] & KM_QUEUED);
+}
+
 /* p holds it, is getting it, or was announced it. */
 static inline bool known_has(const struct gpeer *p, uint64_t sid)
 {
@@ -591,7 +601,7 @@ void gsp_tree_dup(struct gossip *g, struct gpeer *p, uint64_t sid,
                   uint32_t key);
 void gsp_tree_fetched(struct gossip *g, struct gpeer *p, uint32_t key);
 void gsp_tree_flush(struct gossip *g, struct gpeer *p);
-bool gsp_backed(struct gossip *g, struct gpeer *p);
+bool gsp_backed(struct gossip *g, struct gpeer *p, int cls);
 void gsp_on_prune(struct gossip *g, struct gpeer *p, const uint8_t *keys,
                   uint32_t c, bool graft);
 size_t gsp_tree_mem(const struct gossip *g);
