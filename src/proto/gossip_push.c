@@ -65,26 +65,33 @@ bool gsp_enqueue(struct gossip *g, struct gpeer *p, const struct stored *sp,
 	return true;
 }
 
-/* p's output is backed up for a packet of class cls: packets of that
- * class or higher wait in its send queue, or its output buffer is more
- * than half full.  The buffer's size is the most room() gave in this
- * second or the last (net.c sizes it in time: SENDBUF_TIME_MS of the
- * link's drain rate), so "half full" is about half that time of sending
- * waiting in it, whatever the link's speed. */
-bool gsp_backed(struct gossip *g, struct gpeer *p, int cls)
+/* room() gave r for p: the output buffer's size is the most room() gave
+ * in this second or the last (net.c sizes it in time: SENDBUF_TIME_MS of
+ * the link's drain rate, so it follows the link's speed). */
+static size_t room_seen(struct gossip *g, struct gpeer *p, size_t r)
 {
-	size_t r = g->ops.room(g->ops.ctx, p->id);
 	if (g->now_ms >= p->room_win + 1000) {
-		p->room_prev = g->now_ms >= p->room_win + 2000 ? 0 : p->room_max;
+		bool last = g->now_ms < p->room_win + 2000;
+		p->room_prev = last ? p->room_max : 0;
 		p->room_max = 0;
 		p->room_win = g->now_ms;
 	}
 	if (r > p->room_max)
 		p->room_max = r;
+	return p->room_max > p->room_prev ? p->room_max : p->room_prev;
+}
+
+/* p's output is backed up for a packet of class cls: packets of that
+ * class or higher wait in its send queue, or its output buffer is more
+ * than half full (about half of SENDBUF_TIME_MS of sending waits in it,
+ * whatever the link's speed). */
+bool gsp_backed(struct gossip *g, struct gpeer *p, int cls)
+{
+	size_t r = g->ops.room(g->ops.ctx, p->id);
+	size_t cap = room_seen(g, p, r);
 	for (int c = cls; c < QCLASSES; c++)
 		if (p->q[c].n)
 			return true;
-	size_t cap = p->room_max > p->room_prev ? p->room_max : p->room_prev;
 	return cap - r > cap / 2;
 }
 
@@ -128,6 +135,7 @@ void gsp_drain(struct gossip *g, struct gpeer *p)
 				nb = bytes = 0;
 			}
 			avail = g->ops.room(g->ops.ctx, p->id);
+			room_seen(g, p, avail);
 			if (avail == 0)
 				break;
 		}
