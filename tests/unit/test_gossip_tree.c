@@ -618,6 +618,45 @@ static void test_fresh_tree_backed(void **state)
 	teardown();
 }
 
+/* A packet waiting in a peer's send queue (its output backed up) that
+ * the peer meanwhile announces to us is not sent to it: the copy would
+ * be a duplicate on the link that can least afford one.  One it did not
+ * announce still goes. */
+static void test_queued_copy_skipped(void **state)
+{
+	setup();
+	link_nodes(0, 1);
+	run_ms(100);
+	for (int k = 0; k < 4; k++)         /* the tree is past its flood */
+		make_packet(0);
+	run_ms(100);
+	room_cap = 0;                       /* the link is backed up */
+	struct stored *a = make_packet(0);
+	struct stored *b = make_packet(0);
+	assert_int_equal(gossip_queued_bytes(nodes[0].g, 1), a->len + b->len);
+	assert_int_equal(links[0][1].len, 0);
+	uint64_t sid = wire_sid(a->hash);
+	struct wbuf f;
+	enum drop_reason why;
+	wb_init(&f);
+	wire_ids_encode(&f, WIRE_INV, &sid, 1);
+	assert_int_equal(gossip_on_msg(nodes[0].g, 1, WIRE_INV,
+	                 f.p + WIRE_HDR_LEN, f.len - WIRE_HDR_LEN, now_ms,
+	                 &why), E_OK);
+	wb_fini(&f);
+	uint64_t sent0 = gossip_get_stats(nodes[0].g, now_ms)->sent;
+	room_cap = SIZE_MAX;
+	gossip_drain(nodes[0].g, 1);
+	const struct gossip_stats *st = gossip_get_stats(nodes[0].g, now_ms);
+	assert_int_equal(st->queue_skipped, 1);
+	assert_int_equal(st->sent, sent0 + 1);
+	assert_int_equal(gossip_queued_bytes(nodes[0].g, 1), 0);
+	settle();
+	assert_true(holds(1, b));
+	assert_false(holds(1, a));          /* it said it had it: not sent */
+	teardown();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -630,6 +669,7 @@ int main(void)
 		cmocka_unit_test(test_untagged_entry),
 		cmocka_unit_test(test_drain_within_room),
 		cmocka_unit_test(test_fresh_tree_backed),
+		cmocka_unit_test(test_queued_copy_skipped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
