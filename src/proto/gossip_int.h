@@ -504,10 +504,10 @@ static inline struct stored *sidx_get(const struct gossip *g, uint64_t sid)
  * node was ~19 % of 256-byte payloads, to 2 of them 7.6 %). */
 #define TREE_LAZY_ANN 1u
 /* A tree's first TREE_FRESH packets flood (no PRUNE has come back yet);
- * to a peer whose output is backed up (TREE_BACKED_BYTES in its output
- * buffer, or packets in its send queue) they are announced instead. */
+ * to a peer whose output is backed up for them (gsp_backed: packets of
+ * their class or higher in its send queue, or its output buffer more than
+ * half full) they are announced instead. */
 #define TREE_FRESH 3u
-#define TREE_BACKED_BYTES (8u << 10)
 /* ... and wait this long for others to share their INV frame (instead of
  * GOSSIP_INV_DELAY_MS): they repair, they do not carry, the latency. */
 #define TREE_INV_DELAY_MS 50u
