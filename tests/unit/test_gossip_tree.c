@@ -25,6 +25,7 @@
 
 #define NNODES 3
 #define SCRIPTED 7                   /* a peer id whose frames we write */
+#define SCRIPTED2 8                  /* ... and a second one */
 #define T0 1767225300u
 
 struct tnode {
@@ -35,6 +36,7 @@ struct tnode {
 	uint64_t sent_type[256];         /* frames sent, by type */
 	unsigned misbehave;
 	struct wbuf sink;                /* what was sent to SCRIPTED */
+	struct wbuf sink2;               /* ... to SCRIPTED2 */
 };
 
 static struct tnode nodes[NNODES];
@@ -64,6 +66,8 @@ static struct wbuf *out_to(struct tnode *me, int peer)
 {
 	if (peer == SCRIPTED)
 		return &me->sink;
+	if (peer == SCRIPTED2)
+		return &me->sink2;
 	assert_true(peer < NNODES && up[me->idx][peer]);
 	return &links[me->idx][peer];
 }
@@ -119,7 +123,8 @@ static size_t room_cap = SIZE_MAX;
 static size_t t_room(void *ctx, int peer)
 {
 	const struct tnode *me = ctx;
-	size_t q = peer == SCRIPTED ? me->sink.len : links[me->idx][peer].len;
+	size_t q = peer == SCRIPTED ? me->sink.len :
+	           peer == SCRIPTED2 ? me->sink2.len : links[me->idx][peer].len;
 	return q >= room_cap ? 0 : room_cap - q;
 }
 
@@ -170,6 +175,7 @@ static void setup(void)
 		gossip_set_send_packets(nodes[i].g, t_send_packets);
 		gossip_set_send_tpackets(nodes[i].g, t_send_tpackets);
 		wb_init(&nodes[i].sink);
+		wb_init(&nodes[i].sink2);
 		version[i] = WIRE_V3;
 		for (int j = 0; j < NNODES; j++)
 			wb_init(&links[i][j]);
@@ -187,6 +193,7 @@ static void teardown(void)
 		gossip_free(nodes[i].g);
 		store_free(nodes[i].store);
 		wb_fini(&nodes[i].sink);
+		wb_fini(&nodes[i].sink2);
 		for (int j = 0; j < NNODES; j++)
 			wb_fini(&links[i][j]);
 	}
@@ -657,6 +664,69 @@ static void test_queued_copy_skipped(void **state)
 	teardown();
 }
 
+static void inv_from(int node, int peer, const uint64_t *ids, uint32_t n)
+{
+	struct wbuf f;
+	enum drop_reason why;
+	wb_init(&f);
+	wire_ids_encode(&f, WIRE_INV, ids, n);
+	assert_int_equal(gossip_on_msg(nodes[node].g, peer, WIRE_INV,
+	                 f.p + WIRE_HDR_LEN, f.len - WIRE_HDR_LEN, now_ms,
+	                 &why), E_OK);
+	wb_fini(&f);
+}
+
+/* Does b hold a GETDATA frame naming sid? */
+static bool getdata_names(const struct wbuf *b, uint64_t sid)
+{
+	for (size_t off = 0; off < b->len;) {
+		uint8_t type;
+		uint32_t n;
+		assert_int_equal(wire_hdr_decode(b->p + off, b->len - off, &type,
+		                                 &n), E_OK);
+		const uint8_t *ids;
+		uint32_t c;
+		if (type == WIRE_GETDATA &&
+		    wire_ids_decode(b->p + off + WIRE_HDR_LEN, n, &ids, &c) ==
+		            E_OK)
+			for (uint32_t k = 0; k < c; k++)
+				if (wire_ids_at(ids, k) == sid)
+					return true;
+		off += WIRE_HDR_LEN + n;
+	}
+	return false;
+}
+
+/* A packet two tree peers announced is fetched, once the tree wait is
+ * over, from the one with fewer fetches pending: the first announcer is
+ * often a node whose links are backed up (it announces instead of
+ * pushing), and sending it every fetch queued them all on its uplink. */
+static void test_fetch_least_asked(void **state)
+{
+	setup();
+	unsigned fl = GOSSIP_PEER_FULL | GOSSIP_PEER_V2 | GOSSIP_PEER_V3;
+	assert_int_equal(gossip_peer_add(nodes[0].g, SCRIPTED, fl, now_ms),
+	                 E_OK);
+	assert_int_equal(gossip_peer_add(nodes[0].g, SCRIPTED2, fl, now_ms),
+	                 E_OK);
+	uint64_t busy[5] = {0x1001, 0x1002, 0x1003, 0x1004, 0x1005};
+	uint64_t x = 0x2002;
+	inv_from(0, SCRIPTED, busy, 5);     /* five fetches wait for it */
+	inv_from(0, SCRIPTED, &x, 1);       /* first to announce x */
+	inv_from(0, SCRIPTED2, &x, 1);
+	wb_reset(&nodes[0].sink);
+	wb_reset(&nodes[0].sink2);
+	now_ms += 120;                      /* past TREE_FETCH_WAIT_MS */
+	gossip_tick(nodes[0].g, now_ms);
+	assert_true(getdata_names(&nodes[0].sink2, x));
+	assert_false(getdata_names(&nodes[0].sink, x));
+	for (int k = 0; k < 5; k++)         /* only SCRIPTED has those */
+		assert_true(getdata_names(&nodes[0].sink, busy[k]));
+	gossip_peer_del(nodes[0].g, SCRIPTED);
+	gossip_peer_del(nodes[0].g, SCRIPTED2);
+	teardown();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -670,6 +740,7 @@ int main(void)
 		cmocka_unit_test(test_drain_within_room),
 		cmocka_unit_test(test_fresh_tree_backed),
 		cmocka_unit_test(test_queued_copy_skipped),
+		cmocka_unit_test(test_fetch_least_asked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
