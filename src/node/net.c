@@ -347,10 +347,11 @@ static void mem_kill(struct conn *c, size_t mem, const char *what)
 static void mem_check(struct net *net);
 
 /* True if c may be given len more bytes within its budget; otherwise c is
- * disconnected.  The total is kept between ticks by adding what is sent;
- * when it passes the budget it is counted again at once (mem_check: the
- * largest holders go, possibly c), so a burst of sends to many peers
- * within one tick cannot overshoot it. */
+ * disconnected.  The total is kept between ticks by counting c again at
+ * each send (what it holds now, plus len); when it passes the budget it
+ * is counted again at once (mem_check: the largest holders go, possibly
+ * c), so a burst of sends to many peers within one tick cannot overshoot
+ * it. */
 static bool conn_budget(struct conn *c, size_t len)
 {
 	struct net *net = c->net;
@@ -360,11 +361,17 @@ static bool conn_budget(struct conn *c, size_t len)
 		mem_kill(c, m + len, "peer over 16 MiB");
 		return false;
 	}
-	net->mem_total += len;
+	/* c as it is now (what it holds besides its output, e.g. a known-set
+	 * allocated on first use, has grown since it was counted; its
+	 * output may have drained) and len more */
+	net->mem_total -= net->mem_total < c->mem ? net->mem_total : c->mem;
+	c->mem = m + len;
+	net->mem_total += c->mem;
 	if (net->mem_total > mem_budget(net)) {
 		mem_check(net);
 		if (c->closing)
 			return false;
+		c->mem += len;
 		net->mem_total += len;
 	}
 	return true;
