@@ -55,13 +55,24 @@
 #include "proto/evict.h"
 #include "proto/gossip.h"
 #include "proto/peers.h"
+#include "proto/sendbuf.h"
 #include "proto/session.h"
 #include "proto/wire.h"
 
 #define NET_TICK_MS 20
 #define NET_OUTBOUND_TARGET 8
-#define NET_OUT_HIGH (1u << 20)        /* room for packets below this */
-#define NET_OUT_LOW (256u << 10)       /* write callback: drain queue */
+/* A connection's output buffer is sent in the order it was written, so
+ * gossip's priority queues order only what has not reached it: it is
+ * sized in time (proto/sendbuf.h), at most NET_OUT_TIME_MS of the rate it
+ * was seen to drain at (at least SENDBUF_FLOOR, at most NET_OUT_HIGH),
+ * and the write callback drains the queue into it when it is down to half
+ * that.  TCP_NOTSENT_LOWAT keeps the kernel's unsent bytes under
+ * NET_NOTSENT_LOWAT, so what waits, waits here where it is measured
+ * (a slow link's kernel buffer would otherwise hold seconds of it). */
+#define NET_OUT_HIGH (1u << 20)
+#define NET_OUT_TIME_MS SENDBUF_TIME_MS
+#define NET_OUT_LOW (256u << 10)       /* a paused peer is read again */
+#define NET_NOTSENT_LOWAT (16u << 10)
 /* A read callback or tick longer than this, or a tick this late, is
  * logged (-debug=net): one long callback delays every peer's traffic. */
 #define NET_SLOW_US 20000u
@@ -115,6 +126,9 @@ struct conn {
 	struct net *net;
 	int id;
 	struct bufferevent *bev;
+	struct sendbuf sb;            /* its output's drain rate */
+	struct evbuffer_cb_entry *outcb;
+	size_t out_low;               /* the write watermark set */
 	bool inbound, connected, closing;
 	bool ready;                   /* handshake done, admitted */
 	bool recv_paused;             /* backpressure: output over the mark */
@@ -333,10 +347,11 @@ static void mem_kill(struct conn *c, size_t mem, const char *what)
 static void mem_check(struct net *net);
 
 /* True if c may be given len more bytes within its budget; otherwise c is
- * disconnected.  The total is kept between ticks by adding what is sent;
- * when it passes the budget it is counted again at once (mem_check: the
- * largest holders go, possibly c), so a burst of sends to many peers
- * within one tick cannot overshoot it. */
+ * disconnected.  The total is kept between ticks by counting c again at
+ * each send (what it holds now, plus len); when it passes the budget it
+ * is counted again at once (mem_check: the largest holders go, possibly
+ * c), so a burst of sends to many peers within one tick cannot overshoot
+ * it. */
 static bool conn_budget(struct conn *c, size_t len)
 {
 	struct net *net = c->net;
@@ -346,11 +361,17 @@ static bool conn_budget(struct conn *c, size_t len)
 		mem_kill(c, m + len, "peer over 16 MiB");
 		return false;
 	}
-	net->mem_total += len;
+	/* c as it is now (what it holds besides its output, e.g. a known-set
+	 * allocated on first use, has grown since it was counted; its
+	 * output may have drained) and len more */
+	net->mem_total -= net->mem_total < c->mem ? net->mem_total : c->mem;
+	c->mem = m + len;
+	net->mem_total += c->mem;
 	if (net->mem_total > mem_budget(net)) {
 		mem_check(net);
 		if (c->closing)
 			return false;
+		c->mem += len;
 		net->mem_total += len;
 	}
 	return true;
@@ -412,8 +433,12 @@ static void conn_free(struct net *net, struct conn *c)
 		if (e->flags == PEERS_ONETRY)
 			peers_book_remove(&net->book, e);
 	}
-	if (c->bev)
+	if (c->bev) {
+		if (c->outcb)
+			evbuffer_remove_cb_entry(bufferevent_get_output(c->bev),
+			                         c->outcb);
 		bufferevent_free(c->bev);
+	}
 	free(c);
 }
 
@@ -850,13 +875,21 @@ static void g_send_tpackets(void *ctx, int peer,
 	send_batch(ctx, peer, sps, relays, tags, n);
 }
 
+/* Room in c's output buffer (sized in time, see NET_OUT_TIME_MS); the
+ * write callback comes when it is down to half its size. */
 static size_t g_room(void *ctx, int peer)
 {
 	struct conn *c = conn_by_id(ctx, peer);
 	if (!c || c->closing || !c->connected)
 		return 0;
 	size_t used = evbuffer_get_length(bufferevent_get_output(c->bev));
-	return used >= NET_OUT_HIGH ? 0 : NET_OUT_HIGH - used;
+	size_t cap = sendbuf_cap(&c->sb, NET_OUT_TIME_MS, SENDBUF_FLOOR,
+	                         NET_OUT_HIGH);
+	if (cap / 2 != c->out_low) {
+		c->out_low = cap / 2;
+		bufferevent_setwatermark(c->bev, EV_WRITE, c->out_low, 0);
+	}
+	return used >= cap ? 0 : cap - used;
 }
 
 static int g_ingest(void *ctx, int peer, const uint8_t *pkt, size_t len,
@@ -1301,8 +1334,9 @@ static void read_cb(struct bufferevent *bev, void *arg)
 	conn_read(arg);
 }
 
-/* Output under NET_OUT_LOW: more packets, and a paused peer is read
- * again (frames already buffered first). */
+/* Output down to its low mark (half its size, g_room): more packets; and
+ * a paused peer is read again once under NET_OUT_LOW (frames already
+ * buffered first). */
 static void write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
@@ -1342,6 +1376,21 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		conn_kill(c, "socket event");
 }
 
+/* What enters and leaves c's output buffer: its drain rate. */
+static void out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+                   void *arg)
+{
+	struct conn *c = arg;
+	uint64_t now = mono_us();
+
+	if (info->n_added)
+		sendbuf_added(&c->sb, now, info->orig_size);
+	if (info->n_deleted)
+		sendbuf_drained(&c->sb, now, info->n_deleted,
+		                info->orig_size + info->n_added -
+		                        info->n_deleted);
+}
+
 static struct conn *conn_new(struct net *net, struct bufferevent *bev,
                              bool inbound, const struct sockaddr_storage *ss)
 {
@@ -1360,7 +1409,10 @@ static struct conn *conn_new(struct net *net, struct bufferevent *bev,
 	net->scfg.seed = net->nonce ^ ((uint64_t)(unsigned)c->id << 32);
 	session_init(&c->s, &net->scfg, inbound, node_mono_ms());
 	bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
-	bufferevent_setwatermark(bev, EV_WRITE, NET_OUT_LOW, 0);
+	sendbuf_init(&c->sb);
+	c->outcb = evbuffer_add_cb(bufferevent_get_output(bev), out_cb, c);
+	c->out_low = SENDBUF_FLOOR / 2;
+	bufferevent_setwatermark(bev, EV_WRITE, c->out_low, 0);
 	if (bufferevent_enable(bev, EV_READ | EV_WRITE) != 0)
 		conn_kill(c, "cannot enable its events");
 	/* append: ids ascend along the list (getpeerinfo order) */
@@ -1387,7 +1439,9 @@ static size_t conn_count(const struct net *net, int dir)
  * 20k/s).
  * TCP_USER_TIMEOUT: data unacknowledged for NET_USER_TIMEOUT_MS ends the
  * connection (a partition is noticed in seconds, not after minutes of
- * retransmission backoff). */
+ * retransmission backoff).
+ * TCP_NOTSENT_LOWAT: at most NET_NOTSENT_LOWAT not yet sent in the
+ * kernel (NET_OUT_TIME_MS above). */
 static void set_sockopts(evutil_socket_t fd)
 {
 	int one = 1;
@@ -1400,6 +1454,12 @@ static void set_sockopts(evutil_socket_t fd)
 	if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto,
 	               sizeof(uto)) != 0)
 		log_msg(LOG_NET, "TCP_USER_TIMEOUT: %s", strerror(errno));
+#ifdef TCP_NOTSENT_LOWAT
+	unsigned int lowat = NET_NOTSENT_LOWAT;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat,
+	               sizeof(lowat)) != 0)
+		log_msg(LOG_NET, "TCP_NOTSENT_LOWAT: %s", strerror(errno));
+#endif
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,

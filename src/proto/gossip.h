@@ -191,6 +191,8 @@ struct gossip_stats {
 	uint64_t tree_grafted;       /* GRAFT keys sent */
 	uint64_t tree_predicted;     /* first packets not pushed to a peer
 	                                predicted lazy (treelearn.h) */
+	uint64_t queue_skipped;      /* queued packets not sent: the peer
+	                                sent or announced them meanwhile */
 	bool overloaded;             /* shed something in the last second */
 };
 

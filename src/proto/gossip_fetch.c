@@ -454,6 +454,37 @@ static bool fetch_busy(const struct gossip *g, const struct pend *e,
 }
 
 
+/* A deferred fetch is asked now: of the peers that announced it (the
+ * first, e->asked, and the alternates), the one with the fewest fetches
+ * pending (ties: the first).  The first announcer is often a node whose
+ * links are backed up (it announces instead of pushing): sending every
+ * fetch there queues them all on its uplink.  The others stay
+ * alternates. */
+static struct gpeer *least_asked(struct gossip *g, struct pend *e)
+{
+	struct gpeer *best = peer_get(g, e->asked);
+	int bi = -1;
+
+	for (unsigned k = 0; k < e->nalt; k++) {
+		struct gpeer *q = peer_get(g, e->alt[k]);
+		if (!q || q->npend >= q->pcap)
+			continue;
+		/* best's count includes this entry */
+		if (!best || q->npend + 1 < best->npend) {
+			best = q;
+			bi = (int)k;
+		}
+	}
+	if (bi >= 0) {
+		int old = e->asked;
+		pend_unask(g, e);
+		e->asked = best->id;
+		best->npend++;
+		e->alt[bi] = old;
+	}
+	return best;
+}
+
 /* Timed-out fetches, in deadline order: a peer still delivering gets
  * more time (fetch_busy), otherwise the next alternate is asked. */
 void gsp_fetch_tick(struct gossip *g, uint64_t now_ms)
@@ -468,7 +499,7 @@ void gsp_fetch_tick(struct gossip *g, uint64_t now_ms)
 		struct pend *e = gsp_pend_get(g, f.sid);
 		if (!e || !e->deferred || e->deadline != f.deadline)
 			continue;
-		struct gpeer *p = peer_get(g, e->asked);
+		struct gpeer *p = least_asked(g, e);
 		e->deferred = false;
 		e->deadline = now_ms + GOSSIP_FETCH_TIMEOUT_MS;
 		e->asked_ms = now_ms;

@@ -311,7 +311,9 @@ struct gpeer {
 	struct u64vec req;           /* ids to request (GETDATA batch) */
 	struct qring q[QCLASSES];
 	size_t qbytes;
-	size_t room_max;             /* the most room() has given */
+	size_t room_max;             /* the most room() has given in the */
+	uint64_t room_win;           /* ... second from here, */
+	size_t room_prev;            /* ... and in the second before */
 	struct u64vec cu;            /* catch-up backlog: short ids, */
 	size_t cu_head;              /* ... cu.v[cu_head..cu.n) still to queue */
 	struct u64vec cu_after;      /* catch-up queued for it since the last
@@ -506,6 +508,14 @@ static inline bool known_skip_cu(const struct gpeer *p, uint64_t sid,
 	       (m & KM_CNT) >= CU_RESEND_MAX;
 }
 
+/* sid was queued for p, and p has since told us it holds it (sent it,
+ * announced it, listed it): the queued copy need not be sent. */
+static inline bool known_got(const struct gpeer *p, uint64_t sid)
+{
+	size_t i = kslot(sid);
+	return p->known[i] == sid && !(p->kmeta[i] & KM_QUEUED);
+}
+
 /* p holds it, is getting it, or was announced it. */
 static inline bool known_has(const struct gpeer *p, uint64_t sid)
 {
@@ -560,10 +570,10 @@ static inline struct stored *sidx_get(const struct gossip *g, uint64_t sid)
  * node was ~19 % of 256-byte payloads, to 2 of them 7.6 %). */
 #define TREE_LAZY_ANN 1u
 /* A tree's first TREE_FRESH packets flood (no PRUNE has come back yet);
- * to a peer whose output is backed up (TREE_BACKED_BYTES in its output
- * buffer, or packets in its send queue) they are announced instead. */
+ * to a peer whose output is backed up for them (gsp_backed: packets of
+ * their class or higher in its send queue, or its output buffer more than
+ * half full) they are announced instead. */
 #define TREE_FRESH 3u
-#define TREE_BACKED_BYTES (8u << 10)
 /* PRUNEs drawn by a tree's first packet wait up to TREE_PRUNE_DELAY_MS
  * (or TREE_PRUNE_BATCH keys) for others to the same peer: a creator's
  * next packet comes much later, and when trees form by the hundred (a
@@ -714,7 +724,7 @@ void gsp_tree_announced_first(struct gossip *g, struct gpeer *q,
 void gsp_tree_fetched(struct gossip *g, struct gpeer *p, uint32_t key);
 void gsp_tree_flush(struct gossip *g, struct gpeer *p);
 bool gsp_tree_flush_due(const struct gossip *g, const struct gpeer *p);
-bool gsp_backed(struct gossip *g, struct gpeer *p);
+bool gsp_backed(struct gossip *g, struct gpeer *p, int cls);
 void gsp_on_prune(struct gossip *g, struct gpeer *p, const uint8_t *keys,
                   uint32_t c, bool graft);
 size_t gsp_tree_mem(const struct gossip *g);

@@ -65,17 +65,35 @@ bool gsp_enqueue(struct gossip *g, struct gpeer *p, const struct stored *sp,
 	return true;
 }
 
-/* p's output is backed up: packets wait in its send queue, or its output
- * buffer holds more than TREE_BACKED_BYTES (against the most room() has
- * ever given it). */
-bool gsp_backed(struct gossip *g, struct gpeer *p)
+/* room() gave r for p: the output buffer's size is the most room() gave
+ * in this second or the last (net.c sizes it in time: SENDBUF_TIME_MS of
+ * the link's drain rate, so it follows the link's speed). */
+static size_t room_seen(struct gossip *g, struct gpeer *p, size_t r)
 {
-	if (p->qbytes > 0)
-		return true;
-	size_t r = g->ops.room(g->ops.ctx, p->id);
+	if (g->now_ms >= p->room_win + 1000) {
+		bool last = g->now_ms < p->room_win + 2000;
+		p->room_prev = last ? p->room_max : 0;
+		p->room_max = 0;
+		p->room_win = g->now_ms;
+	}
 	if (r > p->room_max)
 		p->room_max = r;
-	return p->room_max - r > TREE_BACKED_BYTES;
+	return p->room_max > p->room_prev ? p->room_max : p->room_prev;
+}
+
+/* p's output is backed up for a packet of class cls: packets of that
+ * class or higher wait in its send queue, or its output buffer is more
+ * than half full (about half of SENDBUF_TIME_MS of sending waits in it,
+ * whatever the link's speed), or takes nothing at all (also on a link
+ * whose room this node has not seen lately). */
+bool gsp_backed(struct gossip *g, struct gpeer *p, int cls)
+{
+	size_t r = g->ops.room(g->ops.ctx, p->id);
+	size_t cap = room_seen(g, p, r);
+	for (int c = cls; c < QCLASSES; c++)
+		if (p->q[c].n)
+			return true;
+	return r == 0 || cap - r > cap / 2;
 }
 
 static void send_batch(struct gossip *g, struct gpeer *p, bool tp,
@@ -118,6 +136,7 @@ void gsp_drain(struct gossip *g, struct gpeer *p)
 				nb = bytes = 0;
 			}
 			avail = g->ops.room(g->ops.ctx, p->id);
+			room_seen(g, p, avail);
 			if (avail == 0)
 				break;
 		}
@@ -128,7 +147,14 @@ void gsp_drain(struct gossip *g, struct gpeer *p)
 		struct qent e = q_pop(&p->q[cls]);
 		p->qbytes -= e.len;
 		p->qn--;
-		known_sent(p, wire_sid(e.hash));
+		uint64_t esid = wire_sid(e.hash);
+		if (known_got(p, esid)) {
+			/* p sent or announced it to us while it waited here:
+			 * a copy would be a duplicate */
+			g->st.queue_skipped++;
+			continue;
+		}
+		known_sent(p, esid);
 		struct stored *sp = store_get_hash(g->store, e.hash);
 		if (!sp)
 			continue; /* purged meanwhile */
@@ -233,7 +259,7 @@ void gsp_on_new_key(struct gossip *g, struct stored *sp, int from_peer,
 		if (t && gsp_tree_peer(g, p)) {
 			if (g->cfg.mode == GOSSIP_MODE_TREE &&
 			    t->seen <= TREE_FRESH && gsp_tree_eager(g, t, p) &&
-			    gsp_backed(g, p)) {
+			    gsp_backed(g, p, prio_class(sp->priority))) {
 				/* a tree still flooding: an announcement, not a
 				 * copy, onto a link that is backed up */
 				announce(g, p, sid);

@@ -1155,6 +1155,108 @@ static void test_catchup_first_peer_keeps_blocks(void **state)
 	teardown();
 }
 
+/* A packet waiting in a peer's send queue (its output backed up) that
+ * the peer meanwhile announces to us is not sent to it: the copy would
+ * be a duplicate on the link that can least afford one.  One it did not
+ * announce still goes. */
+static void test_queued_copy_skipped(void **state)
+{
+	setup();
+	link_nodes(0, 1);
+	run_ms(100);
+	for (int k = 0; k < 4; k++)         /* the tree is past its flood */
+		make_packet(0);
+	run_ms(100);
+	room_cap = 0;                       /* the link is backed up */
+	struct stored *a = make_packet(0);
+	struct stored *b = make_packet(0);
+	assert_int_equal(gossip_queued_bytes(nodes[0].g, 1), a->len + b->len);
+	assert_int_equal(links[0][1].len, 0);
+	uint64_t sid = wire_sid(a->hash);
+	struct wbuf f;
+	enum drop_reason why;
+	wb_init(&f);
+	wire_ids_encode(&f, WIRE_INV, &sid, 1);
+	assert_int_equal(gossip_on_msg(nodes[0].g, 1, WIRE_INV,
+	                 f.p + WIRE_HDR_LEN, f.len - WIRE_HDR_LEN, now_ms,
+	                 &why), E_OK);
+	wb_fini(&f);
+	uint64_t sent0 = gossip_get_stats(nodes[0].g, now_ms)->sent;
+	room_cap = SIZE_MAX;
+	gossip_drain(nodes[0].g, 1);
+	const struct gossip_stats *st = gossip_get_stats(nodes[0].g, now_ms);
+	assert_int_equal(st->queue_skipped, 1);
+	assert_int_equal(st->sent, sent0 + 1);
+	assert_int_equal(gossip_queued_bytes(nodes[0].g, 1), 0);
+	settle();
+	assert_true(holds(1, b));
+	assert_false(holds(1, a));          /* it said it had it: not sent */
+	teardown();
+}
+
+static void inv_from(int node, int peer, const uint64_t *ids, uint32_t n)
+{
+	struct wbuf f;
+	enum drop_reason why;
+	wb_init(&f);
+	wire_ids_encode(&f, WIRE_INV, ids, n);
+	assert_int_equal(gossip_on_msg(nodes[node].g, peer, WIRE_INV,
+	                 f.p + WIRE_HDR_LEN, f.len - WIRE_HDR_LEN, now_ms,
+	                 &why), E_OK);
+	wb_fini(&f);
+}
+
+/* Does b hold a GETDATA frame naming sid? */
+static bool getdata_names(const struct wbuf *b, uint64_t sid)
+{
+	for (size_t off = 0; off < b->len;) {
+		uint8_t type;
+		uint32_t n;
+		assert_int_equal(wire_hdr_decode(b->p + off, b->len - off, &type,
+		                                 &n), E_OK);
+		const uint8_t *ids;
+		uint32_t c;
+		if (type == WIRE_GETDATA &&
+		    wire_ids_decode(b->p + off + WIRE_HDR_LEN, n, &ids, &c) ==
+		            E_OK)
+			for (uint32_t k = 0; k < c; k++)
+				if (wire_ids_at(ids, k) == sid)
+					return true;
+		off += WIRE_HDR_LEN + n;
+	}
+	return false;
+}
+
+/* A packet two tree peers announced is fetched, once the tree wait is
+ * over, from the one with fewer fetches pending: the first announcer is
+ * often a node whose links are backed up (it announces instead of
+ * pushing), and sending it every fetch queued them all on its uplink. */
+static void test_fetch_least_asked(void **state)
+{
+	setup();
+	unsigned fl = GOSSIP_PEER_FULL | GOSSIP_PEER_V2 | GOSSIP_PEER_V3;
+	assert_int_equal(gossip_peer_add(nodes[0].g, SCRIPTED, fl, now_ms),
+	                 E_OK);
+	assert_int_equal(gossip_peer_add(nodes[0].g, SCRIPTED2, fl, now_ms),
+	                 E_OK);
+	uint64_t busy[5] = {0x1001, 0x1002, 0x1003, 0x1004, 0x1005};
+	uint64_t x = 0x2002;
+	inv_from(0, SCRIPTED, busy, 5);     /* five fetches wait for it */
+	inv_from(0, SCRIPTED, &x, 1);       /* first to announce x */
+	inv_from(0, SCRIPTED2, &x, 1);
+	wb_reset(&nodes[0].sink);
+	wb_reset(&nodes[0].sink2);
+	now_ms += 120;                      /* past TREE_FETCH_WAIT_MS */
+	gossip_tick(nodes[0].g, now_ms);
+	assert_true(getdata_names(&nodes[0].sink2, x));
+	assert_false(getdata_names(&nodes[0].sink, x));
+	for (int k = 0; k < 5; k++)         /* only SCRIPTED has those */
+		assert_true(getdata_names(&nodes[0].sink, busy[k]));
+	gossip_peer_del(nodes[0].g, SCRIPTED);
+	gossip_peer_del(nodes[0].g, SCRIPTED2);
+	teardown();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1175,6 +1277,8 @@ int main(void)
 		cmocka_unit_test(test_catchup_owner_live_only),
 		cmocka_unit_test(test_round_skips_empty_seconds),
 		cmocka_unit_test(test_catchup_first_peer_keeps_blocks),
+		cmocka_unit_test(test_queued_copy_skipped),
+		cmocka_unit_test(test_fetch_least_asked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,8 @@
  * link's latency and a jitter, no earlier than the receiver's downlink
  * (-downlink) allows, and never before bytes sent earlier; a lost IP
  * packet (-loss) delays its segment by a retransmission timeout and
- * everything behind it.  room() is net.c's output buffer. */
+ * everything behind it.  room() is net.c's output buffer, sized in time
+ * (proto/sendbuf.h) unless -sndtime=0. */
 #include <stdlib.h>
 
 #include "core/util.h"
@@ -40,6 +41,100 @@ static uint64_t link_rate(const struct link *l)
 	return r;
 }
 
+/* ---- the output buffer sized in time (-sndtime, proto/sendbuf.h) ---- */
+
+/* Bytes of dq's head entry through the bottleneck at t_us. */
+static uint64_t dq_done_at(const struct dep *d, uint64_t t_us)
+{
+	if (t_us >= d->exit_us)
+		return d->len;
+	if (t_us <= d->from_us)
+		return 0;
+	return d->len * (t_us - d->from_us) / (d->exit_us - d->from_us);
+}
+
+/* What got through l's bottleneck up to t_us leaves its output buffer:
+ * told to the buffer's rate meter as net.c tells it the evbuffer's
+ * drains (whole sends at their exit time, the one under way as far as it
+ * got). */
+static void link_observe(struct link *l, uint64_t t_us)
+{
+	while (l->dn) {
+		struct dep *d = &l->dq[l->dhead];
+		uint64_t done = dq_done_at(d, t_us), n = done - d->done;
+		uint64_t at = t_us < d->exit_us ? t_us : d->exit_us;
+
+		if (n == 0 && done < d->len)
+			break;
+		d->done = done;
+		l->unsent -= n;
+		sendbuf_drained(&l->sb, at, (size_t)n, (size_t)l->unsent);
+		if (done < d->len)
+			break;
+		l->dhead = (l->dhead + 1) % l->dcap;
+		l->dn--;
+	}
+}
+
+/* A send of len bytes at now_us whose last byte gets through the
+ * bottleneck at exit_us, taking tx_us there. */
+static void dq_push(struct link *l, uint64_t now_us, uint64_t tx_us,
+                    uint64_t exit_us, size_t len)
+{
+	struct dep *d;
+	uint64_t from;
+
+	if (l->dn == l->dcap) {
+		size_t cap = l->dcap ? 2 * l->dcap : 16;
+		struct dep *q = xmalloc(cap * sizeof(*q));
+
+		for (size_t i = 0; i < l->dn; i++)
+			q[i] = l->dq[(l->dhead + i) % l->dcap];
+		free(l->dq);
+		l->dq = q;
+		l->dcap = cap;
+		l->dhead = 0;
+	}
+	from = exit_us > tx_us ? exit_us - tx_us : 0;
+	if (from < now_us)
+		from = now_us;
+	if (l->dn) {
+		uint64_t prev = l->dq[(l->dhead + l->dn - 1) % l->dcap].exit_us;
+
+		if (exit_us < prev)
+			exit_us = prev;
+		if (from < prev)
+			from = prev;
+	}
+	if (from > exit_us)
+		from = exit_us;
+	sendbuf_added(&l->sb, now_us, (size_t)l->unsent);
+	d = &l->dq[(l->dhead + l->dn++) % l->dcap];
+	*d = (struct dep){.from_us = from, .exit_us = exit_us, .len = len};
+	l->unsent += len;
+}
+
+/* When l's output buffer is down to half its size again (net.c's write
+ * callback): the time (ms) the sends before that get through. */
+uint64_t link_drain_time(struct link *l)
+{
+	uint64_t now_us = now_ms * 1000u, left;
+	size_t low;
+
+	link_observe(l, now_us);
+	low = sendbuf_cap(&l->sb, (unsigned)o.sndtime, SENDBUF_FLOOR,
+	                  (size_t)o.sndbuf) / 2;
+	left = l->unsent;
+	for (size_t i = 0; i < l->dn && left > low; i++) {
+		const struct dep *d = &l->dq[(l->dhead + i) % l->dcap];
+
+		left -= d->len - d->done;
+		if (left <= low)
+			return (d->exit_us + 999u) / 1000u;
+	}
+	return now_ms + 1;
+}
+
 /* Queue len bytes on l: they leave when the link and the sender's uplink
  * are free, arrive after the latency, a jitter and any retransmission,
  * no earlier than the receiver's downlink allows, and never before bytes
@@ -47,8 +142,11 @@ static uint64_t link_rate(const struct link *l)
 struct wbuf *link_push(struct link *l, size_t len)
 {
 	struct snode *from = &nodes[l->from], *to = &nodes[l->to];
-	uint64_t now_us = now_ms * 1000u, start = now_us, end, at_us, at;
+	uint64_t now_us = now_ms * 1000u, start = now_us, end, at_us, at, jit_us;
 	struct seg *s;
+
+	if (o.sndtime)
+		link_observe(l, now_us);
 
 	if (o.bandwidth && l->busy_us > start)
 		start = l->busy_us;
@@ -65,8 +163,8 @@ struct wbuf *link_push(struct link *l, size_t len)
 	}
 	if (o.bandwidth)
 		l->busy_us = end;
-	at_us = end + (uint64_t)l->lat * 1000u +
-	        (o.jitter ? rng() % (uint64_t)(o.jitter + 1) : 0) * 1000u;
+	jit_us = (o.jitter ? rng() % (uint64_t)(o.jitter + 1) : 0) * 1000u;
+	at_us = end + (uint64_t)l->lat * 1000u + jit_us;
 	if (o.loss > 0) {
 		size_t k = (len + SIM_MSS - 1) / SIM_MSS;
 
@@ -83,6 +181,9 @@ struct wbuf *link_push(struct link *l, size_t len)
 		at_us += (uint64_t)len * 1000000u / to->downlink;
 		to->down_busy_us = at_us;
 	}
+	if (o.sndtime)
+		dq_push(l, now_us, end - start,
+		        at_us - (uint64_t)l->lat * 1000u - jit_us, len);
 	at = (at_us + 999u) / 1000u;
 	if (at < l->last_at)
 		at = l->last_at;
@@ -119,6 +220,9 @@ void link_clear(struct link *l)
 	}
 	l->busy_us = l->last_at = 0;
 	l->ev_at = l->drain_at = 0;  /* scheduled events are stale now */
+	l->dhead = l->dn = 0;
+	l->unsent = 0;
+	sendbuf_init(&l->sb);
 }
 
 /* ---- gossip callbacks --------------------------------------------------- */
@@ -221,6 +325,12 @@ size_t s_room(void *ctx, int peer)
 		return 0;
 	if (!limited)
 		return SIZE_MAX;
+	if (o.sndtime) {
+		link_observe(l, now_ms * 1000u);
+		return sendbuf_room(&l->sb, (size_t)l->unsent,
+		                    (unsigned)o.sndtime, SENDBUF_FLOOR,
+		                    (size_t)o.sndbuf);
+	}
 	q = link_queued_bytes(l, &rate);
 	return q >= (uint64_t)o.sndbuf ? 0 : (size_t)((uint64_t)o.sndbuf - q);
 }

@@ -57,8 +57,11 @@ static void usage(FILE *f)
 	"  -downlink=B       bytes/s a node receives on all its links (0)\n"
 	"  -sndbuf=B         a link's output buffer when bandwidth or loss\n"
 	"                    limits it: room() keeps what waits behind the\n"
-	"                    bottleneck under B, a drain at B/4, as net.c's\n"
-	"                    NET_OUT_HIGH/LOW (1048576)\n"
+	"                    bottleneck under B, as net.c's NET_OUT_HIGH\n"
+	"                    (1048576)\n"
+	"  -sndtime=MS       ... and under MS of the rate it drains at\n"
+	"                    (at least %u B), a drain at half, as net.c;\n"
+	"                    0: B bytes only, a drain at B/4 (%u)\n"
 	"  -loss=P           percent of IP packets (1448 B) lost: each delays\n"
 	"                    its segment and the link behind it by a TCP\n"
 	"                    retransmission, 200 ms + one round trip (0)\n"
@@ -87,7 +90,7 @@ static void usage(FILE *f)
 	"                    1-1000, 0 never (the library's default)\n"
 	"  -progress=1       a line on stderr every simulated second\n"
 	"  -help             this text\n", SIM_LARGE_NODES, SIM_TRACK_CELLS,
-	SIM_CHURN_DOWN_S);
+	SENDBUF_FLOOR, SENDBUF_TIME_MS, SIM_CHURN_DOWN_S);
 }
 
 static int parse_range(const char *s, int64_t lo, int64_t hi, int64_t *out)
@@ -204,6 +207,7 @@ int parse_args(int argc, char **argv)
 	strcpy(o.tables, "auto");
 	o.purgetime = 3600;
 	o.sndbuf = SIM_SNDBUF;
+	o.sndtime = SENDBUF_TIME_MS;
 	o.seed = 1;
 	o.part_t1 = o.restart_node = o.rttlazy = -1;
 	for (int i = 1; i < argc; i++) {
@@ -267,6 +271,8 @@ int parse_args(int argc, char **argv)
 			bad = parse_range(eq + 1, 60, 86400, &o.purgetime);
 		} else if (!strncmp(a, "sndbuf=", 7)) {
 			bad = parse_range(eq + 1, 4096, 1 << 30, &o.sndbuf);
+		} else if (!strncmp(a, "sndtime=", 8)) {
+			bad = parse_range(eq + 1, 0, 10000, &o.sndtime);
 		} else if (!strncmp(a, "progress=", 9)) {
 			bad = parse_range(eq + 1, 0, 1, &o.progress);
 		} else if (!strncmp(a, "track=", 6)) {

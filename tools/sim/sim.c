@@ -34,8 +34,8 @@
  * its segment by a retransmission timeout (200 ms, Linux's minimum RTO,
  * plus one round trip) and everything behind it on that link (head of line
  * blocking), never drops it.  ops->room is net.c's: what keeps the bytes
- * waiting behind the link's bottleneck under 1 MiB (-sndbuf), drained at a
- * quarter of it.
+ * waiting behind the link's bottleneck under -sndtime ms of the rate they
+ * drain at (proto/sendbuf.h) and 1 MiB (-sndbuf), drained at half of it.
  *
  * Not simulated: handshakes, keepalives and addr exchange (net.c; links
  * are given), proof of work (txpowbits 0: priorities are drawn by trying
@@ -248,16 +248,18 @@ static void node_after(struct snode *n)
 		    (!gossip_queued_bytes(n->g, n->peers[k]) &&
 		     !gossip_catchup_backlog(n->g, n->peers[k])))
 			continue;
-		{
+		if (o.sndtime) {
+			t = link_drain_time(l);
+		} else {
 			/* when the waiting bytes are down to the low mark */
 			uint64_t rate, low = (uint64_t)o.sndbuf / 4;
 
 			q = link_queued_bytes(l, &rate);
 			t = q > low ? now_ms + ((q - low) * 1000u + rate - 1) / rate
 			            : now_ms + 1;
-			if (t <= now_ms)
-				t = now_ms + 1;
 		}
+		if (t <= now_ms)
+			t = now_ms + 1;
 		l->drain_at = t;
 		schedule(t, EV_DRAIN, link_index(l));
 	}
@@ -1151,6 +1153,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < nlinks; i++) {
 		link_clear(&links[i]);
 		free(links[i].q);
+		free(links[i].dq);
 	}
 	wheel_free();
 	free(links);

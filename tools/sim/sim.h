@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "core/store.h"
+#include "proto/sendbuf.h"
 #include "proto/wire.h"
 
 #define SIM_T0 1767225600000ull  /* virtual clock start, ms */
@@ -22,10 +23,13 @@
 #define SIM_MAX_DEGREE 16
 #define SIM_MAX_PACKETS 4000000u
 #define SIM_TICK_MS 20u          /* gossip_tick period, as net.c */
-/* A link's output buffer, as net.c's: room() is what keeps the bytes
- * waiting behind the link's bottleneck under NET_OUT_HIGH (1 MiB, -sndbuf),
- * and the node drains its send queue once they are under a quarter of it
- * (NET_OUT_LOW, net.c's write callback). */
+/* A link's output buffer, as net.c's: room() keeps the bytes sent on it
+ * and not yet through its bottleneck under -sndtime ms of the rate they
+ * were seen to drain at (proto/sendbuf.h, at least SENDBUF_FLOOR), and
+ * under -sndbuf (NET_OUT_HIGH, 1 MiB); the node drains its send queue once
+ * they are under half of that (net.c's write callback).  -sndtime=0: the
+ * buffer is -sndbuf bytes of the bottleneck's rate, drained at a quarter
+ * (the model before buffers were sized in time). */
 #define SIM_SNDBUF (1u << 20)
 /* Tracked packets (per-node arrival times and bounds, metrics.h): at most
  * this many cells (nodes x tracked packets) in each of the two tables. */
@@ -56,6 +60,13 @@ struct link {                    /* one direction */
 	uint64_t last_at;            /* FIFO: no segment before this (ms) */
 	uint64_t ev_at;              /* EV_LINK scheduled at (0 none) */
 	uint64_t drain_at;           /* EV_DRAIN scheduled at (0 none) */
+	/* the output buffer (-sndtime): what was sent and is not through
+	 * the bottleneck yet, each send leaving it evenly over
+	 * [dq.from_us, dq.exit_us], and its drain rate */
+	struct dep { uint64_t from_us, exit_us, len, done; } *dq;
+	size_t dhead, dn, dcap;
+	uint64_t unsent;             /* bytes in dq not through yet */
+	struct sendbuf sb;
 	struct seg *q;
 	size_t qhead, qn, qcap;
 };
@@ -117,6 +128,7 @@ struct opts {
 	int64_t progress;                   /* 1: a stderr line a second */
 	int64_t warmup;                     /* s of load before -seconds */
 	int64_t sndbuf;                     /* output buffer, bytes */
+	int64_t sndtime;                    /* ... ms of its rate, 0 bytes only */
 };
 
 extern struct opts o;
@@ -148,6 +160,7 @@ void s_send_packets(void *ctx, int peer, const struct stored *const *sps,
 void s_send_tpackets(void *ctx, int peer, const struct stored *const *sps,
                      const uint8_t *relays, const uint32_t *tags, size_t n);
 size_t s_room(void *ctx, int peer);
+uint64_t link_drain_time(struct link *l);
 
 /* options.c: fills o; -1 on a bad argument (message printed), exits on
  * -help */
