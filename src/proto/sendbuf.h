@@ -24,7 +24,7 @@
  * SENDBUF_TIME_MS of the measured rate, at least SENDBUF_FLOOR (a few
  * packets: a fast link measures its rate within its first
  * SENDBUF_WIN_BYTES and is then sized by it). */
-#define SENDBUF_TIME_MS 25u
+#define SENDBUF_TIME_MS 50u
 #define SENDBUF_FLOOR 1024u
 /* A rate sample closes after this much time with bytes waiting, or this
  * many bytes drained; the rate is the mean of the last and the new. */

@@ -221,13 +221,13 @@ def test_output_buffer_decides_what_priorities_can_do():
     # at 40/s and a spammer's (priority 0) at 400/s: more than the links
     # carry.  With a 1 MiB output buffer in bytes (-sndtime=0, net.c
     # before), seconds of spam wait in each link ahead of honest packets;
-    # sized in time (25 ms of the link's measured rate, the default), the
-    # rest waits in gossip's priority queues, where honest packets go
-    # first
+    # sized in time (25 ms of the link's measured rate here; the default
+    # is 50), the rest waits in gossip's priority queues, where honest
+    # packets go first
     base = ("-nodes=8", "-topology=ring", "-rate=40", "-spam=10",
             "-seconds=4", "-bandwidth=40000", "-settle=200")
     a, aline = run_sim(*base, "-sndtime=0")
-    b, bline = run_sim(*base)
+    b, bline = run_sim(*base, "-sndtime=25")
     c, cline = run_sim(*base, "-sndtime=0", "-sndbuf=16384")
     for r, line in ((a, aline), (b, bline), (c, cline)):
         assert converged(r), line
