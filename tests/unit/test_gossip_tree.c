@@ -786,6 +786,39 @@ static void sink_read(struct wbuf *b, struct sinkread *r, bool stop_at_sec)
 	b->len -= off;
 }
 
+/* Tick node 0 by 100 ms steps (at most `steps`) until its frames to
+ * SCRIPTED hold a SUMMARY (r->sum). */
+static void tick_until_summary(struct sinkread *r, int steps)
+{
+	for (int k = 0; k < steps && !r->sum; k++) {
+		now_ms += 100;
+		gossip_tick(nodes[0].g, now_ms);
+		sink_read(&nodes[0].sink, r, false);
+	}
+}
+
+/* Scripted peer `from` answers node 0's last SUMMARY (r) with a SUMMARY_SEC of n
+ * seconds: sec[k] holding cnt[k] packets of fingerprint fp[k]. */
+static void script_summary_list(int from, const struct sinkread *r,
+                                const uint32_t *sec, const uint32_t *cnt,
+                                const uint64_t *fp, uint32_t n)
+{
+	struct wbuf f;
+	wb_init(&f);
+	wb_begin(&f, WIRE_SUMMARY_SEC);
+	wb_u32(&f, r->sum_t0);
+	wb_u32(&f, r->sum_t1);
+	wb_u32(&f, n);
+	for (uint32_t k = 0; k < n; k++) {
+		wb_u32(&f, sec[k]);
+		wb_u32(&f, cnt[k]);
+		wb_u64(&f, fp[k]);
+	}
+	wb_end(&f);
+	script(0, from, WIRE_SUMMARY_SEC, &f);
+	wb_fini(&f);
+}
+
 static int cmp_sid(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -1059,31 +1092,13 @@ static void test_round_skips_empty_seconds(void **state)
 	assert_false(r.idl);
 	assert_true(gossip_peer_synced(nodes[0].g, SCRIPTED));
 	/* next round: one second where it holds one packet of its own */
-	for (int k = 0; k < 100 && !r.sum; k++) {
-		now_ms += 100;
-		gossip_tick(nodes[0].g, now_ms);
-		sink_read(&nodes[0].sink, &r, false);
-	}
+	tick_until_summary(&r, 100);
 	r.sum = false;
-	for (int k = 0; k < 30 && !r.sum; k++) {
-		now_ms += 100;
-		gossip_tick(nodes[0].g, now_ms);
-		sink_read(&nodes[0].sink, &r, false);
-	}
+	tick_until_summary(&r, 30);
 	assert_true(r.sum);
-	wb_reset(&f);
-	wb_begin(&f, WIRE_SUMMARY_SEC);
-	wb_u32(&f, r.sum_t0);
-	wb_u32(&f, r.sum_t1);
-	wb_u32(&f, 2);
-	wb_u32(&f, base + 3);
-	wb_u32(&f, 1);
-	wb_u64(&f, 0x1234);
-	wb_u32(&f, base + 4);
-	wb_u32(&f, 0);
-	wb_u64(&f, 0);
-	wb_end(&f);
-	script(0, SCRIPTED, WIRE_SUMMARY_SEC, &f);
+	script_summary_list(SCRIPTED, &r, (const uint32_t[]){base + 3, base + 4},
+	                    (const uint32_t[]){1, 0}, (const uint64_t[]){0x1234, 0},
+	                    2);
 	sink_read(&nodes[0].sink, &r, false);
 	assert_true(r.idl);
 	assert_int_equal(r.idl_n, 1);
@@ -1093,22 +1108,10 @@ static void test_round_skips_empty_seconds(void **state)
 	now = (uint32_t)(now_ms / 1000);
 	script_summary(0, SCRIPTED, now - 3600 + 5, now - 2);
 	r.sum = r.idl = false;
-	for (int k = 0; k < 30 && !r.sum; k++) {
-		now_ms += 100;
-		gossip_tick(nodes[0].g, now_ms);
-		sink_read(&nodes[0].sink, &r, false);
-	}
+	tick_until_summary(&r, 30);
 	assert_true(r.sum);
-	wb_reset(&f);
-	wb_begin(&f, WIRE_SUMMARY_SEC);
-	wb_u32(&f, r.sum_t0);
-	wb_u32(&f, r.sum_t1);
-	wb_u32(&f, 1);
-	wb_u32(&f, base + 3);
-	wb_u32(&f, 1);
-	wb_u64(&f, 0x1234);
-	wb_end(&f);
-	script(0, SCRIPTED, WIRE_SUMMARY_SEC, &f);
+	script_summary_list(SCRIPTED, &r, (const uint32_t[]){base + 3},
+	                    (const uint32_t[]){1}, (const uint64_t[]){0x1234}, 1);
 	sink_read(&nodes[0].sink, &r, false);
 	assert_false(r.idl);
 	assert_false(gossip_peer_synced(nodes[0].g, SCRIPTED));
