@@ -797,8 +797,9 @@ static void tick_until_summary(struct sinkread *r, int steps)
 	}
 }
 
-/* Scripted peer `from` answers node 0's last SUMMARY (r) with a SUMMARY_SEC of n
- * seconds: sec[k] holding cnt[k] packets of fingerprint fp[k]. */
+/* Scripted peer `from` answers node 0's last SUMMARY (r) with a
+ * SUMMARY_SEC of n seconds: sec[k] holding cnt[k] packets of fingerprint
+ * fp[k]. */
 static void script_summary_list(int from, const struct sinkread *r,
                                 const uint32_t *sec, const uint32_t *cnt,
                                 const uint64_t *fp, uint32_t n)
