@@ -572,7 +572,14 @@ static inline struct stored *sidx_get(const struct gossip *g, uint64_t sid)
 /* A tree's first TREE_FRESH packets flood (no PRUNE has come back yet);
  * to a peer whose output is backed up for them (gsp_backed: packets of
  * their class or higher in its send queue, or its output buffer more than
- * half full) they are announced instead. */
+ * half full) they are announced instead.  A peer announced the first
+ * packet so is left lazy for the tree (tree.blazy) while its link stays
+ * backed up: it was sent no copy, so it has no duplicate to PRUNE, and
+ * without this the tree's later packets, past TREE_FRESH, were pushed to
+ * every such peer (100 nodes, 5 packets a creator, 50 kB/s uplinks: 5
+ * copies a node of each; docs/bench.md "Slow uplinks: the first packet's
+ * announced peers stay lazy").  If it fetches the packet from us it
+ * GRAFTs; once its link is not backed up it is eager again. */
 #define TREE_FRESH 3u
 /* PRUNEs drawn by a tree's first packet wait up to TREE_PRUNE_DELAY_MS
  * (or TREE_PRUNE_BATCH keys) for others to the same peer: a creator's
@@ -620,6 +627,9 @@ struct tree {
 	uint32_t used;               /* tclock at the last use */
 	uint32_t pushed0;            /* ... the first packet was pushed to */
 	uint32_t plazy;              /* ... predicted lazy at its birth */
+	uint32_t blazy;              /* ... left lazy because their link was
+	                                backed up at its first packet: eager
+	                                again once it is not (TREE_FRESH) */
 	uint16_t seen;               /* packets of it handled (saturates) */
 	int8_t up;                   /* slot that pushed the latest first
 	                                copy (our parent), -1 none */

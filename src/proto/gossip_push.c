@@ -261,11 +261,22 @@ void gsp_on_new_key(struct gossip *g, struct stored *sp, int from_peer,
 			    t->seen <= TREE_FRESH && gsp_tree_eager(g, t, p) &&
 			    gsp_backed(g, p, prio_class(sp->priority))) {
 				/* a tree still flooding: an announcement, not a
-				 * copy, onto a link that is backed up */
+				 * copy, onto a link that is backed up; for its
+				 * first packet the peer stays lazy while the
+				 * link does (TREE_FRESH) */
 				announce(g, p, sid);
+				if (t->seen == 1) {
+					t->lazy |= 1u << p->tslot;
+					t->blazy |= 1u << p->tslot;
+				}
 				continue;
 			}
 			uint32_t bit = 1u << p->tslot;
+			if ((t->blazy & bit) &&
+			    !gsp_backed(g, p, prio_class(sp->priority))) {
+				t->blazy &= ~bit;
+				t->lazy &= ~bit;
+			}
 			if (gsp_tree_eager(g, t, p)) {
 				if (gsp_enqueue(g, p, sp, 0, key | WIRE_TAG_EAGER,
 				                false)) {

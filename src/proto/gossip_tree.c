@@ -59,6 +59,7 @@ void gsp_tree_peer_del(struct gossip *g, struct gpeer *p)
 		t->pruned &= m;
 		t->pushed0 &= m;
 		t->plazy &= m;
+		t->blazy &= m;
 		if (t->key == 0 || t->up != p->tslot)
 			continue;
 		t->up = -1;
@@ -144,7 +145,7 @@ struct tree *gsp_tree_get(struct gossip *g, uint32_t key, bool create)
 		return NULL;
 	v->key = key;
 	v->lazy = v->pruned = 0;
-	v->pushed0 = v->plazy = 0;
+	v->pushed0 = v->plazy = v->blazy = 0;
 	v->up = -1;
 	v->seen = 0;
 	v->used = ++g->tclock;
@@ -313,6 +314,7 @@ void gsp_on_prune(struct gossip *g, struct gpeer *p, const uint8_t *keys,
 		struct tree *t = gsp_tree_get(g, wire_keys_at(keys, i), false);
 		if (!t)
 			continue;
+		t->blazy &= ~(1u << p->tslot);
 		if (graft)
 			t->lazy &= ~(1u << p->tslot);
 		else
