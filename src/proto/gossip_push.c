@@ -272,8 +272,14 @@ void gsp_on_new_key(struct gossip *g, struct stored *sp, int from_peer,
 				continue;
 			}
 			uint32_t bit = 1u << p->tslot;
-			if ((t->blazy & bit) &&
-			    !gsp_backed(g, p, prio_class(sp->priority))) {
+			if (t->blazy & bit) {
+				if (gsp_backed(g, p, prio_class(sp->priority))) {
+					/* still backed up: told, as the first
+					 * (it fetches, and GRAFTs, if no other
+					 * peer brings it) */
+					announce(g, p, sid);
+					continue;
+				}
 				t->blazy &= ~bit;
 				t->lazy &= ~bit;
 			}

@@ -655,8 +655,10 @@ static void test_drain_within_room(void **state)
 
 /* A tree's first TREE_FRESH (3) packets flood; onto a link whose output
  * is backed up they go as announcements instead (a copy would be a
- * duplicate the link cannot afford), later ones are pushed as the tree
- * says; nothing is lost. */
+ * duplicate the link cannot afford).  A peer announced the first packet
+ * so stays lazy while its link is backed up (it had no copy to PRUNE:
+ * later packets would be pushed to it whatever the tree), and is pushed
+ * to again once the link is not; nothing is lost. */
 static void test_fresh_tree_backed(void **state)
 {
 	setup();
@@ -674,18 +676,60 @@ static void test_fresh_tree_backed(void **state)
 	size_t q0 = gossip_queued_bytes(nodes[1].g, 0);
 	size_t q2 = gossip_queued_bytes(nodes[1].g, 2);
 	assert_true(q0 <= p1->len && q2 <= p1->len);
-	struct stored *p4 = make_packet(1);  /* past TREE_FRESH: pushed */
-	assert_int_equal(gossip_queued_bytes(nodes[1].g, 0), q0 + p4->len);
-	assert_int_equal(gossip_queued_bytes(nodes[1].g, 2), q2 + p4->len);
+	/* p1 was announced to both (nothing queued): they stay lazy for
+	 * the tree while the links are backed up, past TREE_FRESH too */
+	assert_int_equal(q0, 0);
+	assert_int_equal(q2, 0);
+	struct stored *p4 = make_packet(1);
+	assert_int_equal(gossip_queued_bytes(nodes[1].g, 0), 0);
+	assert_int_equal(gossip_queued_bytes(nodes[1].g, 2), 0);
+	/* the links take packets again: the next one is pushed to both (in
+	 * the frames settle() delivers without the clock moving: no fetch,
+	 * which waits for the tree, could have brought it) */
 	room_cap = SIZE_MAX;
+	struct stored *p5 = make_packet(1);
+	settle();
+	assert_true(holds(0, p5) && holds(2, p5));
 	for (int i = 0; i < NNODES; i++)
 		for (int j = 0; j < NNODES; j++)
 			if (up[i][j])
 				gossip_drain(nodes[i].g, j);
 	run_ms(1000);
-	const struct stored *all[] = {p1, p2, p3, p4};
-	for (int k = 0; k < 4; k++)
+	const struct stored *all[] = {p1, p2, p3, p4, p5};
+	for (int k = 0; k < 5; k++)
 		assert_true(holds(0, all[k]) && holds(2, all[k]));
+	teardown();
+}
+
+/* A peer left lazy for a tree because its link was backed up at the
+ * tree's first packet, which then fetches that packet from us, GRAFTs:
+ * the tree's later packets are pushed to it even on a link still backed
+ * up (the tree needs that link). */
+static void test_backed_lazy_grafted(void **state)
+{
+	setup();
+	link_nodes(0, 1);
+	run_ms(100);
+	struct stored *a = make_packet(0);  /* room() seen on the link */
+	run_ms(300);
+	assert_true(holds(1, a));
+	room_cap = 0;
+	struct stored *p1 = make_packet(1); /* a new tree: announced */
+	assert_int_equal(gossip_queued_bytes(nodes[1].g, 0), 0);
+	room_cap = SIZE_MAX;
+	run_ms(1000);                       /* 0 fetches it, and grafts */
+	assert_true(holds(0, p1));
+	uint64_t grafted = gossip_get_stats(nodes[0].g, now_ms)->tree_grafted;
+	assert_true(grafted >= 1);
+	room_cap = 0;
+	make_packet(1);
+	make_packet(1);
+	struct stored *p4 = make_packet(1); /* past TREE_FRESH */
+	assert_true(gossip_queued_bytes(nodes[1].g, 0) >= p4->len);
+	room_cap = SIZE_MAX;
+	gossip_drain(nodes[1].g, 0);
+	run_ms(500);
+	assert_true(holds(0, p4));
 	teardown();
 }
 
@@ -1275,6 +1319,7 @@ int main(void)
 		cmocka_unit_test(test_untagged_entry),
 		cmocka_unit_test(test_drain_within_room),
 		cmocka_unit_test(test_fresh_tree_backed),
+		cmocka_unit_test(test_backed_lazy_grafted),
 		cmocka_unit_test(test_catchup_once_in_flight),
 		cmocka_unit_test(test_catchup_owner_delivering),
 		cmocka_unit_test(test_catchup_owner_silent),
