@@ -618,19 +618,39 @@ static void test_untagged_entry(void **state)
 	teardown();
 }
 
+/* An INV from `peer` to `node` naming ids. */
+static void inv_from(int node, int peer, const uint64_t *ids, uint32_t n)
+{
+	struct wbuf f;
+	enum drop_reason why;
+	wb_init(&f);
+	wire_ids_encode(&f, WIRE_INV, ids, n);
+	assert_int_equal(gossip_on_msg(nodes[node].g, peer, WIRE_INV,
+	                 f.p + WIRE_HDR_LEN, f.len - WIRE_HDR_LEN, now_ms,
+	                 &why), E_OK);
+	wb_fini(&f);
+}
+
+/* Nodes 0 - 1 linked, node 0's tree past its first flood, then node 0's
+ * output to node 1 backed up (room() 0). */
+static void pair_backed_up(void)
+{
+	setup();
+	link_nodes(0, 1);
+	run_ms(100);
+	for (int k = 0; k < 4; k++)
+		make_packet(0);
+	run_ms(100);
+	room_cap = 0;
+}
+
 /* A drain fills the peer's output buffer and stops: what it writes is at
  * most room() plus one packet, never a whole 64 KiB batch past it (on a
  * slow link that batch, spam, held the next honest packets back for
  * seconds). */
 static void test_drain_within_room(void **state)
 {
-	setup();
-	link_nodes(0, 1);
-	run_ms(100);
-	for (int k = 0; k < 4; k++)         /* the tree is past its flood */
-		make_packet(0);
-	run_ms(100);
-	room_cap = 0;                       /* the link is backed up */
+	pair_backed_up();
 	for (int k = 0; k < 100; k++)
 		make_packet(0);
 	assert_true(gossip_queued_bytes(nodes[0].g, 1) > 8000);
@@ -1209,26 +1229,13 @@ static void test_catchup_first_peer_keeps_blocks(void **state)
  * announce still goes. */
 static void test_queued_copy_skipped(void **state)
 {
-	setup();
-	link_nodes(0, 1);
-	run_ms(100);
-	for (int k = 0; k < 4; k++)         /* the tree is past its flood */
-		make_packet(0);
-	run_ms(100);
-	room_cap = 0;                       /* the link is backed up */
+	pair_backed_up();
 	struct stored *a = make_packet(0);
 	struct stored *b = make_packet(0);
 	assert_int_equal(gossip_queued_bytes(nodes[0].g, 1), a->len + b->len);
 	assert_int_equal(links[0][1].len, 0);
 	uint64_t sid = wire_sid(a->hash);
-	struct wbuf f;
-	enum drop_reason why;
-	wb_init(&f);
-	wire_ids_encode(&f, WIRE_INV, &sid, 1);
-	assert_int_equal(gossip_on_msg(nodes[0].g, 1, WIRE_INV,
-	                 f.p + WIRE_HDR_LEN, f.len - WIRE_HDR_LEN, now_ms,
-	                 &why), E_OK);
-	wb_fini(&f);
+	inv_from(0, 1, &sid, 1);
 	uint64_t sent0 = gossip_get_stats(nodes[0].g, now_ms)->sent;
 	room_cap = SIZE_MAX;
 	gossip_drain(nodes[0].g, 1);
@@ -1240,18 +1247,6 @@ static void test_queued_copy_skipped(void **state)
 	assert_true(holds(1, b));
 	assert_false(holds(1, a));          /* it said it had it: not sent */
 	teardown();
-}
-
-static void inv_from(int node, int peer, const uint64_t *ids, uint32_t n)
-{
-	struct wbuf f;
-	enum drop_reason why;
-	wb_init(&f);
-	wire_ids_encode(&f, WIRE_INV, ids, n);
-	assert_int_equal(gossip_on_msg(nodes[node].g, peer, WIRE_INV,
-	                 f.p + WIRE_HDR_LEN, f.len - WIRE_HDR_LEN, now_ms,
-	                 &why), E_OK);
-	wb_fini(&f);
 }
 
 /* Does b hold a GETDATA frame naming sid? */
