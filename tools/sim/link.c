@@ -7,6 +7,7 @@
  * everything behind it.  room() is net.c's output buffer, sized in time
  * (proto/sendbuf.h) unless -sndtime=0. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/util.h"
 #include "proto/gossip.h"
@@ -39,6 +40,23 @@ static uint64_t link_rate(const struct link *l)
 		if (v[i] && (!r || v[i] < r))
 			r = v[i];
 	return r;
+}
+
+/* A full ring of n elements of `size` bytes (head *head, capacity *cap)
+ * moved into one twice as large (16 to start), in order from index 0. */
+static void *ring_grow(void *ring, size_t size, size_t *cap, size_t *head,
+                       size_t n)
+{
+	size_t ncap = *cap ? 2 * *cap : 16;
+	char *q = xmalloc(ncap * size);
+
+	for (size_t i = 0; i < n; i++)
+		memcpy(q + i * size, (char *)ring + ((*head + i) % *cap) * size,
+		       size);
+	free(ring);
+	*cap = ncap;
+	*head = 0;
+	return q;
 }
 
 /* ---- the output buffer sized in time (-sndtime, proto/sendbuf.h) ---- */
@@ -84,17 +102,9 @@ static void dq_push(struct link *l, uint64_t now_us, uint64_t tx_us,
 	struct dep *d;
 	uint64_t from;
 
-	if (l->dn == l->dcap) {
-		size_t cap = l->dcap ? 2 * l->dcap : 16;
-		struct dep *q = xmalloc(cap * sizeof(*q));
-
-		for (size_t i = 0; i < l->dn; i++)
-			q[i] = l->dq[(l->dhead + i) % l->dcap];
-		free(l->dq);
-		l->dq = q;
-		l->dcap = cap;
-		l->dhead = 0;
-	}
+	if (l->dn == l->dcap)
+		l->dq = ring_grow(l->dq, sizeof(*l->dq), &l->dcap, &l->dhead,
+		                  l->dn);
 	from = exit_us > tx_us ? exit_us - tx_us : 0;
 	if (from < now_us)
 		from = now_us;
@@ -190,17 +200,9 @@ struct wbuf *link_push(struct link *l, size_t len)
 	l->last_at = at;
 	if (l->qn && l->q[(l->qhead + l->qn - 1) % l->qcap].at == at)
 		return &l->q[(l->qhead + l->qn - 1) % l->qcap].b;
-	if (l->qn == l->qcap) {
-		size_t cap = l->qcap ? 2 * l->qcap : 16;
-		struct seg *q = xmalloc(cap * sizeof(*q));
-
-		for (size_t i = 0; i < l->qn; i++)
-			q[i] = l->q[(l->qhead + i) % l->qcap];
-		free(l->q);
-		l->q = q;
-		l->qcap = cap;
-		l->qhead = 0;
-	}
+	if (l->qn == l->qcap)
+		l->q = ring_grow(l->q, sizeof(*l->q), &l->qcap, &l->qhead,
+		                 l->qn);
 	s = &l->q[(l->qhead + l->qn++) % l->qcap];
 	s->at = at;
 	wb_init(&s->b);
