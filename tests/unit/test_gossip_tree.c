@@ -371,17 +371,24 @@ static void test_prune_to_tree(void **state)
 	teardown();
 }
 
-/* The tree stops reaching node 2 (its link to the creator goes); the next
- * packet comes by announcement and fetch, which grafts 1 -> 2: the ones
- * after are pushed again. */
-static void test_graft_repair(void **state)
+/* Three nodes linked in a triangle, node 0's tree settled by two of its
+ * packets (one to draw the PRUNEs, one along the tree). */
+static void steady_triangle(void)
 {
 	setup();
 	triangle();
 	make_packet(0);
 	run_ms(200);
 	make_packet(0);
-	run_ms(200);                 /* tree: 0 -> 1, 0 -> 2 */
+	run_ms(200);
+}
+
+/* The tree stops reaching node 2 (its link to the creator goes); the next
+ * packet comes by announcement and fetch, which grafts 1 -> 2: the ones
+ * after are pushed again. */
+static void test_graft_repair(void **state)
+{
+	steady_triangle();           /* tree: 0 -> 1, 0 -> 2 */
 	unlink_nodes(0, 2);
 	struct stored *sp = make_packet(0);
 	settle();
@@ -404,12 +411,7 @@ static void test_graft_repair(void **state)
  * announcement, no fetch). */
 static void test_parent_gone_grafts(void **state)
 {
-	setup();
-	triangle();
-	make_packet(0);
-	run_ms(200);
-	make_packet(0);
-	run_ms(200);                 /* tree: 0 -> 1, 0 -> 2 */
+	steady_triangle();           /* tree: 0 -> 1, 0 -> 2 */
 	uint64_t g0 = gossip_get_stats(nodes[2].g, now_ms)->tree_grafted;
 	unlink_nodes(0, 2);
 	assert_int_equal(gossip_get_stats(nodes[2].g, now_ms)->tree_grafted,
